@@ -20,6 +20,7 @@ cdef extern from "audio/level.h" nogil:
 
 
 cdef array _INT32 = array("i")
+cdef const char *_BYTES = "B"
 cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
 
 cdef enum Kind:
@@ -38,10 +39,6 @@ cdef struct Samples:
     Py_ssize_t flat_stride
 
 
-cdef str _describe_format(bytes fmt):
-    return fmt.decode("ascii", "replace")
-
-
 cdef int _open(object samples, Py_buffer *view, Samples *s, str caller) except -1:
     try:
         PyObject_GetBuffer(samples, view, PyBUF_RECORDS_RO)
@@ -58,13 +55,20 @@ cdef int _open(object samples, Py_buffer *view, Samples *s, str caller) except -
     return 0
 
 
+cdef const char *_skip_native_order(const char *f):
+    # '@' and '=' mean native order, and '<' is native on little-endian hosts.
+    while f[0] == b"@" or f[0] == b"=" or (f[0] == b"<" and _LITTLE_ENDIAN):
+        f += 1
+    return f
+
+
 cdef int _classify(Py_buffer *view, Samples *s, str caller) except -1:
-    cdef bytes fmt = view.format if view.format != NULL else b"B"
-    cdef bytes base = fmt.lstrip(b"@=")
+    # The common cases are decided on the C string, without building Python objects: this runs
+    # once per 20 ms frame per track.
+    # A NULL format means unsigned bytes ("B"), by the buffer protocol.
+    cdef const char *f = _skip_native_order(view.format if view.format != NULL else _BYTES)
     cdef Py_ssize_t i
-    if base[:1] == b"<" and _LITTLE_ENDIAN:
-        base = base[1:]
-    if base == b"h":
+    if f[0] == b"h" and f[1] == 0:
         s.buf = <const char *>view.buf
         s.ndim = view.ndim
         s.shape = view.shape
@@ -73,7 +77,7 @@ cdef int _classify(Py_buffer *view, Samples *s, str caller) except -1:
         for i in range(view.ndim):
             s.count *= view.shape[i]
         return 0
-    if base in (b"B", b"b", b"c") and view.itemsize == 1:
+    if (f[0] == b"B" or f[0] == b"b" or f[0] == b"c") and f[1] == 0 and view.itemsize == 1:
         if not PyBuffer_IsContiguous(view, b"A"):
             raise ValueError(f"{caller}(): a byte buffer of int16 samples must be contiguous")
         if view.len % 2:
@@ -88,13 +92,14 @@ cdef int _classify(Py_buffer *view, Samples *s, str caller) except -1:
         s.strides = &s.flat_stride
         s.count = s.flat_shape
         return 0
-    if base.lstrip(b"<>!") == b"h":
+    cdef str fmt = (<bytes>view.format).decode("ascii", "replace") if view.format != NULL else "B"
+    if fmt.lstrip("@=<>!") == "h":
         raise ValueError(
-            f"{caller}(): samples are byte-swapped int16 (format {_describe_format(fmt)!r}); "
-            f"convert them to native order first, e.g. array.astype('=i2')")
+            f"{caller}(): samples are byte-swapped int16 (format {fmt!r}); convert them to "
+            f"native order first, e.g. array.astype('=i2')")
     raise TypeError(
-        f"{caller}() expects int16 samples, got buffer format {_describe_format(fmt)!r} "
-        f"with {view.itemsize}-byte items (for numpy: dtype int16)")
+        f"{caller}() expects int16 samples, got buffer format {fmt!r} with "
+        f"{view.itemsize}-byte items (for numpy: dtype int16)")
 
 
 cdef object _levels(object samples, Py_ssize_t frame_length, int kind, str caller):
@@ -130,17 +135,21 @@ cdef Py_ssize_t _frame_length(object frame_length, str caller) except -1:
 
 
 def audio_level(samples):
+    """Max |sample| of int16 PCM, 0..32767 (-32768 counts as 32767); 0 for no samples."""
     return _levels(samples, 0, PEAK, "audio_level")
 
 
 def audio_level_dbov(samples):
+    """RFC 6464 level of the samples' RMS, 0..127; 127 for digital silence or no samples."""
     return _levels(samples, 0, DBOV, "audio_level_dbov")
 
 
 def audio_levels(samples, frame_length):
+    """audio_level of each frame of frame_length samples, as an array('i')."""
     return _levels(samples, _frame_length(frame_length, "audio_levels"), PEAK, "audio_levels")
 
 
 def audio_levels_dbov(samples, frame_length):
+    """audio_level_dbov of each frame of frame_length samples, as an array('i')."""
     return _levels(samples, _frame_length(frame_length, "audio_levels_dbov"), DBOV,
                    "audio_levels_dbov")

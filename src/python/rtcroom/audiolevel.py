@@ -11,6 +11,9 @@ Samples are anything with the buffer protocol holding int16 in native byte order
 arrays of any shape and strides, ``bytes``/``bytearray``/``memoryview`` of little-endian int16,
 PyAV ``AudioFrame`` planes of s16/s16p frames (or ``frame.to_ndarray()``). Interleaved
 multi-channel audio gives the level over all channels. The kernels run without the GIL.
+
+``audio_level_dbov`` is round(-10 log10(mean square / 32768^2)), libwebrtc's RmsLevel: digital
+silence (and no samples) is 127, as RFC 6464 requires, and a full-scale sine gives 3.
 """
 
 from __future__ import annotations
@@ -21,28 +24,16 @@ import numpy as np
 
 from rtcroom._native import audio as _audio
 
+# The per-frame functions are the native ones themselves: a Python wrapper would add a third to
+# the cost of a 20 ms frame. Errors: TypeError for a non-buffer or a buffer of another type than
+# int16; ValueError for byte-swapped int16 or a byte buffer of odd length.
+audio_level = _audio.audio_level
+audio_level_dbov = _audio.audio_level_dbov
+
 # Anything with the buffer protocol (collections.abc.Buffer once Python 3.12 is the floor).
 Samples = Any
 
 __all__ = ["audio_level", "audio_level_dbov", "audio_levels", "audio_levels_dbov"]
-
-
-def audio_level(samples: Samples) -> int:
-    """Max |sample| of int16 PCM, 0..32767 (-32768 counts as 32767); 0 for no samples.
-
-    Raises TypeError for a non-buffer or a buffer of another type than int16, and ValueError for
-    byte-swapped int16 or a byte buffer of odd length.
-    """
-    return _audio.audio_level(samples)
-
-
-def audio_level_dbov(samples: Samples) -> int:
-    """RFC 6464 level of the samples' RMS: round(-10 log10(mean square / 32768^2)), 0..127.
-
-    Digital silence (all zero, or no samples) is 127, as RFC 6464 requires; a full-scale sine
-    gives 3. Same input rules and errors as :func:`audio_level`.
-    """
-    return _audio.audio_level_dbov(samples)
 
 
 def audio_levels(samples: Samples, frame_length: int) -> np.ndarray:
