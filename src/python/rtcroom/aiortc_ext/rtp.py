@@ -1,0 +1,223 @@
+"""Packet-level access to aiortc's RTP stack, for forwarding media without decoding it.
+
+aiortc 1.16 has no public way to read a receiver's packets or to send RTP of one's own on a
+sender's SSRC. This module is the only place the SFU touches aiortc internals; what it relies on:
+
+- `RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms)`: called with each decrypted RTP
+  packet; replaced per transport by a tap that hands packets of tapped receivers on as bytes.
+- `RTCDtlsTransport._rtp_router.route_rtp(packet)` and `_rtp_header_extensions_map`: how aiortc
+  maps an SSRC it has not seen yet to a receiver (used once per new SSRC).
+- `RTCDtlsTransport._send_rtp(data)`: SRTP/SRTCP-protects and sends one RTP or RTCP packet.
+- `RTCRtpReceiver._handle_rtcp_packet` / `RTCRtpSender._handle_rtcp_packet`: where the transport
+  delivers RTCP (SR/BYE to receivers; RR, NACK, PLI, FIR, REMB to senders).
+- `RTCRtpSender._run_rtcp` (started by `send()`), and the name-mangled `__rtcp_started`,
+  `__rtcp_exited` events `stop()` waits on and `__cname`: replaced so a forwarded stream's sender
+  reports describe the forwarded packets instead of the (absent) encoder's.
+- `RTCRtpReceiver.__rtcp_ssrc`, `RTCRtpTransceiver._codecs` / `_headerExtensions`: the SSRC to
+  send feedback from and the negotiated codecs and header extension ids.
+
+tests/test_aiortc_ext_rtp.py checks each of these, so an aiortc upgrade that moves one fails there
+first; pyproject.toml pins aiortc to the range these were checked against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtp import (
+    AnyRtcpPacket,
+    RtcpByePacket,
+    RtcpRrPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
+    RtcpSrPacket,
+    RtpPacket,
+)
+
+RtpHandler = Callable[[bytes, int], Awaitable[None]]
+"""Receives one decrypted RTP packet and its arrival time in milliseconds."""
+
+RtcpHandler = Callable[[AnyRtcpPacket], Awaitable[None]]
+SenderInfoSource = Callable[[], "RtcpSenderInfo | None"]
+
+RTCP_INTERVAL = 1.0
+"""Mean seconds between sender reports, varied by +-50 % as aiortc's own sender does."""
+
+
+class ForwardedTrack(MediaStreamTrack):
+    """The track of a sender whose packets the SFU writes itself: it never yields a frame, so the
+    sender's encoding loop waits without polling until the sender stops."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._ended = asyncio.Event()
+
+    async def recv(self) -> Any:
+        await self._ended.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self._ended.set()
+
+
+class _TransportTap:
+    """Replaces one DTLS transport's RTP dispatch: packets whose SSRC belongs to a tapped receiver
+    go to its handler as bytes, without aiortc parsing them; all others take aiortc's path."""
+
+    def __init__(self, transport: RTCDtlsTransport) -> None:
+        self.transport = transport
+        self.by_receiver: dict[RTCRtpReceiver, RtpHandler] = {}
+        self.by_ssrc: dict[int, RtpHandler] = {}
+        transport._handle_rtp_data = self.handle_rtp_data  # type: ignore[method-assign]
+
+    async def handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
+        handler = self.by_ssrc.get(int.from_bytes(data[8:12], "big"))
+        if handler is not None:
+            await handler(data, arrival_time_ms)
+            return
+        # An SSRC not seen yet: let aiortc decide which receiver it belongs to (by signalled
+        # SSRC or payload type), once.
+        transport = self.transport
+        try:
+            packet = RtpPacket.parse(data, transport._rtp_header_extensions_map)
+        except ValueError:
+            return
+        receiver = transport._rtp_router.route_rtp(packet)
+        if receiver is None:
+            return
+        handler = self.by_receiver.get(receiver)  # type: ignore[call-overload]
+        if handler is None:
+            await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)
+        else:
+            self.by_ssrc[packet.ssrc] = handler
+            await handler(data, arrival_time_ms)
+
+    def remove(self, receiver: RTCRtpReceiver) -> None:
+        handler = self.by_receiver.pop(receiver, None)
+        for ssrc in [s for s, h in self.by_ssrc.items() if h is handler]:
+            del self.by_ssrc[ssrc]
+        if not self.by_receiver:
+            # The instance attribute shadowed the method; removing it restores aiortc's own.
+            del self.transport._handle_rtp_data
+            del _taps[self.transport]
+
+
+_taps: weakref.WeakKeyDictionary[RTCDtlsTransport, _TransportTap] = weakref.WeakKeyDictionary()
+
+
+def tap_receiver(receiver: RTCRtpReceiver, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
+    """Deliver every RTP packet `receiver` gets (decrypted, as bytes) to `on_rtp` instead of its
+    jitter buffer and decoder, and every RTCP packet routed to it (SR, BYE) to `on_rtcp` as well.
+
+    Call once the receiver's transport is final (after the description that bundles it is set).
+    """
+    transport = receiver.transport
+    tap = _taps.get(transport)
+    if tap is None:
+        tap = _taps[transport] = _TransportTap(transport)
+    tap.by_receiver[receiver] = on_rtp
+    original = type(receiver)._handle_rtcp_packet.__get__(receiver)
+
+    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+        await on_rtcp(packet)
+        await original(packet)
+
+    receiver._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
+
+
+def untap_receiver(receiver: RTCRtpReceiver) -> None:
+    """Undo `tap_receiver`; packets the receiver gets afterwards go to aiortc's decoder again."""
+    receiver.__dict__.pop("_handle_rtcp_packet", None)
+    for tap in list(_taps.values()):
+        if receiver in tap.by_receiver:
+            tap.remove(receiver)
+
+
+def receiver_rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
+    """The SSRC a receiver's feedback (PLI, NACK, RR) is sent from, None before negotiation."""
+    ssrc: int | None = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+    return ssrc
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    """The codecs of the last negotiation, in preference order (RTX entries included)."""
+    return list(transceiver._codecs)
+
+
+def negotiated_header_extensions(
+    transceiver: RTCRtpTransceiver,
+) -> list[RTCRtpHeaderExtensionParameters]:
+    return list(transceiver._headerExtensions)
+
+
+async def send_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
+    """Protect and send one RTP or RTCP packet; False when the transport is not connected."""
+    try:
+        await transport._send_rtp(data)
+    except ConnectionError:
+        return False
+    return True
+
+
+async def send_rtcp(transport: RTCDtlsTransport, packets: list[AnyRtcpPacket]) -> bool:
+    return await send_rtp(transport, b"".join(bytes(p) for p in packets))
+
+
+def attach_sender(
+    sender: RTCRtpSender, on_rtcp: RtcpHandler, sender_info: SenderInfoSource
+) -> None:
+    """Make `sender` a carrier for packets written with `send_rtp` on `sender._ssrc`.
+
+    RTCP the remote end addresses to the sender (RR, NACK, PLI, FIR, REMB) goes to `on_rtcp`
+    (RR still feeds aiortc's stats too), and the sender's periodic reports are built from
+    `sender_info()` (no SR while it returns None), followed by SDES and, on stop, BYE.
+    Call before the sender is started by negotiation.
+    """
+    if sender._RTCRtpSender__started:  # type: ignore[attr-defined]
+        raise RuntimeError("attach_sender must be called before the sender starts")
+    original = type(sender)._handle_rtcp_packet.__get__(sender)
+
+    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+        await on_rtcp(packet)
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            await original(packet)
+
+    async def run_rtcp() -> None:
+        started: asyncio.Event = sender._RTCRtpSender__rtcp_started  # type: ignore[attr-defined]
+        exited: asyncio.Event = sender._RTCRtpSender__rtcp_exited  # type: ignore[attr-defined]
+        started.set()
+        ssrc = sender._ssrc
+        try:
+            while True:
+                await asyncio.sleep(RTCP_INTERVAL * (0.5 + random.random()))
+                packets: list[AnyRtcpPacket] = []
+                info = sender_info()
+                if info is not None:
+                    packets.append(RtcpSrPacket(ssrc=ssrc, sender_info=info))
+                cname: str | None = sender._RTCRtpSender__cname  # type: ignore[attr-defined]
+                if cname is not None:
+                    packets.append(
+                        RtcpSdesPacket(
+                            chunks=[RtcpSourceInfo(ssrc=ssrc, items=[(1, cname.encode())])]
+                        )
+                    )
+                if packets:
+                    await send_rtcp(sender.transport, packets)
+        except asyncio.CancelledError:
+            pass
+        await send_rtcp(sender.transport, [RtcpByePacket(sources=[ssrc])])
+        exited.set()
+
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
+    sender._run_rtcp = run_rtcp  # type: ignore[method-assign]
