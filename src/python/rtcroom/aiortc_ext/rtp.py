@@ -13,7 +13,7 @@ sender's SSRC. This module is the only place the SFU touches aiortc internals; w
 - `RTCRtpSender._run_rtcp` (started by `send()`), and the name-mangled `__rtcp_started`,
   `__rtcp_exited` events `stop()` waits on and `__cname`: replaced so a forwarded stream's sender
   reports describe the forwarded packets instead of the (absent) encoder's.
-- `RTCRtpReceiver.__rtcp_ssrc`, `RTCRtpTransceiver._codecs` / `_headerExtensions`: the SSRC to
+- `RTCRtpSender._ssrc`, `RTCRtpReceiver.__rtcp_ssrc`, `RTCRtpTransceiver._codecs` / `_headerExtensions`: the SSRC to
   send feedback from and the negotiated codecs and header extension ids.
 
 tests/test_aiortc_ext_rtp.py checks each of these, so an aiortc upgrade that moves one fails there
@@ -147,6 +147,12 @@ def untap_receiver(receiver: RTCRtpReceiver) -> None:
 def receiver_rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
     """The SSRC a receiver's feedback (PLI, NACK, RR) is sent from, None before negotiation."""
     ssrc: int | None = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+    return ssrc
+
+
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    """The SSRC a sender's packets carry, announced in the SDP (a=ssrc) before negotiation."""
+    ssrc: int = sender._ssrc
     return ssrc
 
 

@@ -1,0 +1,6 @@
+"""Selective forwarding of a group room's media: RTP in, rewritten RTP out, never decoded."""
+
+from rtcroom.aiortc_ext.rtp import ForwardedTrack
+from rtcroom.server.sfu.router import PublishedTrack, Router, Subscription
+
+__all__ = ["ForwardedTrack", "PublishedTrack", "Router", "Subscription"]

@@ -1,0 +1,367 @@
+"""A group room's media routing: each published track is received once and its packets are
+forwarded, rewritten per subscriber, to every subscription of it; RTCP terminates per leg.
+
+The asyncio half of the SFU. Per packet it parses the header once, reads the audio level and the
+keyframe flag, caches video for NACKs and hands the bytes to each subscription's Forwarder.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from aiortc import RTCRtpTransceiver
+from aiortc.codecs import is_rtx
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
+    unpack_remb_fci,
+)
+
+from rtcroom.aiortc_ext.rtp import (
+    ForwardedTrack,
+    attach_sender,
+    negotiated_codecs,
+    negotiated_header_extensions,
+    receiver_rtcp_ssrc,
+    send_rtcp,
+    send_rtp,
+    sender_ssrc,
+    tap_receiver,
+    untap_receiver,
+)
+from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
+from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
+from rtcroom.server.sfu.packetcache import PacketCache
+from rtcroom.server.sfu.ratelimit import RateLimit
+from rtcroom.server.sfu.rtpheader import parse_header
+
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
+KEYFRAME_REQUEST_INTERVAL = 1.0
+"""Seconds between keyframe requests to one publisher's track, however many subscribers ask."""
+
+
+def _extension_id(
+    extensions: list[RTCRtpHeaderExtensionParameters], uri: str
+) -> int | None:
+    return next((e.id for e in extensions if e.uri == uri), None)
+
+
+def _same_format(a: RTCRtpCodecParameters, b: RTCRtpCodecParameters) -> bool:
+    if (a.mimeType.lower(), a.clockRate, a.channels) != (b.mimeType.lower(), b.clockRate,
+                                                          b.channels):
+        return False
+    if a.mimeType.lower() == "video/h264":
+        # A packetization mode the receiver did not agree to cannot be depacketized.
+        return (a.parameters.get("packetization-mode", 0)
+                == b.parameters.get("packetization-mode", 0))
+    return True
+
+
+def map_payload_types(
+    source: list[RTCRtpCodecParameters], leg: list[RTCRtpCodecParameters]
+) -> dict[int, int]:
+    """The publisher's payload types -> the subscriber leg's, for codecs both legs negotiated."""
+    mapping = {}
+    for codec in source:
+        if is_rtx(codec):
+            continue
+        match = next((c for c in leg if not is_rtx(c) and _same_format(codec, c)), None)
+        if match is not None:
+            mapping[codec.payloadType] = match.payloadType
+    return mapping
+
+
+class PublishedTrack:
+    """One published track as the SFU receives it: its codecs, the streams (SSRCs) seen so far,
+    a packet cache for NACKs (video), the last RFC 6464 audio level (audio) and its
+    subscriptions."""
+
+    def __init__(self, sid: str, transceiver: RTCRtpTransceiver,
+                 keyframe_request_interval: float = KEYFRAME_REQUEST_INTERVAL) -> None:
+        self.sid = sid
+        self.kind: str = transceiver.kind
+        self.receiver = transceiver.receiver
+        self.codecs = [c for c in negotiated_codecs(transceiver) if not is_rtx(c)]
+        if not self.codecs:
+            raise ValueError(f"track {sid}: no codec negotiated on the publisher's transceiver")
+        self._payload_types = {c.payloadType for c in self.codecs}
+        self._keyframe_tests: dict[int, KeyframeTest] = {
+            c.payloadType: KEYFRAME_TESTS[c.mimeType.lower()]
+            for c in self.codecs if c.mimeType.lower() in KEYFRAME_TESTS}
+        extensions = negotiated_header_extensions(transceiver)
+        self._audio_level_id = _extension_id(extensions, AUDIO_LEVEL_URI)
+        self.cache = PacketCache() if self.kind == "video" else None
+        self.subscriptions: tuple[Subscription, ...] = ()
+        self.ssrcs: list[int] = []
+        """Streams of this track in the order they first arrived (simulcast: one per layer)."""
+        self.sender_reports: dict[int, tuple[int, int]] = {}
+        """Last (NTP, RTP) timestamp pair from the publisher's sender report, per SSRC."""
+        self.audio_level: int | None = None
+        """Last RFC 6464 level, in -dBov (0 loudest, 127 silence)."""
+        self.voice_activity: bool | None = None
+        self.packets_received = 0
+        self.keyframe_requests_sent = 0
+        self.closed = False
+        self._keyframe_limit = RateLimit(keyframe_request_interval)
+        tap_receiver(self.receiver, self._on_rtp, self._on_rtcp)
+
+    async def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
+        try:
+            h = parse_header(data)
+        except ValueError:
+            return
+        if h.payload_type not in self._payload_types:
+            return
+        self.packets_received += 1
+        now = time.monotonic()
+        level = None
+        if self._audio_level_id is not None:
+            level = h.extensions.get(self._audio_level_id)
+            if level:
+                self.audio_level = level[0] & 0x7F
+                self.voice_activity = bool(level[0] & 0x80)
+        test = self._keyframe_tests.get(h.payload_type)
+        keyframe = test is not None and test(data, h.payload_offset, h.payload_end)
+        if self.cache is not None:
+            self.cache.put(h.ssrc, h.sequence_number, data)
+        if h.ssrc not in self.ssrcs:
+            self._new_stream(h.ssrc)
+        wanted = None
+        for sub in self.subscriptions:
+            forwarder = sub.forwarder or sub.start()
+            if forwarder is None:
+                continue
+            out = forwarder.rewrite(data, h, keyframe, now, level)
+            if out is not None:
+                await sub.send(out)
+            elif forwarder.wants_keyframe:
+                wanted = forwarder.target
+        if wanted is not None:
+            await self.request_keyframe(wanted, now)
+
+    def _new_stream(self, ssrc: int) -> None:
+        self.ssrcs.append(ssrc)
+        for sub in self.subscriptions:
+            sub.refresh()
+
+    async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpSrPacket):
+            info = packet.sender_info
+            self.sender_reports[packet.ssrc] = (info.ntp_timestamp, info.rtp_timestamp)
+
+    async def request_keyframe(self, ssrc: int, now: float) -> bool:
+        """Send a PLI for stream `ssrc` to the publisher, unless one went out less than the
+        rate limit's interval ago; True when sent."""
+        rtcp_ssrc = receiver_rtcp_ssrc(self.receiver)
+        if self.closed or rtcp_ssrc is None or not self._keyframe_limit.allow(now):
+            return False
+        pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=rtcp_ssrc, media_ssrc=ssrc)
+        sent = await send_rtcp(self.receiver.transport, [pli])
+        self.keyframe_requests_sent += sent
+        return sent
+
+    def _add(self, sub: Subscription) -> None:
+        self.subscriptions += (sub,)
+
+    def _remove(self, sub: Subscription) -> None:
+        self.subscriptions = tuple(s for s in self.subscriptions if s is not sub)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        untap_receiver(self.receiver)
+        for sub in self.subscriptions:
+            sub.close()
+        if self.cache is not None:
+            self.cache.clear()
+
+
+class Subscription:
+    """One subscriber's leg of a published track: the sender on the subscriber's peer connection
+    that carries the forwarded packets, the Forwarder rewriting them, and that leg's RTCP
+    (NACKs answered from the track's cache, PLI/FIR relayed to the publisher rate-limited,
+    REMB and receiver reports kept for the allocator)."""
+
+    def __init__(self, track: PublishedTrack, transceiver: RTCRtpTransceiver) -> None:
+        if transceiver.kind != track.kind:
+            raise ValueError(f"track {track.sid} is {track.kind}, the transceiver "
+                             f"{transceiver.kind}")
+        if not isinstance(transceiver.sender.track, ForwardedTrack):
+            raise ValueError("the subscriber's transceiver must send a ForwardedTrack")
+        self.track = track
+        self.transceiver = transceiver
+        self.sender = transceiver.sender
+        self.forwarder: Forwarder | None = None
+        self.paused = False
+        self.layer: int | None = None
+        """Index into the track's streams to forward; None for the first one."""
+        self.closed = False
+        self.estimated_bitrate: int | None = None
+        """The subscriber's last REMB, bits per second."""
+        self.fraction_lost = 0
+        self.jitter = 0
+        self.nacks_received = 0
+        self.retransmitted = 0
+        self.packets_sent = 0
+        attach_sender(self.sender, self._on_rtcp, self._sender_info)
+
+    def start(self) -> Forwarder | None:
+        """Create the forwarder once the subscriber's leg is negotiated and connected."""
+        if (self.closed or self.transceiver.currentDirection not in ("sendonly", "sendrecv")
+                or self.sender.transport.state != "connected"):
+            return None
+        track = self.track
+        payload_types = map_payload_types(track.codecs, negotiated_codecs(self.transceiver))
+        extensions = negotiated_header_extensions(self.transceiver)
+        video = track.kind == "video"
+        self.forwarder = Forwarder(
+            ssrc=sender_ssrc(self.sender),
+            clock_rate=track.codecs[0].clockRate,
+            payload_types=payload_types,
+            extensions=LegExtensions(
+                mid_id=_extension_id(extensions, MID_URI),
+                mid=self.transceiver.mid or "",
+                audio_level_id=None if video else _extension_id(extensions, AUDIO_LEVEL_URI),
+                abs_send_time_id=_extension_id(extensions, ABS_SEND_TIME_URI) if video else None,
+            ),
+            wait_for_keyframe=video and bool(track._keyframe_tests),
+            first_sequence_number=random.randrange(1 << 15),
+            first_timestamp=random.randrange(1 << 32),
+        )
+        self.refresh()
+        return self.forwarder
+
+    def refresh(self) -> None:
+        """Point the forwarder at the stream that pause and layer choose."""
+        if self.forwarder is None:
+            return
+        ssrcs = self.track.ssrcs
+        if self.paused or not ssrcs:
+            self.forwarder.select(None)
+        else:
+            self.forwarder.select(ssrcs[min(self.layer or 0, len(ssrcs) - 1)])
+
+    def pause(self) -> None:
+        self.paused = True
+        self.refresh()
+
+    def resume(self) -> None:
+        self.paused = False
+        self.refresh()
+
+    async def send(self, data: bytes) -> None:
+        if not self.closed and await send_rtp(self.sender.transport, data):
+            self.packets_sent += 1
+
+    async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
+        forwarder = self.forwarder
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            self.nacks_received += 1
+            if forwarder is not None and self.track.cache is not None:
+                await self._retransmit(forwarder, packet.lost)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            if forwarder is not None and forwarder.source is not None:
+                await self.track.request_keyframe(forwarder.source, time.monotonic())
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                self.estimated_bitrate = unpack_remb_fci(packet.fci)[0]
+            except ValueError:
+                pass
+        elif isinstance(packet, RtcpRrPacket):
+            ssrc = sender_ssrc(self.sender)
+            for report in packet.reports:
+                if report.ssrc == ssrc:
+                    self.fraction_lost = report.fraction_lost
+                    self.jitter = report.jitter
+
+    async def _retransmit(self, forwarder: Forwarder, lost: list[int]) -> None:
+        cache = self.track.cache
+        assert cache is not None
+        now = time.monotonic()
+        for seq in lost:
+            source_seq = forwarder.source_sequence_number(seq)
+            if source_seq is None or forwarder.source is None:
+                continue
+            data = cache.get(forwarder.source, source_seq)
+            if data is None:
+                continue
+            out = forwarder.retransmission(data, parse_header(data), now)
+            if out is not None and await send_rtp(self.sender.transport, out):
+                self.retransmitted += 1
+
+    def _sender_info(self) -> RtcpSenderInfo | None:
+        """The subscriber's sender report: the publisher's NTP/RTP pair moved into this leg's
+        timestamp space, so the subscriber can still synchronise audio with video."""
+        forwarder = self.forwarder
+        if forwarder is None or forwarder.source is None:
+            return None
+        report = self.track.sender_reports.get(forwarder.source)
+        if report is None:
+            return None
+        return RtcpSenderInfo(
+            ntp_timestamp=report[0],
+            rtp_timestamp=(report[1] + forwarder.ts_delta) & 0xFFFFFFFF,
+            packet_count=forwarder.packets & 0xFFFFFFFF,
+            octet_count=forwarder.octets & 0xFFFFFFFF,
+        )
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.forwarder = None
+        self.track._remove(self)
+        if self.sender.track is not None:
+            self.sender.track.stop()
+
+
+class Router:
+    """The SFU of one group room: published tracks by sid and their subscriptions.
+
+    The signaling layer publishes a track once the publisher's transceiver is negotiated, and
+    subscribes a subscriber by adding a `ForwardedTrack` transceiver to that subscriber's peer
+    connection *before* negotiating it; forwarding starts when that leg connects.
+    """
+
+    def __init__(self, keyframe_request_interval: float = KEYFRAME_REQUEST_INTERVAL) -> None:
+        self.keyframe_request_interval = keyframe_request_interval
+        self.tracks: dict[str, PublishedTrack] = {}
+
+    def publish(self, sid: str, transceiver: RTCRtpTransceiver) -> PublishedTrack:
+        if sid in self.tracks:
+            raise ValueError(f"track {sid} is already published")
+        track = PublishedTrack(sid, transceiver, self.keyframe_request_interval)
+        self.tracks[sid] = track
+        return track
+
+    def unpublish(self, sid: str) -> None:
+        """Stop receiving the track and end all its subscriptions (idempotent)."""
+        track = self.tracks.pop(sid, None)
+        if track is not None:
+            track.close()
+
+    def subscribe(self, sid: str, transceiver: RTCRtpTransceiver) -> Subscription:
+        track = self.tracks.get(sid)
+        if track is None:
+            raise ValueError(f"track {sid} is not published in this room")
+        sub = Subscription(track, transceiver)
+        track._add(sub)
+        return sub
+
+    def close(self) -> None:
+        for sid in list(self.tracks):
+            self.unpublish(sid)
