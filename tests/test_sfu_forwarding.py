@@ -1,0 +1,211 @@
+"""The SFU's media path with real aiortc peers on loopback: publishers' tracks reach every
+subscriber through rtcroom.server.sfu, decoded only by the subscribers, encoded once by the
+publisher, with NACKs answered per leg and everything torn down afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+
+import numpy as np
+import pytest
+from aiortc import RTCRtpSender
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
+from aiortc.mediastreams import MediaStreamTrack
+
+from loopback_peers import (
+    WIDTH,
+    HEIGHT,
+    PatternTrack,
+    ToneTrack,
+    dominant_frequency,
+    looks_like_pattern,
+    loopback_only,
+)
+from sfu_room import add_publisher, add_subscriber, close_all, connect_all
+from rtcroom.server.sfu import Router
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(autouse=True)
+def _loopback():
+    with loopback_only():
+        yield
+
+
+@pytest.fixture
+def codec_calls(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """Calls to the encoders and the VP8 decoder, by (class name, instance id)."""
+    calls: Counter = Counter()
+    for cls, method in ((Vp8Encoder, "encode"), (OpusEncoder, "encode"),
+                        (Vp8Decoder, "decode")):
+        original = getattr(cls, method)
+
+        def counted(self, *args, _original=original, _name=cls.__name__, **kwargs):
+            calls[(_name, id(self))] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, method, counted)
+    return calls
+
+
+async def _tone_frequency(track: MediaStreamTrack, seconds: float = 1.0) -> float:
+    # Skip the start, where the decoder's output may still be ramping up.
+    for _ in range(10):
+        await asyncio.wait_for(track.recv(), 10)
+    chunks, total = [], 0
+    while total < seconds * 48000:
+        frame = await asyncio.wait_for(track.recv(), 10)
+        samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0]
+        chunks.append(samples.astype(np.float64))
+        total += len(samples)
+    return dominant_frequency(np.concatenate(chunks))
+
+
+async def _pattern_frames(track: MediaStreamTrack, count: int) -> list:
+    frames = []
+    while len(frames) < count:
+        frame = await asyncio.wait_for(track.recv(), 15)
+        if looks_like_pattern(frame):
+            frames.append(frame)
+    return frames
+
+
+def _bar_position(frame) -> int:
+    row = frame.to_ndarray(format="gray")[7 * frame.height // 8]
+    return int(np.argmin(np.abs(row.astype(int) - 128)[: frame.width // 2 - 16]))
+
+
+def _decoder_threads() -> list[str]:
+    # aiortc names each receiver's decoder thread "<kind>-decoder"; the SFU's receivers have
+    # them too (idle, since the tap keeps packets from them).
+    return [t.name for t in threading.enumerate() if t.name.endswith("-decoder")]
+
+
+def _by_class(calls: Counter, name: str) -> dict[int, int]:
+    return {key[1]: n for key, n in calls.items() if key[0] == name}
+
+
+async def test_one_publisher_three_subscribers(codec_calls: Counter) -> None:
+    baseline_tasks = asyncio.all_tasks()
+    router = Router()
+    tone, video = ToneTrack(1000), PatternTrack()
+    pub = await add_publisher(router, "alice", [tone, video])
+    sids = [t.sid for t in pub.tracks]
+    subs = [await add_subscriber(router, f"sub{i}", sids) for i in range(3)]
+    started = time.monotonic()
+    try:
+        await connect_all([pub], subs)
+        for sub in subs:
+            audio, vid = (sub.remote_tracks[s] for s in sids)
+            assert abs(await _tone_frequency(audio) - 1000) < 5
+            frames = await _pattern_frames(vid, 10)
+            assert all((f.width, f.height) == (WIDTH, HEIGHT) for f in frames)
+            # The moving bar moves: these are successive frames, not one frame repeated.
+            assert len({_bar_position(f) for f in frames}) > 3
+
+        # The publisher's encoders ran once per frame for all three subscribers; nothing in
+        # the SFU encoded or decoded: one VP8 and one Opus encoder, three VP8 decoders (the
+        # subscribers').
+        vp8 = _by_class(codec_calls, "Vp8Encoder")
+        opus = _by_class(codec_calls, "OpusEncoder")
+        assert len(vp8) == 1 and len(opus) == 1
+        assert video.frames - 1 <= next(iter(vp8.values())) <= video.frames
+        assert len(_by_class(codec_calls, "Vp8Decoder")) == 3
+
+        audio_track, video_track = pub.tracks
+        assert audio_track.audio_level is not None and audio_track.audio_level < 30
+        assert audio_track.voice_activity is not None
+        # Subscribers joining asked for keyframes, at most once a second per track.
+        elapsed = time.monotonic() - started
+        assert 1 <= video_track.keyframe_requests_sent <= 1 + elapsed
+        for sub in subs:
+            for s in sub.subscriptions:
+                assert s.packets_sent > 0
+    finally:
+        await close_all(router, [pub], subs)
+
+    # Teardown leaves no subscription, tap, task or decoder thread behind.
+    assert not router.tracks
+    for track in pub.tracks:
+        assert track.closed and not track.subscriptions
+        assert "_handle_rtp_data" not in vars(track.receiver.transport)
+    for _ in range(100):
+        leftover = {t for t in asyncio.all_tasks() - baseline_tasks if not t.done()}
+        leftover.discard(asyncio.current_task())
+        if not leftover and not _decoder_threads():
+            break
+        await asyncio.sleep(0.1)
+    assert not leftover, leftover
+    assert not _decoder_threads()
+
+
+async def test_loss_on_one_leg_is_repaired_from_the_cache(monkeypatch) -> None:
+    router = Router()
+    video = PatternTrack()
+    pub = await add_publisher(router, "bob", [video])
+    publisher_nacks = []
+    original = RTCRtpSender._handle_rtcp_packet
+
+    async def spy(self, packet):
+        publisher_nacks.append(type(packet).__name__)
+        await original(self, packet)
+
+    monkeypatch.setattr(pub.senders[0], "_handle_rtcp_packet", spy.__get__(pub.senders[0]))
+    sid = pub.tracks[0].sid
+    lossy = await add_subscriber(router, "lossy", [sid])
+    clean = await add_subscriber(router, "clean", [sid])
+    lossy_leg = lossy.subscriptions[0]
+    dropped = []
+    real_send = lossy_leg.send
+
+    async def drop_some(data: bytes) -> None:
+        # Every 5th forwarded packet of this leg never leaves the SFU.
+        if lossy_leg.packets_sent and lossy_leg.packets_sent % 5 == 0 and len(dropped) < 20:
+            dropped.append(data)
+            lossy_leg.packets_sent += 1
+            return
+        await real_send(data)
+
+    lossy_leg.send = drop_some
+    try:
+        await connect_all([pub], [lossy, clean])
+        await _pattern_frames(lossy.remote_tracks[sid], 30)
+        await _pattern_frames(clean.remote_tracks[sid], 5)
+        assert len(dropped) >= 3
+        assert lossy_leg.nacks_received > 0 and lossy_leg.retransmitted > 0
+        assert clean.subscriptions[0].retransmitted == 0
+        # The publisher heard nothing of it.
+        assert "RtcpRtpfbPacket" not in publisher_nacks
+    finally:
+        await close_all(router, [pub], [lossy, clean])
+
+
+async def test_unsubscribe_and_unpublish_keep_others_running() -> None:
+    router = Router()
+    a_tone, b_tone = ToneTrack(700), ToneTrack(1300)
+    a = await add_publisher(router, "a", [a_tone])
+    b = await add_publisher(router, "b", [b_tone])
+    sids = [a.tracks[0].sid, b.tracks[0].sid]
+    s1 = await add_subscriber(router, "s1", sids)
+    s2 = await add_subscriber(router, "s2", sids)
+    try:
+        await connect_all([a, b], [s1, s2])
+        assert abs(await _tone_frequency(s1.remote_tracks[sids[0]], 0.5) - 700) < 10
+        s1.subscriptions[0].close()
+        router.unpublish(sids[1])
+        assert router.tracks.keys() == {sids[0]}
+        assert a.tracks[0].subscriptions == (s2.subscriptions[0],)
+        assert abs(await _tone_frequency(s2.remote_tracks[sids[0]], 0.5) - 700) < 10
+        # A closed subscription sends nothing more.
+        sent = s1.subscriptions[0].packets_sent
+        await asyncio.sleep(0.3)
+        assert s1.subscriptions[0].packets_sent == sent
+        with pytest.raises(ValueError, match=sids[1]):
+            router.subscribe(sids[1], s2.server.getTransceivers()[1])
+    finally:
+        await close_all(router, [a, b], [s1, s2])
