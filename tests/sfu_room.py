@@ -11,6 +11,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
 
 from loopback_peers import negotiate, wait_connected
+from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
 from rtcroom.server.sfu import ForwardedTrack, PublishedTrack, Router, Subscription
 
 
@@ -44,7 +45,7 @@ def _prefer(pc_transceiver, kind: str, codec: str | None) -> None:
 
 async def add_publisher(router: Router, name: str, tracks: list[MediaStreamTrack],
                         video_codec: str | None = None) -> Publisher:
-    client, server = RTCPeerConnection(), RTCPeerConnection()
+    client, server = bundled_peer_connection(), bundled_peer_connection()
     senders = []
     for track in tracks:
         transceiver = client.addTransceiver(track, direction="sendonly")
@@ -57,7 +58,7 @@ async def add_publisher(router: Router, name: str, tracks: list[MediaStreamTrack
 
 
 async def add_subscriber(router: Router, name: str, sids: list[str]) -> Subscriber:
-    client, server = RTCPeerConnection(), RTCPeerConnection()
+    client, server = bundled_peer_connection(), bundled_peer_connection()
     subs = []
     for sid in sids:
         kind = router.tracks[sid].kind

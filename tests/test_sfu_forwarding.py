@@ -209,3 +209,38 @@ async def test_unsubscribe_and_unpublish_keep_others_running() -> None:
             router.subscribe(sids[1], s2.server.getTransceivers()[1])
     finally:
         await close_all(router, [a, b], [s1, s2])
+
+
+async def test_eight_participants_each_receive_every_other_track(codec_calls: Counter) -> None:
+    """A full room: eight participants each publish a tone of their own frequency and a video
+    pattern, and subscribe to the other seven."""
+    router = Router()
+    n = 8
+    frequencies = [400 + 150 * i for i in range(n)]
+    videos = [PatternTrack(160, 120) for _ in range(n)]
+    pubs = [await add_publisher(router, f"p{i}", [ToneTrack(frequencies[i]), videos[i]])
+            for i in range(n)]
+    subs = [await add_subscriber(router, f"s{i}", [t.sid for j, p in enumerate(pubs) if j != i
+                                                     for t in p.tracks])
+            for i in range(n)]
+    try:
+        await connect_all(pubs, subs)
+
+        async def check(i: int) -> None:
+            for j, pub in enumerate(pubs):
+                if j == i:
+                    continue
+                audio, video = (subs[i].remote_tracks[t.sid] for t in pub.tracks)
+                assert abs(await _tone_frequency(audio, 0.3) - frequencies[j]) < 10
+                frame = (await _pattern_frames(video, 1))[0]
+                assert (frame.width, frame.height) == (160, 120)
+
+        await asyncio.gather(*(check(i) for i in range(n)))
+        # Eight VP8 encoders (one per publisher), each once per frame of its source.
+        vp8 = _by_class(codec_calls, "Vp8Encoder")
+        assert len(vp8) == n
+        assert sorted(vp8.values())[0] >= 1
+        assert sum(vp8.values()) <= sum(v.frames for v in videos)
+        assert len(_by_class(codec_calls, "OpusEncoder")) == n
+    finally:
+        await close_all(router, pubs, subs)
