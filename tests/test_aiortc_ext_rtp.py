@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import struct
 
+import aioice.ice
 import aiortc
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
@@ -31,6 +32,7 @@ from rtcroom.aiortc_ext.rtp import (
     send_rtp,
     tap_receiver,
     untap_receiver,
+    write_rtp,
 )
 
 
@@ -61,6 +63,13 @@ def test_private_contract_of_aiortc() -> None:
     assert "self._handle_rtp_data(" in inspect.getsource(RTCDtlsTransport._recv_next)
     assert "self._run_rtcp()" in inspect.getsource(RTCRtpSender.send)
     assert "self._handle_rtcp_packet(" not in inspect.getsource(RTCRtpSender._run_rtcp)
+    # write_rtp does what _send_rtp does, through aioice's nominated pair.
+    send = inspect.getsource(RTCDtlsTransport._send_rtp)
+    assert "self._tx_srtp.protect(data)" in send and "self.__tx_packets += 1" in send
+    assert "active_pair = self._nominated.get(component)" in inspect.getsource(
+        aioice.ice.Connection.sendto)
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(
+        aioice.ice.StunProtocol.send_data)
     route = inspect.getsource(RTCDtlsTransport._handle_rtcp_data)
     assert "recipient._handle_rtcp_packet(packet)" in route
 
@@ -157,7 +166,10 @@ async def test_attached_sender_carries_raw_rtp_and_reports_feedback() -> None:
         await wait_connected(sfu, sub)
         ssrc = sender._ssrc
         for i in range(100):
-            assert await send_rtp(sender.transport, _pcmu_packet(ssrc, 100 + i, 160 * i))
+            packet = _pcmu_packet(ssrc, 100 + i, 160 * i)
+            # Both ways of sending: the coroutine through aiortc, and the synchronous one.
+            assert (write_rtp(sender.transport, packet) if i % 2
+                    else await send_rtp(sender.transport, packet))
             sent["packets"] += 1
             if i % 10 == 0:
                 await asyncio.sleep(0.02)

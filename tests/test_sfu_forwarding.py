@@ -163,13 +163,13 @@ async def test_loss_on_one_leg_is_repaired_from_the_cache(monkeypatch) -> None:
     dropped = []
     real_send = lossy_leg.send
 
-    async def drop_some(data: bytes) -> None:
+    def drop_some(data: bytes) -> None:
         # Every 5th forwarded packet of this leg never leaves the SFU.
         if lossy_leg.packets_sent and lossy_leg.packets_sent % 5 == 0 and len(dropped) < 20:
             dropped.append(data)
             lossy_leg.packets_sent += 1
             return
-        await real_send(data)
+        real_send(data)
 
     lossy_leg.send = drop_some
     try:

@@ -267,3 +267,11 @@ def test_map_payload_types() -> None:
            c(121, "video/H264", **{"packetization-mode": 1})]
     assert map_payload_types(source, leg) == {96: 100, 102: 121}
     assert map_payload_types(source, [c(0, "audio/PCMU", 8000)]) == {}
+
+
+@given(st.one_of(st.none(), st.integers(1, 20)), st.text("0123456789", max_size=18),
+       st.one_of(st.none(), st.integers(1, 20)), st.one_of(st.none(), st.integers(1, 20)),
+       st.one_of(st.none(), st.binary(min_size=1, max_size=2)), st.floats(0, 1e6))
+def test_leg_extensions_block_equals_general_form(mid_id, mid, level_id, abs_id, level, now):
+    ext = LegExtensions(mid_id=mid_id, mid=mid, audio_level_id=level_id, abs_send_time_id=abs_id)
+    assert ext.block(level, now) == write_extensions(ext.elements(level, now))

@@ -7,7 +7,10 @@ sender's SSRC. This module is the only place the SFU touches aiortc internals; w
   packet; replaced per transport by a tap that hands packets of tapped receivers on as bytes.
 - `RTCDtlsTransport._rtp_router.route_rtp(packet)` and `_rtp_header_extensions_map`: how aiortc
   maps an SSRC it has not seen yet to a receiver (used once per new SSRC).
-- `RTCDtlsTransport._send_rtp(data)`: SRTP/SRTCP-protects and sends one RTP or RTCP packet.
+- `RTCDtlsTransport._send_rtp(data)`: SRTP/SRTCP-protects and sends one RTP or RTCP packet;
+  for the synchronous `write_rtp`, what it does: `_state`, `_tx_srtp.protect`, its counters
+  `__tx_packets`/`__tx_bytes`, and aioice's `Connection._nominated[1]` pair whose
+  `protocol.transport` (a `StunProtocol`'s asyncio datagram transport) sends to `remote_addr`.
 - `RTCRtpReceiver._handle_rtcp_packet` / `RTCRtpSender._handle_rtcp_packet`: where the transport
   delivers RTCP (SR/BYE to receivers; RR, NACK, PLI, FIR, REMB to senders).
 - `RTCRtpSender._run_rtcp` (started by `send()`), and the name-mangled `__rtcp_started`,
@@ -30,7 +33,9 @@ from typing import Any
 
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aioice.ice import StunProtocol
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.rtp import (
     AnyRtcpPacket,
@@ -173,6 +178,26 @@ async def send_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
         await transport._send_rtp(data)
     except ConnectionError:
         return False
+    return True
+
+
+def write_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
+    """`send_rtp` for RTP packets, synchronously: SRTP-protect and hand the datagram to the
+    nominated pair's socket, skipping the per-packet coroutine chain (aiortc -> aioice ->
+    protocol) that costs a forwarding path more than the encryption. False when not connected."""
+    if transport._state is not DtlsState.CONNECTED:
+        return False
+    pair = transport.transport._connection._nominated.get(1)
+    if pair is None:
+        return False
+    data = transport._tx_srtp.protect(data)
+    protocol = pair.protocol
+    if type(protocol) is StunProtocol:
+        protocol.transport.sendto(data, pair.remote_addr)
+    else:  # a TURN allocation wraps the datagram: let it, asynchronously
+        asyncio.ensure_future(protocol.send_data(data, pair.remote_addr))
+    transport._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
+    transport._RTCDtlsTransport__tx_bytes += len(data)  # type: ignore[attr-defined]
     return True
 
 

@@ -5,8 +5,6 @@ Plain numbers and bytes in and out, no asyncio: the per-packet half of the SFU."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rtcroom.server.sfu.rtpheader import RtpHeader, write_extensions, write_header
 
 ABS_SEND_TIME_SCALE = 1 << 18
@@ -18,26 +16,54 @@ def seq_newer(a: int, b: int) -> bool:
     return a != b and ((a - b) & 0xFFFF) < 0x8000
 
 
-@dataclass(frozen=True)
 class LegExtensions:
     """The header extensions written on one subscriber's leg: the ids negotiated there (None when
-    not negotiated) and that leg's mid, which differs from the publisher's."""
+    not negotiated) and that leg's mid, which differs from the publisher's.
 
-    mid_id: int | None = None
-    mid: str = ""
-    audio_level_id: int | None = None
-    abs_send_time_id: int | None = None
+    Only the audio level and abs-send-time values change from packet to packet, so the block
+    around them is laid out once (`elements` is the general, slower form it must equal)."""
 
-    def block(self, audio_level: bytes | None, now: float) -> bytes:
-        elements = []
-        if self.mid_id is not None and self.mid:
-            elements.append((self.mid_id, self.mid.encode()))
-        if self.audio_level_id is not None and audio_level is not None:
+    def __init__(self, mid_id: int | None = None, mid: str = "",
+                 audio_level_id: int | None = None, abs_send_time_id: int | None = None) -> None:
+        self.mid_id, self.mid = mid_id, mid
+        self.audio_level_id, self.abs_send_time_id = audio_level_id, abs_send_time_id
+        self._mid = [(mid_id, mid.encode())] if mid_id is not None and mid else []
+        ids = [i for i in (mid_id, audio_level_id, abs_send_time_id) if i is not None]
+        self._layouts: dict[bool, tuple[bytes, bytes]] | None = None
+        if all(0 < i < 15 for i in ids) and len(mid.encode()) <= 16:
+            self._layouts = {}
+            for level in (False, True):
+                size = sum(1 + len(v) for _, v in self._mid) + (2 if level else 0) + (
+                    4 if abs_send_time_id is not None else 0)
+                pad = -size % 4
+                head = (0xBEDE).to_bytes(2, "big") + ((size + pad) // 4).to_bytes(2, "big")
+                head += b"".join(bytes([(i << 4) | (len(v) - 1)]) + v for i, v in self._mid)
+                self._layouts[level] = (head, b"\x00" * pad) if size else (b"", b"")
+            self._level_head = bytes([(audio_level_id or 0) << 4])
+            self._abs_head = bytes([((abs_send_time_id or 0) << 4) | 2])
+
+    def elements(self, audio_level: bytes | None, now: float) -> list[tuple[int, bytes]]:
+        elements = list(self._mid)
+        if self.audio_level_id is not None and audio_level is not None and len(audio_level) == 1:
             elements.append((self.audio_level_id, audio_level))
         if self.abs_send_time_id is not None:
             t = int(now * ABS_SEND_TIME_SCALE) & 0xFFFFFF
             elements.append((self.abs_send_time_id, t.to_bytes(3, "big")))
-        return write_extensions(elements)
+        return elements
+
+    def block(self, audio_level: bytes | None, now: float) -> bytes:
+        if self._layouts is None:
+            return write_extensions(self.elements(audio_level, now))
+        level = (self.audio_level_id is not None and audio_level is not None
+                 and len(audio_level) == 1)
+        head, pad = self._layouts[level]
+        if not head:
+            return b""
+        out = head + self._level_head + audio_level if level else head  # type: ignore[operator]
+        if self.abs_send_time_id is not None:
+            t = int(now * ABS_SEND_TIME_SCALE) & 0xFFFFFF
+            out += self._abs_head + t.to_bytes(3, "big")
+        return out + pad
 
 
 class Forwarder:

@@ -34,10 +34,10 @@ from rtcroom.aiortc_ext.rtp import (
     negotiated_header_extensions,
     receiver_rtcp_ssrc,
     send_rtcp,
-    send_rtp,
     sender_ssrc,
     tap_receiver,
     untap_receiver,
+    write_rtp,
 )
 from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
 from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
@@ -146,7 +146,7 @@ class PublishedTrack:
                 continue
             out = forwarder.rewrite(data, h, keyframe, now, level)
             if out is not None:
-                await sub.send(out)
+                sub.send(out)
             elif forwarder.wants_keyframe:
                 wanted = forwarder.target
         if wanted is not None:
@@ -263,8 +263,8 @@ class Subscription:
         self.paused = False
         self.refresh()
 
-    async def send(self, data: bytes) -> None:
-        if not self.closed and await send_rtp(self.sender.transport, data):
+    def send(self, data: bytes) -> None:
+        if not self.closed and write_rtp(self.sender.transport, data):
             self.packets_sent += 1
 
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
@@ -272,7 +272,7 @@ class Subscription:
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             self.nacks_received += 1
             if forwarder is not None and self.track.cache is not None:
-                await self._retransmit(forwarder, packet.lost)
+                self._retransmit(forwarder, packet.lost)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             if forwarder is not None and forwarder.source is not None:
                 await self.track.request_keyframe(forwarder.source, time.monotonic())
@@ -288,7 +288,7 @@ class Subscription:
                     self.fraction_lost = report.fraction_lost
                     self.jitter = report.jitter
 
-    async def _retransmit(self, forwarder: Forwarder, lost: list[int]) -> None:
+    def _retransmit(self, forwarder: Forwarder, lost: list[int]) -> None:
         cache = self.track.cache
         assert cache is not None
         now = time.monotonic()
@@ -300,7 +300,7 @@ class Subscription:
             if data is None:
                 continue
             out = forwarder.retransmission(data, parse_header(data), now)
-            if out is not None and await send_rtp(self.sender.transport, out):
+            if out is not None and write_rtp(self.sender.transport, out):
                 self.retransmitted += 1
 
     def _sender_info(self) -> RtcpSenderInfo | None:
