@@ -8,7 +8,7 @@ second per core (SRTP decrypt + encrypt included), and for the SFU the publisher
 packet latency (payload bytes identify a packet: the SFU forwards them unchanged).
 
     .venv/bin/python benchmarks/forwarding.py [--publishers 2 --subscribers 3 --seconds 8]
-        [--scale-subscribers 12] [--profile]
+        [--scale-subscribers 12] [--size 640x480] [--profile]
 
 pytest-benchmark does not fit: the workload is real-time (wall time is fixed by the media
 clock), and the figure of merit is server CPU time, measured here with process_time().
@@ -132,7 +132,7 @@ def _key(data: bytes) -> bytes:
 
 
 async def _client(conn: Any, role: str, publishers: int, subscribers: int, seconds: float,
-                  profile: bool) -> dict:
+                  profile: bool, size: tuple[int, int]) -> dict:
     loop = asyncio.get_running_loop()
 
     async def call(msg: dict) -> dict:
@@ -146,7 +146,7 @@ async def _client(conn: Any, role: str, publishers: int, subscribers: int, secon
     for i in range(publishers):
         pc = bundled_peer_connection()
         pc.addTransceiver(ToneTrack(400 + 100 * i), direction="sendonly")
-        pc.addTransceiver(PatternTrack(), direction="sendonly")
+        pc.addTransceiver(PatternTrack(*size), direction="sendonly")
         await pc.setLocalDescription(await pc.createOffer())
         answer = await call({"op": "publish", "offer": _description(pc.localDescription)})
         await pc.setRemoteDescription(RTCSessionDescription(**answer["answer"]))
@@ -190,7 +190,13 @@ async def _client(conn: Any, role: str, publishers: int, subscribers: int, secon
     result["received"] = received[0]
     result["latencies"] = latencies[:] if role == "forward" else []
     # The same connections without media: what the server spends on ICE, DTLS and RTCP alone,
-    # so the per-packet cost is the difference.
+    # so the per-packet cost is the difference. (Not for the relay: its cost is per frame, and
+    # it drains a backlog of frames after the media stops.)
+    result["idle_cpu"] = None
+    if role == "relay":
+        await call({"op": "close"})
+        await asyncio.gather(*(pc.close() for pc in pubs + subs))
+        return result
     for pc in pubs:
         for t in pc.getTransceivers():
             t.sender.replaceTrack(None)
@@ -202,7 +208,8 @@ async def _client(conn: Any, role: str, publishers: int, subscribers: int, secon
     return result
 
 
-def run(role: str, publishers: int, subscribers: int, seconds: float, profile: bool) -> dict:
+def run(role: str, publishers: int, subscribers: int, seconds: float, profile: bool,
+        size: tuple[int, int]) -> dict:
     ctx = multiprocessing.get_context("spawn")
     here, there = ctx.Pipe()
     server = ctx.Process(target=_server_main, args=(there, role), daemon=True)
@@ -210,7 +217,7 @@ def run(role: str, publishers: int, subscribers: int, seconds: float, profile: b
     try:
         with loopback_only():
             return asyncio.run(asyncio.wait_for(
-                _client(here, role, publishers, subscribers, seconds, profile), 120))
+                _client(here, role, publishers, subscribers, seconds, profile, size), 120))
     finally:
         server.join(10)
         if server.is_alive():
@@ -225,18 +232,20 @@ def describe(role: str, publishers: int, subscribers: int, r: dict) -> dict:
         "server_cpu_share": core, "legs_per_core": legs / core if core else float("inf"),
         "packets_sent_per_s": r["sent"] / r["wall"],
         "packets_per_cpu_s": r["sent"] / r["cpu"] if r["cpu"] else float("inf"),
-        "idle_cpu_share": r["idle_cpu"] / r["wall"],
-        "us_per_packet": 1e6 * (r["cpu"] - r["idle_cpu"]) / r["sent"],
     }
+    if r["idle_cpu"] is not None:
+        row["idle_cpu_share"] = r["idle_cpu"] / r["wall"]
+        row["us_per_packet"] = 1e6 * (r["cpu"] - r["idle_cpu"]) / r["sent"]
     if r["latencies"]:
         lat = np.array(r["latencies"]) * 1000
         row["latency_ms_p50"] = float(np.percentile(lat, 50))
         row["latency_ms_p99"] = float(np.percentile(lat, 99))
     print(f"{role:8s} {publishers}x{subscribers}: server {100 * core:5.1f}% of a core, "
           f"{row['legs_per_core']:7.1f} track-legs/core, {row['packets_sent_per_s']:7.0f} "
-          f"packets/s sent, {row['packets_per_cpu_s']:8.0f} packets/s per core; "
-          f"idle {100 * row['idle_cpu_share']:4.1f}% of a core, "
-          f"{row['us_per_packet']:5.1f} us per packet sent above idle"
+          f"packets/s sent, {row['packets_per_cpu_s']:8.0f} packets/s per core"
+          + (f"; idle {100 * row['idle_cpu_share']:4.1f}% of a core, "
+             f"{row['us_per_packet']:5.1f} us per packet sent above idle"
+             if "us_per_packet" in row else "")
           + (f", latency p50 {row['latency_ms_p50']:.2f} ms p99 {row['latency_ms_p99']:.2f} ms"
              if "latency_ms_p99" in row else ""))
     return row
@@ -249,18 +258,21 @@ def main() -> None:
     parser.add_argument("--scale-subscribers", type=int, default=12,
                         help="subscribers for an extra forward-only run (0 to skip)")
     parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--size", default="640x480", help="video width x height")
     parser.add_argument("--profile", action="store_true",
                         help="print the server's hottest functions for the forward role")
     args = parser.parse_args()
+    size = tuple(int(x) for x in args.size.split("x"))
     rows = {}
     for role in ("forward", "relay"):
         r = run(role, args.publishers, args.subscribers, args.seconds,
-                args.profile and role == "forward")
+                args.profile and role == "forward", size)
         rows[role] = describe(role, args.publishers, args.subscribers, r)
         if r["profile"]:
             print(r["profile"])
     if args.scale_subscribers:
-        r = run("forward", args.publishers, args.scale_subscribers, args.seconds, args.profile)
+        r = run("forward", args.publishers, args.scale_subscribers, args.seconds, args.profile,
+                size)
         describe("forward", args.publishers, args.scale_subscribers, r)
         if r["profile"]:
             print(r["profile"])

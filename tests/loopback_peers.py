@@ -111,3 +111,19 @@ def looks_like_pattern(frame: av.VideoFrame) -> bool:
     h, w = gray.shape
     top = gray[: h // 2]
     return bool(top[:, : w // 2 - 8].mean() > 180 and top[:, w // 2 + 8 :].mean() < 70)
+
+
+class NoiseTrack(VideoStreamTrack):
+    """Random pixels: incompressible, so a rate-controlled encoder spends its whole budget."""
+
+    def __init__(self, width: int = WIDTH, height: int = HEIGHT) -> None:
+        super().__init__()
+        self.width, self.height = width, height
+        self._rng = np.random.default_rng(7)
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        img = self._rng.integers(0, 256, (self.height, self.width, 3), dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(img, "rgb24")
+        frame.pts, frame.time_base = pts, time_base
+        return frame

@@ -53,6 +53,9 @@ def test_private_contract_of_aiortc() -> None:
     assert list(inspect.signature(RTCDtlsTransport._send_rtp).parameters) == ["self", "data"]
     assert inspect.iscoroutinefunction(RTCDtlsTransport._send_rtp)
     assert list(inspect.signature(RtpRouter.route_rtp).parameters) == ["self", "packet"]
+    assert list(inspect.signature(RtpRouter.register_sender).parameters) == [
+        "self", "sender", "ssrc"]
+    assert "self.ssrc_table.get(packet.ssrc)" in inspect.getsource(RtpRouter.route_rtcp)
     assert list(inspect.signature(RTCRtpReceiver._handle_rtcp_packet).parameters) == [
         "self", "packet"]
     assert list(inspect.signature(RTCRtpSender._handle_rtcp_packet).parameters) == [

@@ -6,7 +6,8 @@ sender's SSRC. This module is the only place the SFU touches aiortc internals; w
 - `RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms)`: called with each decrypted RTP
   packet; replaced per transport by a tap that hands packets of tapped receivers on as bytes.
 - `RTCDtlsTransport._rtp_router.route_rtp(packet)` and `_rtp_header_extensions_map`: how aiortc
-  maps an SSRC it has not seen yet to a receiver (used once per new SSRC).
+  maps an SSRC it has not seen yet to a receiver (used once per new SSRC); the router's
+  `ssrc_table` and `register_sender`, to route RTCP about extra (simulcast) SSRCs.
 - `RTCDtlsTransport._send_rtp(data)`: SRTP/SRTCP-protects and sends one RTP or RTCP packet;
   for the synchronous `write_rtp`, what it does: `_state`, `_tx_srtp.protect`, its counters
   `__tx_packets`/`__tx_bytes`, and aioice's `Connection._nominated[1]` pair whose
@@ -121,10 +122,13 @@ class _TransportTap:
 _taps: weakref.WeakKeyDictionary[RTCDtlsTransport, _TransportTap] = weakref.WeakKeyDictionary()
 
 
-def tap_receiver(receiver: RTCRtpReceiver, on_rtp: RtpHandler, on_rtcp: RtcpHandler) -> None:
+def tap_receiver(receiver: RTCRtpReceiver, on_rtp: RtpHandler, on_rtcp: RtcpHandler,
+                 ssrcs: list[int] | None = None) -> None:
     """Deliver every RTP packet `receiver` gets (decrypted, as bytes) to `on_rtp` instead of its
     jitter buffer and decoder, and every RTCP packet routed to it (SR, BYE) to `on_rtcp` as well.
 
+    `ssrcs` claims streams aiortc does not map to the receiver by itself (it knows only the first
+    SSRC of a media section): simulcast layers announced in an SSRC group.
     Call once the receiver's transport is final (after the description that bundles it is set).
     """
     transport = receiver.transport
@@ -132,6 +136,10 @@ def tap_receiver(receiver: RTCRtpReceiver, on_rtp: RtpHandler, on_rtcp: RtcpHand
     if tap is None:
         tap = _taps[transport] = _TransportTap(transport)
     tap.by_receiver[receiver] = on_rtp
+    for ssrc in ssrcs or []:
+        tap.by_ssrc[ssrc] = on_rtp
+        # So that the layers' sender reports are routed to the receiver too.
+        transport._rtp_router.ssrc_table[ssrc] = receiver
     original = type(receiver)._handle_rtcp_packet.__get__(receiver)
 
     async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
@@ -147,6 +155,14 @@ def untap_receiver(receiver: RTCRtpReceiver) -> None:
     for tap in list(_taps.values()):
         if receiver in tap.by_receiver:
             tap.remove(receiver)
+
+
+def claim_sender_ssrcs(sender: RTCRtpSender, ssrcs: list[int]) -> None:
+    """Route RTCP about `ssrcs` (simulcast layers written on this sender) to the sender too;
+    aiortc routes feedback by the one SSRC it gave the sender. Call once the sender's transport
+    is final (connected)."""
+    for ssrc in ssrcs:
+        sender.transport._rtp_router.register_sender(sender, ssrc)
 
 
 def receiver_rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:

@@ -2,5 +2,6 @@
 
 from rtcroom.aiortc_ext.rtp import ForwardedTrack
 from rtcroom.server.sfu.router import PublishedTrack, Router, Subscription
+from rtcroom.server.sfu.simulcast import simulcast_ssrcs
 
-__all__ = ["ForwardedTrack", "PublishedTrack", "Router", "Subscription"]
+__all__ = ["ForwardedTrack", "PublishedTrack", "Router", "Subscription", "simulcast_ssrcs"]

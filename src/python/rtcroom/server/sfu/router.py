@@ -44,6 +44,7 @@ from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.rtpheader import parse_header
+from rtcroom.server.sfu.simulcast import StreamRates, choose_layer
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -90,7 +91,8 @@ class PublishedTrack:
     subscriptions."""
 
     def __init__(self, sid: str, transceiver: RTCRtpTransceiver,
-                 keyframe_request_interval: float = KEYFRAME_REQUEST_INTERVAL) -> None:
+                 keyframe_request_interval: float = KEYFRAME_REQUEST_INTERVAL,
+                 layers: list[int] | None = None) -> None:
         self.sid = sid
         self.kind: str = transceiver.kind
         self.receiver = transceiver.receiver
@@ -105,8 +107,11 @@ class PublishedTrack:
         self._audio_level_id = _extension_id(extensions, AUDIO_LEVEL_URI)
         self.cache = PacketCache() if self.kind == "video" else None
         self.subscriptions: tuple[Subscription, ...] = ()
-        self.ssrcs: list[int] = []
-        """Streams of this track in the order they first arrived (simulcast: one per layer)."""
+        self.layers = list(layers or [])
+        """Simulcast layers' SSRCs, lowest first (from the SIM group); [] without simulcast."""
+        self.ssrcs: list[int] = list(self.layers)
+        """Streams of this track: the layers, or the streams in the order they first arrived."""
+        self.rates = StreamRates()
         self.sender_reports: dict[int, tuple[int, int]] = {}
         """Last (NTP, RTP) timestamp pair from the publisher's sender report, per SSRC."""
         self.audio_level: int | None = None
@@ -115,8 +120,9 @@ class PublishedTrack:
         self.packets_received = 0
         self.keyframe_requests_sent = 0
         self.closed = False
-        self._keyframe_limit = RateLimit(keyframe_request_interval)
-        tap_receiver(self.receiver, self._on_rtp, self._on_rtcp)
+        self._keyframe_request_interval = keyframe_request_interval
+        self._keyframe_limits: dict[int, RateLimit] = {}
+        tap_receiver(self.receiver, self._on_rtp, self._on_rtcp, self.layers)
 
     async def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
         try:
@@ -139,6 +145,9 @@ class PublishedTrack:
             self.cache.put(h.ssrc, h.sequence_number, data)
         if h.ssrc not in self.ssrcs:
             self._new_stream(h.ssrc)
+        if self.rates.add(h.ssrc, len(data), now) and self.layers:
+            for sub in self.subscriptions:
+                sub.refresh()
         wanted = None
         for sub in self.subscriptions:
             forwarder = sub.forwarder or sub.start()
@@ -162,11 +171,19 @@ class PublishedTrack:
             info = packet.sender_info
             self.sender_reports[packet.ssrc] = (info.ntp_timestamp, info.rtp_timestamp)
 
+    def layer_bitrates(self) -> list[float | None]:
+        """Measured bits/s of each simulcast layer (None before it has arrived)."""
+        return [self.rates.rates.get(ssrc) for ssrc in self.layers]
+
     async def request_keyframe(self, ssrc: int, now: float) -> bool:
-        """Send a PLI for stream `ssrc` to the publisher, unless one went out less than the
-        rate limit's interval ago; True when sent."""
+        """Send a PLI for stream `ssrc` to the publisher, unless one for that stream went out
+        less than the rate limit's interval ago (however many subscribers ask); True when
+        sent. Without simulcast a track has one stream, so this is one PLI per track."""
         rtcp_ssrc = receiver_rtcp_ssrc(self.receiver)
-        if self.closed or rtcp_ssrc is None or not self._keyframe_limit.allow(now):
+        limit = self._keyframe_limits.get(ssrc)
+        if limit is None:
+            limit = self._keyframe_limits[ssrc] = RateLimit(self._keyframe_request_interval)
+        if self.closed or rtcp_ssrc is None or not limit.allow(now):
             return False
         pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=rtcp_ssrc, media_ssrc=ssrc)
         sent = await send_rtcp(self.receiver.transport, [pli])
@@ -196,7 +213,8 @@ class Subscription:
     (NACKs answered from the track's cache, PLI/FIR relayed to the publisher rate-limited,
     REMB and receiver reports kept for the allocator)."""
 
-    def __init__(self, track: PublishedTrack, transceiver: RTCRtpTransceiver) -> None:
+    def __init__(self, track: PublishedTrack, transceiver: RTCRtpTransceiver,
+                 max_bitrate: int | None = None) -> None:
         if transceiver.kind != track.kind:
             raise ValueError(f"track {track.sid} is {track.kind}, the transceiver "
                              f"{transceiver.kind}")
@@ -208,7 +226,9 @@ class Subscription:
         self.forwarder: Forwarder | None = None
         self.paused = False
         self.layer: int | None = None
-        """Index into the track's streams to forward; None for the first one."""
+        """Simulcast layer forced by the caller (the allocator); None to choose by budget."""
+        self.max_bitrate = max_bitrate
+        """Budget for choosing a simulcast layer, bits/s; None for the highest layer."""
         self.closed = False
         self.estimated_bitrate: int | None = None
         """The subscriber's last REMB, bits per second."""
@@ -249,11 +269,22 @@ class Subscription:
         """Point the forwarder at the stream that pause and layer choose."""
         if self.forwarder is None:
             return
-        ssrcs = self.track.ssrcs
-        if self.paused or not ssrcs:
+        track = self.track
+        if self.paused or not track.ssrcs:
             self.forwarder.select(None)
+        elif not track.layers:
+            self.forwarder.select(track.ssrcs[0])
         else:
-            self.forwarder.select(ssrcs[min(self.layer or 0, len(ssrcs) - 1)])
+            self.forwarder.select(track.layers[self.current_layer()])
+
+    def current_layer(self) -> int:
+        """The simulcast layer this subscription should receive now."""
+        top = len(self.track.layers) - 1
+        if self.layer is not None:
+            return max(0, min(self.layer, top))
+        if self.max_bitrate is None:
+            return top
+        return choose_layer(self.track.layer_bitrates(), self.max_bitrate)
 
     def pause(self) -> None:
         self.paused = True
@@ -337,14 +368,20 @@ class Router:
     connection *before* negotiating it; forwarding starts when that leg connects.
     """
 
-    def __init__(self, keyframe_request_interval: float = KEYFRAME_REQUEST_INTERVAL) -> None:
+    def __init__(self, keyframe_request_interval: float = KEYFRAME_REQUEST_INTERVAL,
+                 default_max_bitrate: int | None = None) -> None:
         self.keyframe_request_interval = keyframe_request_interval
+        self.default_max_bitrate = default_max_bitrate
+        """Layer budget of subscriptions that get none of their own (until the allocator)."""
         self.tracks: dict[str, PublishedTrack] = {}
 
-    def publish(self, sid: str, transceiver: RTCRtpTransceiver) -> PublishedTrack:
+    def publish(self, sid: str, transceiver: RTCRtpTransceiver,
+                layers: list[int] | None = None) -> PublishedTrack:
+        """Start receiving a publisher's track; `layers`: its simulcast SSRCs, lowest first
+        (`simulcast_ssrcs(remote_sdp, transceiver.mid)`)."""
         if sid in self.tracks:
             raise ValueError(f"track {sid} is already published")
-        track = PublishedTrack(sid, transceiver, self.keyframe_request_interval)
+        track = PublishedTrack(sid, transceiver, self.keyframe_request_interval, layers)
         self.tracks[sid] = track
         return track
 
@@ -354,11 +391,13 @@ class Router:
         if track is not None:
             track.close()
 
-    def subscribe(self, sid: str, transceiver: RTCRtpTransceiver) -> Subscription:
+    def subscribe(self, sid: str, transceiver: RTCRtpTransceiver,
+                  max_bitrate: int | None = None) -> Subscription:
         track = self.tracks.get(sid)
         if track is None:
             raise ValueError(f"track {sid} is not published in this room")
-        sub = Subscription(track, transceiver)
+        sub = Subscription(track, transceiver,
+                           self.default_max_bitrate if max_bitrate is None else max_bitrate)
         track._add(sub)
         return sub
 
