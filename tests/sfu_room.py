@@ -44,12 +44,13 @@ def _prefer(pc_transceiver, kind: str, codec: str | None) -> None:
 
 
 async def add_publisher(router: Router, name: str, tracks: list[MediaStreamTrack],
+                        audio_codec: str | None = None,
                         video_codec: str | None = None) -> Publisher:
     client, server = bundled_peer_connection(), bundled_peer_connection()
     senders = []
     for track in tracks:
         transceiver = client.addTransceiver(track, direction="sendonly")
-        _prefer(transceiver, track.kind, video_codec if track.kind == "video" else None)
+        _prefer(transceiver, track.kind, video_codec if track.kind == "video" else audio_codec)
         senders.append(transceiver.sender)
     await negotiate(client, server)
     published = [router.publish(f"{name}-{t.kind}-{i}", tr)

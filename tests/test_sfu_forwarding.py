@@ -57,13 +57,14 @@ async def _tone_frequency(track: MediaStreamTrack, seconds: float = 1.0) -> floa
     # Skip the start, where the decoder's output may still be ramping up.
     for _ in range(10):
         await asyncio.wait_for(track.recv(), 10)
-    chunks, total = [], 0
-    while total < seconds * 48000:
+    chunks, total, rate = [], 0, 48000
+    while total < seconds * rate:
         frame = await asyncio.wait_for(track.recv(), 10)
+        rate = frame.sample_rate
         samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0]
         chunks.append(samples.astype(np.float64))
         total += len(samples)
-    return dominant_frequency(np.concatenate(chunks))
+    return dominant_frequency(np.concatenate(chunks), rate)
 
 
 async def _pattern_frames(track: MediaStreamTrack, count: int) -> list:
@@ -244,3 +245,22 @@ async def test_eight_participants_each_receive_every_other_track(codec_calls: Co
         assert len(_by_class(codec_calls, "OpusEncoder")) == n
     finally:
         await close_all(router, pubs, subs)
+
+
+@pytest.mark.parametrize("audio_codec,video_codec", [("audio/PCMU", "video/H264"),
+                                                     ("audio/PCMA", "video/VP8")])
+async def test_other_codecs_are_forwarded(audio_codec: str, video_codec: str) -> None:
+    router = Router()
+    pub = await add_publisher(router, "c", [ToneTrack(800), PatternTrack()],
+                              audio_codec=audio_codec, video_codec=video_codec)
+    sids = [t.sid for t in pub.tracks]
+    assert [c.mimeType for c in pub.tracks[0].codecs] == [audio_codec]
+    assert [c.mimeType for c in pub.tracks[1].codecs][0] == video_codec
+    sub = await add_subscriber(router, "s", sids)
+    try:
+        await connect_all([pub], [sub])
+        assert abs(await _tone_frequency(sub.remote_tracks[sids[0]], 0.5) - 800) < 10
+        frames = await _pattern_frames(sub.remote_tracks[sids[1]], 5)
+        assert all((f.width, f.height) == (WIDTH, HEIGHT) for f in frames)
+    finally:
+        await close_all(router, [pub], [sub])
