@@ -29,20 +29,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import numpy as np  # noqa: E402
-from aiortc import RTCSessionDescription  # noqa: E402
-from aiortc.contrib.media import MediaRelay  # noqa: E402
-
-from loopback_peers import (  # noqa: E402
+import numpy as np
+from aiortc import RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from loopback_peers import (
     PatternTrack,
     ToneTrack,
     loopback_only,
     wait_connected,
 )
-from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection  # noqa: E402
-from rtcroom.aiortc_ext.rtp import ForwardedTrack, tap_receiver  # noqa: E402
-from rtcroom.server.sfu import Router  # noqa: E402
-from rtcroom.server.sfu.rtpheader import parse_header  # noqa: E402
+from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
+from rtcroom.aiortc_ext.rtp import ForwardedTrack, tap_receiver
+from rtcroom.server.sfu import Router
+from rtcroom.server.sfu.rtpheader import parse_header
 
 
 def _description(d: RTCSessionDescription) -> dict[str, str]:

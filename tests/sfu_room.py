@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
-
 from loopback_peers import negotiate, wait_connected
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
 from rtcroom.server.sfu import ForwardedTrack, PublishedTrack, Router, Subscription

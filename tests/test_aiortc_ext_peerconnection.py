@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from aiortc import RTCPeerConnection
-
 from loopback_peers import PatternTrack, ToneTrack, loopback_only, negotiate, wait_connected
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
 

@@ -20,7 +20,6 @@ from aiortc.rtp import (
     RtcpSrPacket,
     RtpPacket,
 )
-
 from loopback_peers import ToneTrack, loopback_only, negotiate, wait_connected
 from rtcroom.aiortc_ext.rtp import (
     ForwardedTrack,

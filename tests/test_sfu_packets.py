@@ -5,19 +5,21 @@ and the keyframe-request rate limit."""
 from __future__ import annotations
 
 import fractions
+import itertools
 import random
 
 import av
-import numpy as np
 import pytest
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
-from aiortc.rtcrtpparameters import RTCRtpParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpParameters,
+)
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unpack_header_extensions
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from loopback_peers import pattern
 from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, seq_newer
 from rtcroom.server.sfu.keyframe import is_h264_keyframe, is_vp8_keyframe
@@ -34,16 +36,15 @@ EXT_MAP.configure(RTCRtpParameters(headerExtensions=[
         id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
 ]))
 
-packets = st.builds(
-    dict,
-    pt=st.integers(0, 127), marker=st.integers(0, 1), seq=st.integers(0, 0xFFFF),
-    ts=st.integers(0, 0xFFFFFFFF), ssrc=st.integers(0, 0xFFFFFFFF),
-    csrc=st.lists(st.integers(0, 0xFFFFFFFF), max_size=3),
-    mid=st.one_of(st.none(), st.text("0123456789abc", min_size=1, max_size=5)),
-    level=st.one_of(st.none(), st.tuples(st.booleans(), st.integers(0, 127))),
-    abs_send_time=st.one_of(st.none(), st.integers(0, 0xFFFFFF)),
-    payload=st.binary(max_size=64), padding=st.integers(0, 20),
-)
+packets = st.fixed_dictionaries({
+    "pt": st.integers(0, 127), "marker": st.integers(0, 1), "seq": st.integers(0, 0xFFFF),
+    "ts": st.integers(0, 0xFFFFFFFF), "ssrc": st.integers(0, 0xFFFFFFFF),
+    "csrc": st.lists(st.integers(0, 0xFFFFFFFF), max_size=3),
+    "mid": st.one_of(st.none(), st.text("0123456789abc", min_size=1, max_size=5)),
+    "level": st.one_of(st.none(), st.tuples(st.booleans(), st.integers(0, 127))),
+    "abs_send_time": st.one_of(st.none(), st.integers(0, 0xFFFFFF)),
+    "payload": st.binary(max_size=64), "padding": st.integers(0, 20),
+})
 
 
 def _oracle_packet(p: dict) -> RtpPacket:
@@ -135,9 +136,9 @@ def _rtp(ssrc: int, seq: int, ts: int, pt: int = 96, payload: bytes = b"\x00" * 
 
 
 def _forwarder(video: bool = True, **kw) -> Forwarder:
-    args = dict(ssrc=0xABCD, clock_rate=90000, payload_types={96: 100},
-                extensions=LegExtensions(), wait_for_keyframe=video,
-                first_sequence_number=1000, first_timestamp=5000)
+    args = {"ssrc": 0xABCD, "clock_rate": 90000, "payload_types": {96: 100},
+            "extensions": LegExtensions(), "wait_for_keyframe": video,
+            "first_sequence_number": 1000, "first_timestamp": 5000}
     args.update(kw)
     return Forwarder(**args)
 
@@ -203,7 +204,7 @@ def test_forwarder_output_is_continuous_across_switches_and_pauses(
                     p = _send(f, _rtp(ssrc, state[0], state[1]), keyframe, now)
                     if p is not None:
                         out.append((p, keyframe))
-    for (a, _), (b, _) in zip(out, out[1:]):
+    for (a, _), (b, _) in itertools.pairwise(out):
         assert b.sequence_number == (a.sequence_number + 1) & 0xFFFF
         assert 0 <= (b.timestamp - a.timestamp) & 0xFFFFFFFF < 1 << 31
         assert b.ssrc == 0xABCD

@@ -9,13 +9,12 @@ import time
 
 import pytest
 from aiortc import RTCRtpSender, RTCSessionDescription
-
 from loopback_peers import NoiseTrack, loopback_only, wait_connected
-from sfu_room import add_subscriber, close_all
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
 from rtcroom.aiortc_ext.simulcast import SimulcastSender
 from rtcroom.server.sfu import ForwardedTrack, Router, simulcast_ssrcs
 from rtcroom.server.sfu.simulcast import StreamRates, choose_layer
+from sfu_room import add_subscriber, close_all
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -26,6 +26,7 @@ from aiortc.rtp import (
     RtcpPsfbPacket,
     RtpPacket,
 )
+from av import VideoFrame
 
 from rtcroom.aiortc_ext.rtp import (
     ForwardedTrack,
@@ -51,7 +52,7 @@ class SimulcastSender:
                  scales: Sequence[int] = DEFAULT_SCALES,
                  bitrates: Sequence[int] = DEFAULT_BITRATES) -> None:
         if not isinstance(transceiver.sender.track, ForwardedTrack):
-            raise ValueError("the simulcast transceiver must send a ForwardedTrack")
+            raise TypeError("the simulcast transceiver must send a ForwardedTrack")
         if len(scales) != len(bitrates) or not scales:
             raise ValueError("one bitrate per simulcast layer is needed")
         self.transceiver = transceiver
@@ -103,24 +104,26 @@ class SimulcastSender:
             self._task = None
 
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
-        if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
-            if packet.media_ssrc in self.ssrcs:
-                layer = self.ssrcs.index(packet.media_ssrc)
-                self._force_keyframe[layer] = True
-                self.keyframes_requested[layer] += 1
+        if (isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR)
+                and packet.media_ssrc in self.ssrcs):
+            layer = self.ssrcs.index(packet.media_ssrc)
+            self._force_keyframe[layer] = True
+            self.keyframes_requested[layer] += 1
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         sender = self.transceiver.sender
         claim_sender_ssrcs(sender, self.ssrcs[1:])
-        codec = next(c for c in negotiated_codecs(self.transceiver)
-                     if c.mimeType.lower() == "video/vp8")
+        payload_type = next(c.payloadType for c in negotiated_codecs(self.transceiver)
+                            if c.mimeType.lower() == "video/vp8" and c.payloadType is not None)
         extensions = HeaderExtensionsMap()
         extensions.configure(RTCRtpParameters(
             headerExtensions=negotiated_header_extensions(self.transceiver)))
         try:
             while True:
                 frame = await self.source.recv()
+                if not isinstance(frame, VideoFrame):
+                    raise TypeError("a simulcast source must yield video frames")
                 for layer, scale in enumerate(self.scales):
                     scaled = frame if scale == 1 else frame.reformat(
                         width=frame.width // scale, height=frame.height // scale)
@@ -128,7 +131,7 @@ class SimulcastSender:
                     payloads, timestamp = await loop.run_in_executor(
                         None, self.encoders[layer].encode, scaled, force)
                     self.frames_encoded[layer] += 1
-                    self._send(sender, codec.payloadType, layer, payloads,
+                    self._send(sender, payload_type, layer, payloads,
                                (self._timestamp_base + timestamp) & 0xFFFFFFFF, extensions)
         except MediaStreamError:
             pass

@@ -26,7 +26,6 @@ from aiortc.rtp import (
     RtcpSrPacket,
     unpack_remb_fci,
 )
-
 from rtcroom.aiortc_ext.rtp import (
     ForwardedTrack,
     attach_sender,
@@ -77,10 +76,10 @@ def map_payload_types(
     """The publisher's payload types -> the subscriber leg's, for codecs both legs negotiated."""
     mapping = {}
     for codec in source:
-        if is_rtx(codec):
+        if is_rtx(codec) or codec.payloadType is None:
             continue
         match = next((c for c in leg if not is_rtx(c) and _same_format(codec, c)), None)
-        if match is not None:
+        if match is not None and match.payloadType is not None:
             mapping[codec.payloadType] = match.payloadType
     return mapping
 
@@ -96,13 +95,15 @@ class PublishedTrack:
         self.sid = sid
         self.kind: str = transceiver.kind
         self.receiver = transceiver.receiver
-        self.codecs = [c for c in negotiated_codecs(transceiver) if not is_rtx(c)]
+        self.codecs = [c for c in negotiated_codecs(transceiver)
+                       if not is_rtx(c) and c.payloadType is not None]
         if not self.codecs:
             raise ValueError(f"track {sid}: no codec negotiated on the publisher's transceiver")
-        self._payload_types = {c.payloadType for c in self.codecs}
+        by_type = {c.payloadType: c for c in self.codecs if c.payloadType is not None}
+        self._payload_types = set(by_type)
         self._keyframe_tests: dict[int, KeyframeTest] = {
-            c.payloadType: KEYFRAME_TESTS[c.mimeType.lower()]
-            for c in self.codecs if c.mimeType.lower() in KEYFRAME_TESTS}
+            pt: KEYFRAME_TESTS[c.mimeType.lower()]
+            for pt, c in by_type.items() if c.mimeType.lower() in KEYFRAME_TESTS}
         extensions = negotiated_header_extensions(transceiver)
         self._audio_level_id = _extension_id(extensions, AUDIO_LEVEL_URI)
         self.cache = PacketCache() if self.kind == "video" else None
@@ -219,7 +220,7 @@ class Subscription:
             raise ValueError(f"track {track.sid} is {track.kind}, the transceiver "
                              f"{transceiver.kind}")
         if not isinstance(transceiver.sender.track, ForwardedTrack):
-            raise ValueError("the subscriber's transceiver must send a ForwardedTrack")
+            raise TypeError("the subscriber's transceiver must send a ForwardedTrack")
         self.track = track
         self.transceiver = transceiver
         self.sender = transceiver.sender
