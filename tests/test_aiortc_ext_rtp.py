@@ -23,6 +23,8 @@ from aiortc.rtp import (
 from loopback_peers import ToneTrack, loopback_only, negotiate, wait_connected
 from rtcroom.aiortc_ext.rtp import (
     ForwardedTrack,
+    NackGenerator,
+    StreamStatistics,
     attach_sender,
     negotiated_codecs,
     negotiated_header_extensions,
@@ -76,6 +78,21 @@ def test_private_contract_of_aiortc() -> None:
     assert "recipient._handle_rtcp_packet(packet)" in route
 
 
+def test_statistics_and_nack_generator_need_only_sequence_number_and_timestamp() -> None:
+    class Header:
+        __slots__ = ("sequence_number", "timestamp")
+
+        def __init__(self, sequence_number: int, timestamp: int) -> None:
+            self.sequence_number, self.timestamp = sequence_number, timestamp
+
+    stats, nacks = StreamStatistics(90000), NackGenerator()
+    for seq in (10, 11, 14):
+        stats.add(Header(seq, seq * 3000))
+        nacks.add(Header(seq, seq * 3000))
+    assert (stats.packets_received, stats.packets_lost, stats.max_seq) == (3, 2, 14)
+    assert nacks.missing == {12, 13}
+
+
 async def _pair() -> tuple[RTCPeerConnection, RTCPeerConnection]:
     return RTCPeerConnection(), RTCPeerConnection()
 
@@ -90,6 +107,7 @@ async def test_tap_delivers_raw_rtp_and_sr_instead_of_decoding() -> None:
     # Private state is in place once negotiation has run.
     assert transceiver._codecs and transceiver._headerExtensions
     assert receiver_rtcp_ssrc(receiver) == transceiver.sender._ssrc
+    assert isinstance(transceiver.sender._rtx_ssrc, int)
     assert isinstance(receiver.transport._rtp_router, RtpRouter)
     assert hasattr(receiver.transport, "_rtp_header_extensions_map")
 

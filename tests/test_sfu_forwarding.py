@@ -263,3 +263,41 @@ async def test_other_codecs_are_forwarded(audio_codec: str, video_codec: str) ->
         assert all((f.width, f.height) == (WIDTH, HEIGHT) for f in frames)
     finally:
         await close_all(router, [pub], [sub])
+
+
+async def test_loss_on_the_publishers_leg_is_nacked_and_repaired_by_rtx() -> None:
+    router = Router()
+    video = PatternTrack()
+    pub = await add_publisher(router, "carol", [video])
+    track = pub.tracks[0]
+    sender = pub.senders[0]
+    transport = sender.transport
+    real_send = transport._send_rtp
+    dropped: list[int] = []
+
+    async def lossy_uplink(data: bytes) -> None:
+        # Drop every 7th original media packet (not RTCP, not RTX) on the way to the SFU.
+        media = data[1] & 0x7F not in range(72, 77) and int.from_bytes(data[8:12], "big") == \
+            sender._ssrc
+        if media and len(dropped) < 10 and int.from_bytes(data[2:4], "big") % 7 == 0:
+            dropped.append(int.from_bytes(data[2:4], "big"))
+            return
+        await real_send(data)
+
+    transport._send_rtp = lossy_uplink
+    sub = await add_subscriber(router, "dave", [track.sid])
+    try:
+        await connect_all([pub], [sub])
+        await _pattern_frames(sub.remote_tracks[track.sid], 60)
+        assert len(dropped) >= 3
+        assert track.nacks_sent > 0 and track.retransmissions_received > 0
+        # Receiver reports reached the publisher (aiortc turns them into remote-inbound-rtp).
+        for _ in range(50):
+            stats = await sender.getStats()
+            remote = [s for s in stats.values() if s.type == "remote-inbound-rtp"]
+            if remote:
+                break
+            await asyncio.sleep(0.1)
+        assert remote and remote[0].packetsReceived > 0
+    finally:
+        await close_all(router, [pub], [sub])

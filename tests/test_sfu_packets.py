@@ -18,6 +18,7 @@ from aiortc.rtcrtpparameters import (
     RTCRtpParameters,
 )
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unpack_header_extensions
+from aiortc.rtp import wrap_rtx as aiortc_wrap_rtx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback_peers import pattern
@@ -26,7 +27,7 @@ from rtcroom.server.sfu.keyframe import is_h264_keyframe, is_vp8_keyframe
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.router import map_payload_types
-from rtcroom.server.sfu.rtpheader import parse_header, write_extensions
+from rtcroom.server.sfu.rtpheader import parse_header, unwrap_rtx, wrap_rtx, write_extensions
 
 EXT_MAP = HeaderExtensionsMap()
 EXT_MAP.configure(RTCRtpParameters(headerExtensions=[
@@ -276,3 +277,17 @@ def test_map_payload_types() -> None:
 def test_leg_extensions_block_equals_general_form(mid_id, mid, level_id, abs_id, level, now):
     ext = LegExtensions(mid_id=mid_id, mid=mid, audio_level_id=level_id, abs_send_time_id=abs_id)
     assert ext.block(level, now) == write_extensions(ext.elements(level, now))
+
+
+@given(packets, st.integers(96, 127), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF))
+def test_rtx_wrap_and_unwrap_agree_with_aiortc(p: dict, rtx_pt: int, rtx_seq: int,
+                                               rtx_ssrc: int) -> None:
+    p["padding"] = 0  # aiortc's wrap_rtx drops padding
+    original = _oracle_packet(p)
+    data = original.serialize(EXT_MAP)
+    wrapped = wrap_rtx(data, parse_header(data), rtx_pt, rtx_seq, rtx_ssrc)
+    oracle = aiortc_wrap_rtx(RtpPacket.parse(data, EXT_MAP), payload_type=rtx_pt,
+                             sequence_number=rtx_seq, ssrc=rtx_ssrc)
+    assert wrapped == oracle.serialize(EXT_MAP)
+    unwrapped = unwrap_rtx(wrapped, parse_header(wrapped), p["pt"], p["ssrc"])
+    assert unwrapped == data

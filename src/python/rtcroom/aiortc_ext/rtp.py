@@ -17,7 +17,10 @@ sender's SSRC. This module is the only place the SFU touches aiortc internals; w
 - `RTCRtpSender._run_rtcp` (started by `send()`), and the name-mangled `__rtcp_started`,
   `__rtcp_exited` events `stop()` waits on and `__cname`: replaced so a forwarded stream's sender
   reports describe the forwarded packets instead of the (absent) encoder's.
-- `RTCRtpSender._ssrc`, `RTCRtpReceiver.__rtcp_ssrc`, `RTCRtpTransceiver._codecs` / `_headerExtensions`: the SSRC to
+- `aiortc.rtcrtpreceiver.StreamStatistics` and `NackGenerator` (undocumented classes), fed with
+  any object with `sequence_number` and `timestamp`: receive statistics and NACK lists for the
+  streams the SFU receives instead of the receiver.
+- `RTCRtpSender._ssrc` / `_rtx_ssrc`, `RTCRtpReceiver.__rtcp_ssrc`, `RTCRtpTransceiver._codecs` / `_headerExtensions`: the SSRC to
   send feedback from and the negotiated codecs and header extension ids.
 
 tests/test_aiortc_ext_rtp.py checks each of these, so an aiortc upgrade that moves one fails there
@@ -38,6 +41,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
     AnyRtcpPacket,
     RtcpByePacket,
@@ -48,6 +52,12 @@ from aiortc.rtp import (
     RtcpSrPacket,
     RtpPacket,
 )
+
+__all__ = [
+    "ForwardedTrack", "NackGenerator", "StreamStatistics", "attach_sender", "claim_sender_ssrcs",
+    "negotiated_codecs", "negotiated_header_extensions", "receiver_rtcp_ssrc", "send_rtcp",
+    "send_rtp", "sender_rtx_ssrc", "sender_ssrc", "tap_receiver", "untap_receiver", "write_rtp",
+]
 
 RtpHandler = Callable[[bytes, int], Awaitable[None]]
 """Receives one decrypted RTP packet and its arrival time in milliseconds."""
@@ -174,6 +184,13 @@ def receiver_rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
 def sender_ssrc(sender: RTCRtpSender) -> int:
     """The SSRC a sender's packets carry, announced in the SDP (a=ssrc) before negotiation."""
     ssrc: int = sender._ssrc
+    return ssrc
+
+
+def sender_rtx_ssrc(sender: RTCRtpSender) -> int:
+    """The SSRC of the sender's RTX stream, announced with the media SSRC in an FID group when
+    RTX is negotiated."""
+    ssrc: int = sender._rtx_ssrc
     return ssrc
 
 

@@ -7,8 +7,10 @@ keyframe flag, caches video for NACKs and hands the bytes to each subscription's
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
+from typing import cast
 
 from aiortc import RTCRtpTransceiver
 from aiortc.codecs import is_rtx
@@ -20,19 +22,25 @@ from aiortc.rtp import (
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
     RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSenderInfo,
     RtcpSrPacket,
+    RtpPacket,
     unpack_remb_fci,
 )
 from rtcroom.aiortc_ext.rtp import (
+    RTCP_INTERVAL,
     ForwardedTrack,
+    NackGenerator,
+    StreamStatistics,
     attach_sender,
     negotiated_codecs,
     negotiated_header_extensions,
     receiver_rtcp_ssrc,
     send_rtcp,
+    sender_rtx_ssrc,
     sender_ssrc,
     tap_receiver,
     untap_receiver,
@@ -42,7 +50,7 @@ from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
 from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
-from rtcroom.server.sfu.rtpheader import parse_header
+from rtcroom.server.sfu.rtpheader import RtpHeader, parse_header, unwrap_rtx, wrap_rtx
 from rtcroom.server.sfu.simulcast import StreamRates, choose_layer
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -84,6 +92,15 @@ def map_payload_types(
     return mapping
 
 
+def _rtx_payload_types(codecs: list[RTCRtpCodecParameters]) -> dict[int, int]:
+    mapping = {}
+    for codec in codecs:
+        apt = codec.parameters.get("apt")
+        if is_rtx(codec) and codec.payloadType is not None and isinstance(apt, int):
+            mapping[codec.payloadType] = apt
+    return mapping
+
+
 class PublishedTrack:
     """One published track as the SFU receives it: its codecs, the streams (SSRCs) seen so far,
     a packet cache for NACKs (video), the last RFC 6464 audio level (audio) and its
@@ -101,6 +118,8 @@ class PublishedTrack:
             raise ValueError(f"track {sid}: no codec negotiated on the publisher's transceiver")
         by_type = {c.payloadType: c for c in self.codecs if c.payloadType is not None}
         self._payload_types = set(by_type)
+        self._rtx_apt = _rtx_payload_types(negotiated_codecs(transceiver))
+        """RTX payload type -> the payload type it retransmits."""
         self._keyframe_tests: dict[int, KeyframeTest] = {
             pt: KEYFRAME_TESTS[c.mimeType.lower()]
             for pt, c in by_type.items() if c.mimeType.lower() in KEYFRAME_TESTS}
@@ -120,19 +139,43 @@ class PublishedTrack:
         self.voice_activity: bool | None = None
         self.packets_received = 0
         self.keyframe_requests_sent = 0
+        self.nacks_sent = 0
+        self.retransmissions_received = 0
+        self.statistics: dict[int, StreamStatistics] = {}
+        """Receive statistics per stream, reported to the publisher in receiver reports."""
+        self._nack_generators: dict[int, NackGenerator] | None = (
+            {} if self.kind == "video" else None)
+        self._sender_report_times: dict[int, float] = {}
         self.closed = False
         self._keyframe_request_interval = keyframe_request_interval
         self._keyframe_limits: dict[int, RateLimit] = {}
         tap_receiver(self.receiver, self._on_rtp, self._on_rtcp, self.layers)
+        self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
 
     async def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
         try:
             h = parse_header(data)
+            if h.payload_type in self._rtx_apt:
+                # A retransmission our NACK asked for: forward the packet it carries.
+                media_ssrc = self._rtx_media_ssrc()
+                if media_ssrc is None:
+                    return
+                data = unwrap_rtx(data, h, self._rtx_apt[h.payload_type], media_ssrc)
+                h = parse_header(data)
+                self.retransmissions_received += 1
         except ValueError:
             return
         if h.payload_type not in self._payload_types:
             return
         self.packets_received += 1
+        statistics = self.statistics.get(h.ssrc)
+        if statistics is None:
+            statistics = self.statistics[h.ssrc] = StreamStatistics(self.codecs[0].clockRate)
+        # aiortc's StreamStatistics and NackGenerator read only `sequence_number` and
+        # `timestamp`, which the parsed header has under the same names.
+        statistics.add(cast(RtpPacket, h))
+        if self._nack_generators is not None:
+            await self._nack_losses(h)
         now = time.monotonic()
         level = None
         if self._audio_level_id is not None:
@@ -167,10 +210,57 @@ class PublishedTrack:
         for sub in self.subscriptions:
             sub.refresh()
 
+    def _rtx_media_ssrc(self) -> int | None:
+        # Which stream an RTX packet repairs is announced per layer (FID groups) only with
+        # simulcast, which this does not read yet: RTX is used for single-stream tracks.
+        if self.layers or len(self.ssrcs) != 1:
+            return None
+        return self.ssrcs[0]
+
+    async def _nack_losses(self, h: RtpHeader) -> None:
+        """NACK the publisher for packets lost on its own leg (video)."""
+        assert self._nack_generators is not None
+        generator = self._nack_generators.get(h.ssrc)
+        if generator is None:
+            generator = self._nack_generators[h.ssrc] = NackGenerator()
+        rtcp_ssrc = receiver_rtcp_ssrc(self.receiver)
+        if generator.add(cast(RtpPacket, h)) and rtcp_ssrc is not None:
+            nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=rtcp_ssrc, media_ssrc=h.ssrc)
+            nack.lost = sorted(generator.missing)
+            self.nacks_sent += await send_rtcp(self.receiver.transport, [nack])
+
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
         if isinstance(packet, RtcpSrPacket):
             info = packet.sender_info
             self.sender_reports[packet.ssrc] = (info.ntp_timestamp, info.rtp_timestamp)
+            self._sender_report_times[packet.ssrc] = time.monotonic()
+
+    async def _run_rtcp(self) -> None:
+        """Receiver reports to the publisher, for the streams the SFU receives in the
+        receiver's place."""
+        try:
+            while True:
+                await asyncio.sleep(RTCP_INTERVAL * (0.5 + random.random()))
+                rtcp_ssrc = receiver_rtcp_ssrc(self.receiver)
+                if rtcp_ssrc is not None and self.statistics:
+                    report = RtcpRrPacket(ssrc=rtcp_ssrc, reports=self._reception_reports())
+                    await send_rtcp(self.receiver.transport, [report])
+        except asyncio.CancelledError:
+            pass
+
+    def _reception_reports(self) -> list[RtcpReceiverInfo]:
+        reports = []
+        now = time.monotonic()
+        for ssrc, stats in list(self.statistics.items())[:31]:
+            lsr = dlsr = 0
+            if ssrc in self.sender_reports:
+                lsr = (self.sender_reports[ssrc][0] >> 16) & 0xFFFFFFFF
+                dlsr = int((now - self._sender_report_times[ssrc]) * 65536)
+            reports.append(RtcpReceiverInfo(
+                ssrc=ssrc, fraction_lost=stats.fraction_lost, packets_lost=stats.packets_lost,
+                highest_sequence=(stats.cycles + (stats.max_seq or 0)) & 0xFFFFFFFF,
+                jitter=stats.jitter, lsr=lsr, dlsr=dlsr))
+        return reports
 
     def layer_bitrates(self) -> list[float | None]:
         """Measured bits/s of each simulcast layer (None before it has arrived)."""
@@ -201,6 +291,7 @@ class PublishedTrack:
         if self.closed:
             return
         self.closed = True
+        self._rtcp_task.cancel()
         untap_receiver(self.receiver)
         for sub in self.subscriptions:
             sub.close()
@@ -237,6 +328,9 @@ class Subscription:
         self.jitter = 0
         self.nacks_received = 0
         self.retransmitted = 0
+        self._rtx: dict[int, int] = {}
+        """This leg's payload type -> its RTX payload type, where RTX is negotiated."""
+        self._rtx_sequence_number = random.randrange(1 << 15)
         self.packets_sent = 0
         attach_sender(self.sender, self._on_rtcp, self._sender_info)
 
@@ -246,7 +340,9 @@ class Subscription:
                 or self.sender.transport.state != "connected"):
             return None
         track = self.track
-        payload_types = map_payload_types(track.codecs, negotiated_codecs(self.transceiver))
+        leg_codecs = negotiated_codecs(self.transceiver)
+        payload_types = map_payload_types(track.codecs, leg_codecs)
+        self._rtx = {apt: rtx for rtx, apt in _rtx_payload_types(leg_codecs).items()}
         extensions = negotiated_header_extensions(self.transceiver)
         video = track.kind == "video"
         self.forwarder = Forwarder(
@@ -332,7 +428,15 @@ class Subscription:
             if data is None:
                 continue
             out = forwarder.retransmission(data, parse_header(data), now)
-            if out is not None and write_rtp(self.sender.transport, out):
+            if out is None:
+                continue
+            h = parse_header(out)
+            rtx_payload_type = self._rtx.get(h.payload_type)
+            if rtx_payload_type is not None:
+                out = wrap_rtx(out, h, rtx_payload_type, self._rtx_sequence_number,
+                               sender_rtx_ssrc(self.sender))
+                self._rtx_sequence_number = (self._rtx_sequence_number + 1) & 0xFFFF
+            if write_rtp(self.sender.transport, out):
                 self.retransmitted += 1
 
     def _sender_info(self) -> RtcpSenderInfo | None:

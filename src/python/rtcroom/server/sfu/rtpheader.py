@@ -105,3 +105,22 @@ def write_header(
     """The 12-byte fixed header; `first_byte_flags` carries padding, extension and CSRC count."""
     return _fixed.pack(0x80 | first_byte_flags, (marker << 7) | payload_type,
                        sequence_number, timestamp, ssrc)
+
+
+def unwrap_rtx(data: bytes, h: RtpHeader, payload_type: int, ssrc: int) -> bytes:
+    """The original packet carried by an RFC 4588 retransmission packet `data` (header `h`):
+    its sequence number is the first two payload bytes; payload type and SSRC are the media's."""
+    if h.payload_end - h.payload_offset < 2:
+        raise ValueError("RTX packet without an original sequence number")
+    seq = (data[h.payload_offset] << 8) | data[h.payload_offset + 1]
+    head = write_header(data[0] & 0x3F, h.marker, payload_type, seq, h.timestamp, ssrc)
+    return b"".join((head, data[12 : h.payload_offset], data[h.payload_offset + 2 :]))
+
+
+def wrap_rtx(data: bytes, h: RtpHeader, payload_type: int, sequence_number: int,
+             ssrc: int) -> bytes:
+    """Packet `data` (header `h`) as an RFC 4588 retransmission on the RTX stream `ssrc`."""
+    head = write_header(data[0] & 0x3F, h.marker, payload_type, sequence_number, h.timestamp,
+                        ssrc)
+    return b"".join((head, data[12 : h.payload_offset], h.sequence_number.to_bytes(2, "big"),
+                     data[h.payload_offset :]))
