@@ -23,8 +23,9 @@ from loopback_peers import (
     dominant_frequency,
     looks_like_pattern,
     loopback_only,
+    negotiate,
 )
-from rtcroom.server.sfu import Router
+from rtcroom.server.sfu import ForwardedTrack, Router
 from sfu_room import add_publisher, add_subscriber, close_all, connect_all
 
 pytestmark = pytest.mark.timeout(240)
@@ -301,3 +302,34 @@ async def test_loss_on_the_publishers_leg_is_nacked_and_repaired_by_rtx() -> Non
         assert remote and remote[0].packetsReceived > 0
     finally:
         await close_all(router, [pub], [sub])
+
+
+async def test_subscribing_later_renegotiates_without_dropping_existing_tracks() -> None:
+    """What explicit subscribe/unsubscribe will do: add a ForwardedTrack transceiver to the
+    subscriber's connected peer connection and renegotiate; stop one and renegotiate."""
+    router = Router()
+    a = await add_publisher(router, "a", [ToneTrack(600)])
+    b = await add_publisher(router, "b", [ToneTrack(1100)])
+    sid_a, sid_b = a.tracks[0].sid, b.tracks[0].sid
+    sub = await add_subscriber(router, "s", [sid_a])
+    try:
+        await connect_all([a, b], [sub])
+        assert abs(await _tone_frequency(sub.remote_tracks[sid_a], 0.3) - 600) < 10
+        transceiver = sub.server.addTransceiver(ForwardedTrack("audio"), direction="sendonly")
+        later = router.subscribe(sid_b, transceiver)
+        await negotiate(sub.server, sub.client)
+        track_b = sub.client.getTransceivers()[1].receiver.track
+        first_leg = sub.subscriptions[0]
+        sent_before = first_leg.packets_sent
+        assert abs(await _tone_frequency(track_b, 0.3) - 1100) < 10
+        assert abs(await _tone_frequency(sub.remote_tracks[sid_a], 0.3) - 600) < 10
+        assert first_leg.packets_sent > sent_before and later.packets_sent > 0
+
+        # Unsubscribing: the SFU stops the leg and renegotiates it away.
+        later.close()
+        await transceiver.stop()
+        await negotiate(sub.server, sub.client)
+        assert abs(await _tone_frequency(sub.remote_tracks[sid_a], 0.3) - 600) < 10
+        assert b.tracks[0].subscriptions == ()
+    finally:
+        await close_all(router, [a, b], [sub])
