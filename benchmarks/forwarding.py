@@ -21,6 +21,7 @@ import asyncio
 import cProfile
 import io
 import multiprocessing
+import os
 import pstats
 import sys
 import time
@@ -99,7 +100,7 @@ async def _server(conn: Any, role: str) -> None:
             report = ""
             if profile:
                 out = io.StringIO()
-                pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(22)
+                pstats.Stats(profile, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(28)
                 report = out.getvalue()
             conn.send({"cpu": cpu, "wall": wall, "sent": sent, "profile": report})
         elif msg["op"] == "close":
