@@ -23,6 +23,8 @@ import io
 import multiprocessing
 import os
 import pstats
+import select
+import socket
 import sys
 import time
 from pathlib import Path
@@ -87,7 +89,8 @@ async def _server(conn: Any, role: str) -> None:
             await pc.setRemoteDescription(RTCSessionDescription(**(await request())["answer"]))
         elif msg["op"] == "measure":
             await wait_connected(*publishers, *subscribers)
-            profile = cProfile.Profile() if msg["profile"] else None
+            # CPU time, not wall time: a send that wakes the receiver may be preempted by it.
+            profile = cProfile.Profile(time.process_time) if msg["profile"] else None
             sent_before = await _packets_sent(role, subs, subscribers)
             cpu, wall = time.process_time(), time.perf_counter()
             if profile:
@@ -251,6 +254,49 @@ def describe(role: str, publishers: int, subscribers: int, r: dict) -> dict:
     return row
 
 
+def _wait_and_drain(port: Any, count: int) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    port.send(sock.getsockname()[1])
+    poller = select.epoll()
+    poller.register(sock.fileno(), select.EPOLLIN)
+    got = 0
+    while got < count:
+        poller.poll(1)
+        try:
+            while True:
+                sock.recv(2048)
+                got += 1
+        except BlockingIOError:
+            pass
+
+
+def send_floor(count: int = 2000, gap: float = 0.0005) -> float:
+    """Sender CPU (us) of one 1000-byte loopback datagram to another process waiting in epoll,
+    as every forwarded packet is: the kernel's share of the per-packet cost on this machine."""
+    ctx = multiprocessing.get_context("spawn")
+    here, there = ctx.Pipe()
+    receiver = ctx.Process(target=_wait_and_drain, args=(there, count), daemon=True)
+    receiver.start()
+    address = ("127.0.0.1", here.recv())
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    data = bytes(1000)
+
+    def paced(send: bool) -> float:
+        start = time.process_time()
+        for _ in range(count):
+            if send:
+                sock.sendto(data, address)
+            time.sleep(gap)
+        return time.process_time() - start
+
+    idle = paced(False)
+    cost = paced(True) - idle
+    receiver.join(10)
+    return 1e6 * cost / count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--publishers", type=int, default=2)
@@ -276,6 +322,8 @@ def main() -> None:
         describe("forward", args.publishers, args.scale_subscribers, r)
         if r["profile"]:
             print(r["profile"])
+    print(f"kernel floor: {send_floor():.1f} us of sender CPU per loopback datagram to "
+          "another process")
     f, rel = rows["forward"], rows["relay"]
     print("ratios (this run)")
     print(f"forwarding {args.publishers}x{args.subscribers} track-legs per core: "

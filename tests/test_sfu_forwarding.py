@@ -333,3 +333,29 @@ async def test_subscribing_later_renegotiates_without_dropping_existing_tracks()
         assert b.tracks[0].subscriptions == ()
     finally:
         await close_all(router, [a, b], [sub])
+
+
+async def test_a_publishers_crash_leaves_the_others_running() -> None:
+    router = Router()
+    a = await add_publisher(router, "a", [ToneTrack(500), PatternTrack()])
+    b = await add_publisher(router, "b", [ToneTrack(900)])
+    sids_a = [t.sid for t in a.tracks]
+    sid_b = b.tracks[0].sid
+    sub = await add_subscriber(router, "s", [*sids_a, sid_b])
+    try:
+        await connect_all([a, b], [sub])
+        assert abs(await _tone_frequency(sub.remote_tracks[sids_a[0]], 0.3) - 500) < 10
+        # The publisher goes away without unpublishing; its tracks stop arriving.
+        await a.client.close()
+        await asyncio.sleep(0.2)  # what was already on the wire
+        received = [t.packets_received for t in a.tracks]
+        assert abs(await _tone_frequency(sub.remote_tracks[sid_b], 0.3) - 900) < 10
+        assert [t.packets_received for t in a.tracks] == received
+        # The room notices the connection state and unpublishes: subscriptions end with it.
+        for sid in sids_a:
+            router.unpublish(sid)
+        assert all(t.closed and not t.subscriptions for t in a.tracks)
+        assert [s.closed for s in sub.subscriptions] == [True, True, False]
+        assert abs(await _tone_frequency(sub.remote_tracks[sid_b], 0.3) - 900) < 10
+    finally:
+        await close_all(router, [a, b], [sub])
