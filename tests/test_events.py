@@ -158,3 +158,19 @@ async def test_event_listener_events() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert got == [event, closed, event]
+
+
+async def test_wait_for_catches_events_fired_before_the_await() -> None:
+    thing = Thing()
+    waiter = thing.wait_for("ping", timeout=5)
+    thing.emit("ping", "early")
+    assert await waiter == "early"
+    assert thing.listener_count("ping") == 0
+
+
+async def test_wait_for_predicate_error_goes_to_the_waiter() -> None:
+    thing = Thing()
+    waiter = thing.wait_for("ping", timeout=5, predicate=lambda v: 1 / v > 0)
+    thing.emit("ping", 0)
+    with pytest.raises(ZeroDivisionError):
+        await waiter

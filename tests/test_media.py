@@ -190,10 +190,17 @@ async def test_fanout_close_ends_taps() -> None:
 
 
 def test_silence_and_black_keep_shape_and_timing() -> None:
-    tone = av.AudioFrame.from_ndarray(np.ones((1, 1920), dtype=np.int16), format="s16", layout="stereo")
+    tone = av.AudioFrame.from_ndarray(
+        np.ones((1, 1920), dtype=np.int16), format="s16", layout="stereo"
+    )
     tone.sample_rate, tone.pts, tone.time_base = 48000, 960, fractions.Fraction(1, 48000)
     silent = silence_like(tone)
-    assert (silent.samples, silent.layout.name, silent.pts, silent.sample_rate) == (960, "stereo", 960, 48000)
+    assert (silent.samples, silent.layout.name, silent.pts, silent.sample_rate) == (
+        960,
+        "stereo",
+        960,
+        48000,
+    )
     assert frame_audio_level(silent) == 0 and frame_audio_level(tone) == 1
     for w, h in ((64, 48), (63, 47)):
         frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 255, dtype=np.uint8), format="rgb24")
@@ -208,7 +215,9 @@ def test_audio_level_of_float_and_planar_frames() -> None:
         np.array([[0.25] * 480, [-1.0] * 480], dtype=np.float32), format="fltp", layout="stereo"
     )
     assert frame_audio_level(planar) == 32767
-    s32 = av.AudioFrame.from_ndarray(np.full((1, 480), 1 << 30, dtype=np.int32), format="s32", layout="mono")
+    s32 = av.AudioFrame.from_ndarray(
+        np.full((1, 480), 1 << 30, dtype=np.int32), format="s32", layout="mono"
+    )
     assert frame_audio_level(s32) == 1 << 14
 
 
@@ -219,7 +228,9 @@ def write_test_file(path: pathlib.Path, seconds: float = 0.5) -> None:
         video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
         audio = container.add_stream("aac", rate=16000, layout="mono")
         for i in range(int(seconds * 10)):
-            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), i * 20, np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.full((64, 96, 3), i * 20, np.uint8), format="rgb24"
+            )
             for packet in video.encode(frame):
                 container.mux(packet)
         t = np.arange(int(seconds * 16000)) / 16000

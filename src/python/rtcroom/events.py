@@ -9,6 +9,10 @@ event names (the reference's names in snake_case, listed in each class's ``EVENT
     room.on("track_subscribed", handle_track)        # handler may be ``async def`` too
     participant = await room.wait_for("participant_connected", timeout=10)
 
+    joined = room.wait_for("participant_connected")   # catching starts here
+    ...                                               # do what makes someone join
+    participant = await joined
+
 Handlers run in registration order. A sync handler runs inside :meth:`EventEmitter.emit`; an
 async one is started as a task that the emitter keeps until it ends (so it is never collected
 half-way) and that :meth:`EventEmitter.drain` can await. An exception in any handler is logged
@@ -22,7 +26,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -137,16 +141,18 @@ class EventEmitter:
         while self._handler_tasks:
             await asyncio.gather(*self._handler_tasks, return_exceptions=True)
 
-    async def wait_for(
+    def wait_for(
         self,
         event: str,
         timeout: float | None = None,
         predicate: Callable[..., bool] | None = None,
-    ) -> Any:
+    ) -> Coroutine[Any, Any, Any]:
         """Wait for the next ``event`` (for which ``predicate(*args)`` holds, if given).
 
-        Returns the event's argument, a tuple when it has several, None when it has none.
-        Raises :class:`asyncio.TimeoutError` after ``timeout`` seconds.
+        ``await obj.wait_for(...)`` returns the event's argument, a tuple when it has several,
+        None when it has none, and raises :class:`asyncio.TimeoutError` after ``timeout``
+        seconds. The event is caught from the moment of the call, not of the await, so
+        ``waiter = obj.wait_for("x")`` followed by the action that fires it cannot miss it.
         """
         self._check_event(event)
         future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
@@ -157,12 +163,21 @@ class EventEmitter:
             try:
                 if predicate is not None and not predicate(*args):
                     return
-            except Exception as exc:
+            except Exception as exc:  # the predicate's error belongs to the waiter
                 future.set_exception(exc)
                 return
             future.set_result(args)
 
         self.on(event, catch)
+        return self._wait(event, future, catch, timeout)
+
+    async def _wait(
+        self,
+        event: str,
+        future: asyncio.Future[tuple[Any, ...]],
+        catch: Handler,
+        timeout: float | None,
+    ) -> Any:
         try:
             args = await asyncio.wait_for(future, timeout)
         finally:

@@ -27,11 +27,16 @@ Frame = Any
 
 
 class FanoutTrack(MediaStreamTrack):
-    """A consumer's view of a :class:`Fanout`; stopping it detaches it."""
+    """A consumer's view of a :class:`Fanout`; stopping it detaches it.
+
+    It has its source's id: the SDP ``a=msid`` of a sender carries the track id, and the
+    signaling protocol identifies a published track by that id.
+    """
 
     def __init__(self, fanout: Fanout, queue_size: int) -> None:
         super().__init__()
         self.kind = fanout.kind
+        self._id = fanout.source.id
         self._fanout = fanout
         self._frames: collections.deque[Frame] = collections.deque(maxlen=queue_size)
         self._ready = asyncio.Event()
