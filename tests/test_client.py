@@ -570,3 +570,29 @@ async def test_async_with_room_disconnects(rooms: Any) -> None:
         assert await room.get_stats()
     assert alice_room.state == RoomState.DISCONNECTED
     assert signaling.calls.count(("disconnect",)) == 1
+
+
+async def test_local_track_readers_and_recording(tmp_path: pathlib.Path) -> None:
+    audio = LocalAudioTrack.from_numpy(sample_rate=48000)
+    sender = audio._sender_track()
+    reader = audio.frames()
+    first = asyncio.ensure_future(reader.__anext__())
+    await asyncio.sleep(0)
+    await audio.write(np.full(960, 500, dtype=np.int16))
+    # The reader and the sender both get the frame.
+    assert frame_level(await asyncio.wait_for(first, 5)) == 500
+    assert frame_level(await sender.recv()) == 500
+    await reader.aclose()
+
+    out = tmp_path / "local.wav"
+    async with Recorder(out, audio):
+        await audio.write(np.full(4800, 300, dtype=np.int16))
+        await audio.end()
+        await asyncio.sleep(0.3)
+    with av.open(str(out)) as container:
+        samples = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio=0)])
+    # aiortc's recorder writes stereo WAV (mono is spread at -3 dB): a constant stays constant.
+    assert len(samples) >= 4800 and len(set(samples[:4800].tolist())) == 1 and samples[0] > 0
+    audio.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        audio.create_media_stream_track()

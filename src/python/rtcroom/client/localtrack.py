@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from aiortc.mediastreams import MediaStreamTrack
@@ -155,10 +155,18 @@ class LocalMediaTrack(LocalTrack):
             raise TypeError(f"{self!r} is not fed from numpy; make it with from_numpy()")
         await end()
 
-    def _sender_track(self) -> MediaStreamTrack:
+    def frames(self, queue_size: int = 8) -> AsyncIterator[Any]:
+        """Every frame the track sends from now on (silence/black while disabled)."""
+        return self._fanout.frames(queue_size)
+
+    def create_media_stream_track(self, queue_size: int = 8) -> MediaStreamTrack:
+        """A new aiortc MediaStreamTrack giving the frames this track sends (stop it when done)."""
         if self.is_stopped:
             raise RuntimeError(f"{self!r} is stopped")
-        return self._fanout.subscribe()
+        return self._fanout.subscribe(queue_size)
+
+    def _sender_track(self) -> MediaStreamTrack:
+        return self.create_media_stream_track()
 
     def _stop_source(self) -> None:
         self._fanout.close()

@@ -25,7 +25,7 @@ import collections
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 
 from rtcroom.constants import TrackKind, TrackPriority
 from rtcroom.events import EventEmitter
@@ -141,17 +141,11 @@ class RemoteMediaTrack(RemoteTrack):
             raise RuntimeError(f"{self!r} has no media attached")
         return self._fanout.subscribe(queue_size)
 
-    async def frames(self, queue_size: int = 8) -> AsyncIterator[Any]:
+    def frames(self, queue_size: int = 8) -> AsyncIterator[Any]:
         """Every frame from now on, as PyAV frames, until the track ends or the loop breaks."""
-        tap = self.create_media_stream_track(queue_size)
-        try:
-            while True:
-                try:
-                    yield await tap.recv()
-                except MediaStreamError:
-                    return
-        finally:
-            tap.stop()
+        if self._fanout is None:
+            raise RuntimeError(f"{self!r} has no media attached")
+        return self._fanout.frames(queue_size)
 
     def _end(self) -> None:
         self._ended = True

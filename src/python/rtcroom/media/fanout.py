@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -101,6 +101,18 @@ class Fanout:
             self._taps.append(tap)
             self.start()
         return tap
+
+    async def frames(self, queue_size: int = 8) -> AsyncIterator[Frame]:
+        """Every frame from now on through a new tap, until the source ends or the loop breaks."""
+        tap = self.subscribe(queue_size)
+        try:
+            while True:
+                try:
+                    yield await tap.recv()
+                except MediaStreamError:
+                    return
+        finally:
+            tap.stop()
 
     def start(self) -> None:
         """Start reading the source now, whether or not anyone is listening."""
