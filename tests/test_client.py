@@ -596,3 +596,19 @@ async def test_local_track_readers_and_recording(tmp_path: pathlib.Path) -> None
     audio.stop()
     with pytest.raises(RuntimeError, match="stopped"):
         audio.create_media_stream_track()
+
+
+async def test_slow_message_reader_keeps_the_newest() -> None:
+    bob = make_room()._add_participant("PA-bob", "bob")
+    bob._add_publication("MT-d", "chat", "data")
+    track = bob._subscribe("MT-d")
+    assert isinstance(track, RemoteDataTrack)
+    reader = track.messages(max_queued=2)
+    first = asyncio.ensure_future(reader.__anext__())
+    await asyncio.sleep(0)
+    for n in range(5):
+        track._receive(str(n))
+    # The reader ran only after all five arrived: it lost the oldest three.
+    assert [await first, await reader.__anext__()] == ["3", "4"]
+    await reader.aclose()
+    assert track._readers == []

@@ -291,3 +291,20 @@ async def test_recorder_refuses_bad_use(tmp_path: pathlib.Path) -> None:
         await recorder.start()
     with pytest.raises(TypeError, match="not a track"):
         recorder.add_track("microphone")
+
+
+async def test_fanout_survives_a_failing_process_hook(caplog: pytest.LogCaptureFixture) -> None:
+    calls = 0
+
+    def process(frame: av.AudioFrame) -> av.AudioFrame:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("odd frame")
+        return frame
+
+    source = AudioPushTrack(sample_rate=8000)
+    tap = Fanout(source, process).subscribe()
+    await source.write(np.zeros(320, dtype=np.int16))
+    assert [(await tap.recv()).pts, (await tap.recv()).pts] == [0, 160]
+    assert "odd frame" in caplog.text

@@ -125,7 +125,7 @@ def test_connect_defaults() -> None:
     assert o.dominant_speaker is False and o.enable_dscp is False and o.insights is False
     assert o.ice_transport_policy is RTCIceTransportPolicy.ALL and o.ice_servers is None
     assert o.region == "gll"
-    assert o.log_level == LogLevels.of("warn")
+    assert o.log_level is None
     assert o.preferred_audio_codecs == () and o.preferred_video_codecs == ()
 
 
@@ -159,6 +159,7 @@ def test_network_quality_true_false() -> None:
 
 def test_log_level_string_applies_to_every_component() -> None:
     levels = ConnectOptions(log_level="debug").log_level
+    assert levels is not None
     assert {levels.default, levels.media, levels.signaling, levels.webrtc} == {LogLevel.DEBUG}
 
 
@@ -340,7 +341,11 @@ INVALID: list[tuple[type[Any], Any, type[Exception], str]] = [
     ),
     (
         ConnectOptions,
-        {"bandwidthProfile": {"video": {"renderDimensions": {"low": {"width": "176"}}}}},
+        {
+            "bandwidthProfile": {
+                "video": {"renderDimensions": {"low": {"width": "176", "height": 1}}}
+            }
+        },
         TypeError,
         "bandwidth_profile.video.render_dimensions.low.width: expected an integer",
     ),
@@ -386,6 +391,33 @@ INVALID: list[tuple[type[Any], Any, type[Exception], str]] = [
     (ConnectOptions, {"tracks": ["camera"]}, TypeError, "tracks[0]: expected a LocalTrack"),
     (LocalTrackOptions, {"name": ["a"]}, TypeError, "name: expected a string"),
     (LocalTrackPublishOptions, {"priority": "top"}, ValueError, "priority: 'top' is not one of"),
+    (ConnectOptions, {"dscpTagging": "yes"}, TypeError, "dscp_tagging: expected true or false"),
+    (
+        ConnectOptions,
+        {"audio": {"sampleRate": -8000}},
+        ValueError,
+        "audio.sample_rate: -8000 is less than 1",
+    ),
+    (
+        ConnectOptions,
+        {"video": {"workaroundWebKitBug180748": "yes"}},
+        TypeError,
+        "video.workaround_webkit_bug_180748: expected true or false",
+    ),
+    (
+        LocalDataTrackOptions,
+        {"maxPacketLifeTime": -1},
+        ValueError,
+        "max_packet_life_time: -1 is less than 0",
+    ),
+    (CreateLocalTracksOptions, {"logLevel": 3}, TypeError, "log_level: expected an object"),
+    (VideoTrackDimensions, {"width": 5, "height": None}, TypeError, "height: expected an integer"),
+    (
+        ConnectOptions,
+        {"bandwidthProfile": {"video": {"renderDimensions": {"high": {"width": 5}}}}},
+        TypeError,
+        "bandwidth_profile.video.render_dimensions.high.height: required",
+    ),
     # the one cross-field rule
     (
         LocalDataTrackOptions,

@@ -131,6 +131,14 @@ class _Options:
                     f"{_join(path, str(key))}: unknown option; allowed: {', '.join(names)}"
                 )
             kwargs[name] = value
+        for f in fields(cls):
+            if (
+                f.init
+                and f.name not in kwargs
+                and f.default is MISSING
+                and f.default_factory is MISSING
+            ):
+                raise TypeError(f"{_join(path, f.name)}: required")
         token = _path_prefix.set(path)
         try:
             return cls(**kwargs)
@@ -204,8 +212,8 @@ def _tuple_of(check: Check) -> Check:
 class VideoTrackDimensions(_Options):
     """A width and height in pixels (``VideoTrack.Dimensions``)."""
 
-    width: int = _opt(_int())
-    height: int = _opt(_int())
+    width: int = field(metadata={"check": _int()})
+    height: int = field(metadata={"check": _int()})
 
 
 def _dimensions(width: int, height: int) -> Any:
@@ -583,7 +591,8 @@ class ConnectOptions(_Options):
       :class:`NetworkQualityConfiguration`; stored as None when off.
     - ``preferred_audio_codecs`` / ``preferred_video_codecs``: codec names or settings,
       normalized to settings objects.
-    - ``log_level``: a LogLevel or :class:`LogLevels`, normalized to LogLevels.
+    - ``log_level``: a LogLevel or :class:`LogLevels`, normalized to LogLevels; None (the
+      default) leaves the application's logging configuration alone.
     - ``tracks``: LocalTracks or aiortc MediaStreamTracks to publish on joining.
     """
 
@@ -612,7 +621,7 @@ class ConnectOptions(_Options):
     preferred_video_codecs: tuple[VideoCodecSettings, ...] = _opt(
         _tuple_of(_video_codec), factory=tuple
     )
-    log_level: LogLevels = _opt(_log_levels, LogLevel.WARN)
+    log_level: LogLevels | None = _opt(_nullable(_log_levels))
     tracks: tuple[Any, ...] | None = _opt(_nullable(_tuple_of(_track)))
     video: bool | CreateLocalTrackOptions = _opt(_track_options, False)
 

@@ -203,43 +203,56 @@ class RemoteDataTrack(RemoteTrack):
         self.max_retransmits: int | None = None
         self.ordered = True
         self.reliable = True
-        self._readers: list[asyncio.Queue[Any]] = []
+        self._readers: list[_MessageReader] = []
         self._ended = False
 
     def _receive(self, data: str | bytes) -> None:
         self.emit("message", data, self)
         self._bubble("track_message", data)
-        for queue in self._readers:
-            queue.put_nowait(data)
+        for reader in self._readers:
+            reader.push(data)
 
     async def messages(self, max_queued: int = 1000) -> AsyncIterator[str | bytes]:
-        """Every message from now on, until the track is unsubscribed or the loop breaks.
-
-        At most ``max_queued`` wait for the reader; older ones are dropped beyond that.
+        """Every message from the first iteration on, until the track is unsubscribed or the
+        loop breaks. At most ``max_queued`` wait for a slow reader; older ones are dropped.
         """
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        pending: collections.deque[Any] = collections.deque(maxlen=max_queued)
         if self._ended:
             return
-        self._readers.append(queue)
+        reader = _MessageReader(max_queued)
+        self._readers.append(reader)
         try:
             while True:
-                while not queue.empty():
-                    pending.append(queue.get_nowait())
-                if not pending:
-                    pending.append(await queue.get())
-                item = pending.popleft()
-                if item is _END:
+                message = await reader.next()
+                if message is None:
                     return
-                yield item
+                yield message
         finally:
-            if queue in self._readers:
-                self._readers.remove(queue)
+            self._readers.remove(reader)
 
     def _end(self) -> None:
         self._ended = True
-        for queue in self._readers:
-            queue.put_nowait(_END)
+        for reader in self._readers:
+            reader.end()
 
 
-_END = object()
+class _MessageReader:
+    def __init__(self, max_queued: int) -> None:
+        self._messages: collections.deque[str | bytes] = collections.deque(maxlen=max_queued)
+        self._ready = asyncio.Event()
+        self._ended = False
+
+    def push(self, message: str | bytes) -> None:
+        self._messages.append(message)
+        self._ready.set()
+
+    def end(self) -> None:
+        self._ended = True
+        self._ready.set()
+
+    async def next(self) -> str | bytes | None:
+        while not self._messages:
+            if self._ended:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        return self._messages.popleft()

@@ -114,7 +114,8 @@ class Room(EventEmitter):
         # Tracks connect() created from the audio/video options: they end with the room.
         self._owned_tracks = list(owned_tracks)
         local_participant._set_signaling(signaling)
-        apply_log_levels(self.options.log_level)
+        if self.options.log_level is not None:
+            apply_log_levels(self.options.log_level)
 
     def __repr__(self) -> str:
         return f"Room(sid={self.sid!r}, name={self.name!r}, state={self.state.value!r})"

@@ -90,6 +90,7 @@ class Fanout:
         self._on_end = on_end
         self._taps: list[FanoutTrack] = []
         self._task: asyncio.Task[None] | None = None
+        self._process_failed = False
         self.ended = False
 
     def subscribe(self, queue_size: int = 8) -> FanoutTrack:
@@ -126,9 +127,7 @@ class Fanout:
     async def _run(self) -> None:
         try:
             while True:
-                frame = await self.source.recv()
-                if self._process is not None:
-                    frame = self._process(frame)
+                frame = self._run_process(await self.source.recv())
                 for tap in list(self._taps):
                     tap._push(frame)
         except MediaStreamError:
@@ -139,6 +138,18 @@ class Fanout:
             logger.exception("reading %s track %s failed", self.kind, self.source.id)
         finally:
             self._finish()
+
+    def _run_process(self, frame: Frame) -> Frame:
+        # A frame the hook cannot handle goes out as it came; the stream itself goes on.
+        if self._process is None:
+            return frame
+        try:
+            return self._process(frame)
+        except Exception:
+            if not self._process_failed:
+                self._process_failed = True
+                logger.exception("processing a %s frame of %s failed", self.kind, self.source.id)
+            return frame
 
     def _finish(self) -> None:
         if self.ended:
