@@ -20,6 +20,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 
 from rtcroom import errors
 from rtcroom.client import (
+    NetworkQualityStats,
     LocalAudioTrack,
     LocalAudioTrackPublication,
     LocalDataTrack,
@@ -118,14 +119,15 @@ async def test_participant_and_publication_lifecycle_events() -> None:
     room._set_participant_state("PA-bob", "reconnecting")
     room._set_participant_state("PA-bob", "connected")
     room._set_dominant_speaker("PA-bob")
-    room._set_network_quality("PA-bob", 4, {"audio": 5})
+    stats = NetworkQualityStats(4)
+    room._set_network_quality("PA-bob", 4, stats)
     assert room.dominant_speaker is bob and bob.network_quality_level == 4
     assert rec.names() == [
         ("room", "participant_reconnecting"),
         ("room", "participant_reconnected"),
         ("room", "dominant_speaker_changed"),
     ]
-    assert ("bob", "network_quality_level_changed") in rec_bob.names()
+    assert ("bob", "network_quality_level_changed", (4, stats)) in rec_bob.events
     rec.take()
 
     room._remove_participant("PA-bob")

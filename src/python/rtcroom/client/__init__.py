@@ -19,6 +19,18 @@ from rtcroom.client.localtrack import (
     LocalTrack,
     LocalVideoTrack,
 )
+from rtcroom.client.networkquality import (
+    NetworkQualityAudioStats,
+    NetworkQualityBandwidthStats,
+    NetworkQualityFractionLostStats,
+    NetworkQualityLatencyStats,
+    NetworkQualityMediaStats,
+    NetworkQualityRecvStats,
+    NetworkQualitySendOrRecvStats,
+    NetworkQualitySendStats,
+    NetworkQualityStats,
+    NetworkQualityVideoStats,
+)
 from rtcroom.client.participant import LocalParticipant, Participant, RemoteParticipant
 from rtcroom.client.publication import (
     LocalAudioTrackPublication,
@@ -52,6 +64,16 @@ __all__ = [
     "LocalTrackPublication",
     "LocalVideoTrack",
     "LocalVideoTrackPublication",
+    "NetworkQualityAudioStats",
+    "NetworkQualityBandwidthStats",
+    "NetworkQualityFractionLostStats",
+    "NetworkQualityLatencyStats",
+    "NetworkQualityMediaStats",
+    "NetworkQualityRecvStats",
+    "NetworkQualitySendOrRecvStats",
+    "NetworkQualitySendStats",
+    "NetworkQualityStats",
+    "NetworkQualityVideoStats",
     "Participant",
     "RemoteAudioTrack",
     "RemoteAudioTrackPublication",

@@ -21,7 +21,9 @@ reference's order and with the reference's arguments:
 - ``_set_publish_priority(track_sid, priority)``: ``publish_priority_changed`` /
   ``track_publish_priority_changed``.
 - ``_set_track_switched_off(track_sid, off)``: ``track_switched_off`` / ``track_switched_on``.
-- ``_set_state(state)`` and ``_set_network_quality(level, stats)`` (both participant kinds).
+- ``_set_state(state)`` and ``_set_network_quality(level, stats)`` (both participant kinds;
+  ``stats`` is a :class:`~rtcroom.client.networkquality.NetworkQualityStats` or None, see
+  ``NetworkQualityStats.from_dict``).
 
 On :class:`LocalParticipant`: ``_published(track, sid, priority)`` records a track the server
 accepted (tracks given to ``connect()`` are published this way) and ``_publication_failed(track,
@@ -42,6 +44,7 @@ from rtcroom.client.localtrack import (
     LocalTrack,
     LocalVideoTrack,
 )
+from rtcroom.client.networkquality import NetworkQualityStats
 from rtcroom.client.publication import (
     LocalAudioTrackPublication,
     LocalDataTrackPublication,
@@ -120,7 +123,7 @@ class Participant(EventEmitter):
         self.identity = identity
         self.state = ParticipantState.CONNECTED
         self.network_quality_level: NetworkQualityLevel | None = None
-        self.network_quality_stats: Any = None
+        self.network_quality_stats: NetworkQualityStats | None = None
         self.tracks: dict[str, TrackPublication] = {}
 
     def __repr__(self) -> str:
@@ -156,7 +159,7 @@ class Participant(EventEmitter):
         elif new == ParticipantState.DISCONNECTED:
             self._emit("disconnected", self)
 
-    def _set_network_quality(self, level: int, stats: Any = None) -> None:
+    def _set_network_quality(self, level: int, stats: NetworkQualityStats | None = None) -> None:
         new = NetworkQualityLevel.coerce(level, "network_quality_level")
         changed = new != self.network_quality_level
         self.network_quality_level = new

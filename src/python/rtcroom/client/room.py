@@ -42,6 +42,7 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from rtcroom.client.localtrack import LocalTrack
+from rtcroom.client.networkquality import NetworkQualityStats
 from rtcroom.client.participant import LocalParticipant, RemoteParticipant
 from rtcroom.client.roomsignaling import RoomSignaling
 from rtcroom.constants import ParticipantState, RoomState
@@ -211,7 +212,9 @@ class Room(EventEmitter):
                         participant._set_track_switched_off(track_sid, switched_off)
                         break
 
-    def _set_network_quality(self, participant_sid: str, level: int, stats: Any = None) -> None:
+    def _set_network_quality(
+        self, participant_sid: str, level: int, stats: NetworkQualityStats | None = None
+    ) -> None:
         if participant_sid == self.local_participant.sid:
             self.local_participant._set_network_quality(level, stats)
         elif participant_sid in self.participants:
