@@ -34,12 +34,14 @@ from rtcroom.client import (
     Room,
     create_local_tracks,
 )
+from rtcroom.client.stats import collect_stats_report
 from rtcroom.constants import ParticipantState, RoomState, TrackKind, TrackPriority
 from rtcroom.media import Recorder, ToneTrack
 from rtcroom.options import (
     ConnectOptions,
     EncodingParameters,
     NetworkQualityConfiguration,
+    VideoTrackDimensions,
 )
 
 
@@ -441,7 +443,17 @@ class LoopbackSignaling:
         await self.into.close()
 
     async def get_stats(self) -> list[Any]:
-        return [await self.out.getStats()]
+        sids = {track.id: sid for track, sid in self.by_track.items()}
+        sent = {track.id: track for track in self.by_track}
+        received = {
+            publication.track.media_stream_track.id: publication.track  # type: ignore[union-attr]
+            for publication in self.remote.tracks.values()
+            if isinstance(publication.track, (RemoteAudioTrack, RemoteVideoTrack))
+        }
+        return [
+            await collect_stats_report("PC-out", self.out, sids, sent),
+            await collect_stats_report("PC-in", self.into, sids, received),
+        ]
 
 
 @pytest.fixture
@@ -509,6 +521,20 @@ async def test_published_media_arrives_as_remote_tracks(rooms: Any, tmp_path: pa
         await asyncio.sleep(1.0)
     with av.open(str(out)) as container:
         assert sorted(s.type for s in container.streams) == ["audio", "video"]
+
+    sent, received = await alice_room.get_stats()
+    assert sent.peer_connection_id == "PC-out" and not sent.remote_audio_track_stats
+    (local_audio,) = sent.local_audio_track_stats
+    (local_video,) = sent.local_video_track_stats
+    assert local_audio.track_sid == audio_pub.track_sid and local_audio.codec == "opus"
+    assert local_audio.packets_sent > 0 and local_audio.bytes_sent > 0  # type: ignore[operator]
+    assert local_video.codec == "VP8" and local_video.dimensions == VideoTrackDimensions(160, 120)
+    (remote_audio_stats,) = received.remote_audio_track_stats
+    (remote_video_stats,) = received.remote_video_track_stats
+    assert remote_audio_stats.track_sid == audio_pub.track_sid
+    assert remote_audio_stats.packets_received > 0  # type: ignore[operator]
+    assert remote_audio_stats.jitter is not None and remote_audio_stats.jitter < 1
+    assert remote_video_stats.dimensions == VideoTrackDimensions(160, 120)
 
     audio_pub.set_priority("low")
     remote_audio.set_priority("high")

@@ -39,12 +39,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rtcroom.client.localtrack import LocalTrack
 from rtcroom.client.networkquality import NetworkQualityStats
 from rtcroom.client.participant import LocalParticipant, RemoteParticipant
 from rtcroom.client.roomsignaling import RoomSignaling
+from rtcroom.client.stats import StatsReport
 from rtcroom.constants import ParticipantState, RoomState
 from rtcroom.errors import TwilioError
 from rtcroom.events import EventEmitter
@@ -133,8 +134,8 @@ class Room(EventEmitter):
         self._disconnected(None)
         return self
 
-    async def get_stats(self) -> list[Any]:
-        """Statistics of the media connections (empty when there is no network)."""
+    async def get_stats(self) -> list[StatsReport]:
+        """One StatsReport per media connection (empty when there is no network)."""
         if self._signaling is None:
             return []
         return await self._signaling.get_stats()

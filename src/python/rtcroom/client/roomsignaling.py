@@ -14,13 +14,14 @@ subclasses on failure.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rtcroom.constants import TrackPriority
 from rtcroom.options import EncodingParameters, NetworkQualityConfiguration
 
 if TYPE_CHECKING:
     from rtcroom.client.localtrack import LocalTrack
+    from rtcroom.client.stats import StatsReport
 
 __all__ = ["RoomSignaling"]
 
@@ -65,6 +66,6 @@ class RoomSignaling(Protocol):
         """Leave the room cleanly and close the connections."""
         ...
 
-    async def get_stats(self) -> list[Any]:
-        """StatsReports of the peer connections, as twilio-video.js's ``room.getStats()``."""
+    async def get_stats(self) -> list[StatsReport]:
+        """One StatsReport per peer connection (``rtcroom.client.stats.collect_stats_report``)."""
         ...
