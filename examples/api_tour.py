@@ -56,9 +56,7 @@ def make_options() -> rtcroom.ConnectOptions:
         }
     )
     video_profile = options.bandwidth_profile.video  # type: ignore[union-attr]
-    print(
-        f"bandwidth mode {video_profile.mode}, high render size {video_profile.render_dimensions.high}"
-    )
+    print(f"bandwidth mode {video_profile.mode}, at most {video_profile.max_tracks} videos on")
     try:
         rtcroom.ConnectOptions.from_dict({"bandwidthProfile": {"video": {"mode": "gird"}}})
     except ValueError as error:

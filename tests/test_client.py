@@ -37,6 +37,7 @@ from rtcroom.client import (
 from rtcroom.client.stats import collect_stats_report
 from rtcroom.constants import ParticipantState, RoomState, TrackKind, TrackPriority
 from rtcroom.media import Recorder, ToneTrack
+from rtcroom.media import TestPatternTrack as PatternTrack  # not a pytest class
 from rtcroom.options import (
     ConnectOptions,
     EncodingParameters,
@@ -431,6 +432,14 @@ class LoopbackSignaling:
     def subscribe_priority_changed(self, track_sid: str, priority: TrackPriority | None) -> None:
         self.calls.append(("subscribe_priority", track_sid, priority))
 
+    def render_hint(
+        self,
+        track_sid: str,
+        enabled: bool | None = None,
+        render_dimensions: VideoTrackDimensions | None = None,
+    ) -> None:
+        self.calls.append(("render_hint", track_sid, enabled, render_dimensions))
+
     def set_encoding_parameters(self, parameters: EncodingParameters) -> None:
         self.calls.append(("encoding", parameters))
 
@@ -640,3 +649,44 @@ async def test_slow_message_reader_keeps_the_newest() -> None:
     assert [await first, await reader.__anext__()] == ["3", "4"]
     await reader.aclose()
     assert track._readers == []
+
+
+async def test_manual_switch_off_control_and_content_preferences() -> None:
+    manual = {
+        "video": {"clientTrackSwitchOffControl": "manual", "contentPreferencesMode": "manual"}
+    }
+    signaling = LoopbackSignaling(make_room(), "PA-x", "x")
+    room = Room(
+        "RM1",
+        "r",
+        LocalParticipant("PA-l", "me"),
+        signaling=signaling,
+        options=ConnectOptions(bandwidth_profile=manual),
+    )
+    bob = room._add_participant("PA-bob", "bob")
+    bob._add_publication("MT-v", "cam", "video")
+    track = bob._subscribe("MT-v", PatternTrack(64, 48))
+    assert isinstance(track, RemoteVideoTrack)
+    track.switch_off().switch_on()
+    track.set_content_preferences({"width": 320, "height": 180})
+    hints = [c for c in signaling.calls if c[0] == "render_hint"]
+    assert hints == [
+        ("render_hint", "MT-v", False, None),
+        ("render_hint", "MT-v", True, None),
+        ("render_hint", "MT-v", None, VideoTrackDimensions(320, 180)),
+    ]
+    with pytest.raises(TypeError, match="render_dimensions.height: required"):
+        track.set_content_preferences({"width": 1})
+    track.set_priority("low")
+    assert ("subscribe_priority", "MT-v", TrackPriority.LOW) in signaling.calls
+    await room.disconnect()
+
+    auto_room = make_room()
+    carol = auto_room._add_participant("PA-carol", "carol")
+    carol._add_publication("MT-c", "cam", "video")
+    auto_track = carol._subscribe("MT-c", PatternTrack(64, 48))
+    with pytest.raises(RuntimeError, match="client_track_switch_off_control = 'manual'"):
+        auto_track.switch_off()  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="content_preferences_mode = 'manual'"):
+        auto_track.set_content_preferences({"width": 1, "height": 1})  # type: ignore[attr-defined]
+    await auto_room.disconnect()

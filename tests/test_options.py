@@ -86,6 +86,7 @@ def test_browser_options_are_read_and_normalized() -> None:
     assert video.dominant_speaker_priority is TrackPriority.HIGH
     assert (video.max_subscription_bitrate, video.max_tracks) == (2_500_000, 3)
     assert video.track_switch_off_mode is TrackSwitchOffMode.DETECTED
+    assert video.render_dimensions is not None
     assert video.render_dimensions.high == VideoTrackDimensions(1920, 1080)
     assert video.render_dimensions.standard == VideoTrackDimensions(640, 480)
     assert o.dominant_speaker and o.enable_dscp
@@ -144,7 +145,8 @@ def test_video_bandwidth_profile_defaults() -> None:
     assert v.track_switch_off_mode is TrackSwitchOffMode.PREDICTED
     assert v.dominant_speaker_priority is TrackPriority.STANDARD
     assert v.max_tracks is None and v.max_subscription_bitrate is None
-    assert v.render_dimensions == VideoRenderDimensions()
+    assert v.render_dimensions is None
+    assert v.client_track_switch_off_control is None and v.content_preferences_mode is None
     assert BandwidthProfileOptions().video is None
 
 
@@ -418,7 +420,38 @@ INVALID: list[tuple[type[Any], Any, type[Exception], str]] = [
         TypeError,
         "bandwidth_profile.video.render_dimensions.high.height: required",
     ),
-    # the one cross-field rule
+    (
+        ConnectOptions,
+        {"bandwidthProfile": {"video": {"clientTrackSwitchOffControl": "visible"}}},
+        ValueError,
+        "bandwidth_profile.video.client_track_switch_off_control: 'visible' is not one of auto, "
+        "manual",
+    ),
+    (
+        ConnectOptions,
+        {"bandwidthProfile": {"video": {"contentPreferencesMode": True}}},
+        TypeError,
+        "bandwidth_profile.video.content_preferences_mode: expected a string",
+    ),
+    # the cross-field rules
+    (
+        ConnectOptions,
+        {"bandwidthProfile": {"video": {"maxTracks": 2, "clientTrackSwitchOffControl": "auto"}}},
+        TypeError,
+        "bandwidth_profile.video.max_tracks: deprecated, and not allowed with "
+        "client_track_switch_off_control",
+    ),
+    (
+        ConnectOptions,
+        {
+            "bandwidthProfile": {
+                "video": {"renderDimensions": {}, "contentPreferencesMode": "manual"}
+            }
+        },
+        TypeError,
+        "bandwidth_profile.video.render_dimensions: deprecated, and not allowed with "
+        "content_preferences_mode",
+    ),
     (
         LocalDataTrackOptions,
         {"maxPacketLifeTime": 100, "maxRetransmits": 2},

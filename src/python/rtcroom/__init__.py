@@ -33,6 +33,7 @@ from rtcroom.client import (
 from rtcroom.constants import (
     AudioCodec,
     BandwidthProfileMode,
+    ClientTrackSwitchOffControl,
     EventListenerGroup,
     EventListenerLevel,
     LogLevel,
@@ -44,6 +45,7 @@ from rtcroom.constants import (
     TrackPriority,
     TrackSwitchOffMode,
     VideoCodec,
+    VideoContentPreferencesMode,
 )
 from rtcroom.errors import TwilioError
 from rtcroom.events import EventListenerEvent
@@ -80,6 +82,7 @@ __all__ = [
     # constants
     "AudioCodec",
     "BandwidthProfileMode",
+    "ClientTrackSwitchOffControl",
     "EventListenerGroup",
     "EventListenerLevel",
     "LogLevel",
@@ -91,6 +94,7 @@ __all__ = [
     "TrackPriority",
     "TrackSwitchOffMode",
     "VideoCodec",
+    "VideoContentPreferencesMode",
     # options
     "AudioCodecSettings",
     "BandwidthProfileOptions",

@@ -15,6 +15,7 @@ from typing_extensions import Self
 __all__ = [
     "AudioCodec",
     "BandwidthProfileMode",
+    "ClientTrackSwitchOffControl",
     "EventListenerGroup",
     "EventListenerLevel",
     "LogLevel",
@@ -26,6 +27,7 @@ __all__ = [
     "TrackPriority",
     "TrackSwitchOffMode",
     "VideoCodec",
+    "VideoContentPreferencesMode",
 ]
 
 _S = TypeVar("_S", bound="_StrEnum")
@@ -110,6 +112,29 @@ class TrackSwitchOffMode(_StrEnum):
     DETECTED = "detected"
     PREDICTED = "predicted"
     DISABLED = "disabled"
+
+
+class ClientTrackSwitchOffControl(_StrEnum):
+    """Who asks for remote video to be switched on and off.
+
+    ``auto``: nobody on the client side (a browser would go by element visibility, which a
+    Python process does not have; the server decides alone). ``manual``: the application, with
+    ``RemoteVideoTrack.switch_on()`` / ``switch_off()``.
+    """
+
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
+class VideoContentPreferencesMode(_StrEnum):
+    """Who tells the server the size remote video is shown at.
+
+    ``auto``: nobody on the client side (no video elements here). ``manual``: the application,
+    with ``RemoteVideoTrack.set_content_preferences(render_dimensions=...)``.
+    """
+
+    AUTO = "auto"
+    MANUAL = "manual"
 
 
 class TrackPriority(_StrEnum):

@@ -35,11 +35,13 @@ from typing_extensions import Self
 from rtcroom.constants import (
     AudioCodec,
     BandwidthProfileMode,
+    ClientTrackSwitchOffControl,
     LogLevel,
     NetworkQualityVerbosity,
     TrackPriority,
     TrackSwitchOffMode,
     VideoCodec,
+    VideoContentPreferencesMode,
 )
 
 __all__ = [
@@ -239,20 +241,41 @@ class VideoBandwidthProfileOptions(_Options):
     ``dominant_speaker_priority``: the least priority the dominant speaker's video gets
     (default ``standard``; needs ``dominant_speaker``). ``max_subscription_bitrate``: downlink
     video cap in bps (None: no cap). ``max_tracks``: most video tracks left switched on
-    (None, 0 or negative: no limit). ``mode`` defaults to ``grid``; ``render_dimensions`` to
-    :class:`VideoRenderDimensions`' defaults; ``track_switch_off_mode`` to ``predicted``.
+    (None, 0 or negative: no limit). ``mode`` defaults to ``grid``; ``render_dimensions``
+    (None: :class:`VideoRenderDimensions`' defaults); ``track_switch_off_mode`` to
+    ``predicted``.
+
+    ``client_track_switch_off_control`` and ``content_preferences_mode`` (``auto`` or
+    ``manual``, see their enums) are twilio-video.js 2.x's successors of ``max_tracks`` and
+    ``render_dimensions``: giving a successor together with the option it replaces is an error.
     """
 
+    client_track_switch_off_control: ClientTrackSwitchOffControl | None = _opt(
+        _nullable(_enum(ClientTrackSwitchOffControl))
+    )
+    content_preferences_mode: VideoContentPreferencesMode | None = _opt(
+        _nullable(_enum(VideoContentPreferencesMode))
+    )
     dominant_speaker_priority: TrackPriority = _opt(_enum(TrackPriority), TrackPriority.STANDARD)
     max_subscription_bitrate: int | None = _opt(_nullable(_int(0)))
     max_tracks: int | None = _opt(_nullable(_int()))
     mode: BandwidthProfileMode = _opt(_enum(BandwidthProfileMode), BandwidthProfileMode.GRID)
-    render_dimensions: VideoRenderDimensions = _opt(
-        _options(VideoRenderDimensions), factory=VideoRenderDimensions
+    render_dimensions: VideoRenderDimensions | None = _opt(
+        _nullable(_options(VideoRenderDimensions))
     )
     track_switch_off_mode: TrackSwitchOffMode = _opt(
         _enum(TrackSwitchOffMode), TrackSwitchOffMode.PREDICTED
     )
+
+    def _check_together(self, prefix: str) -> None:
+        for old, new in (
+            ("max_tracks", "client_track_switch_off_control"),
+            ("render_dimensions", "content_preferences_mode"),
+        ):
+            if getattr(self, old) is not None and getattr(self, new) is not None:
+                raise TypeError(
+                    f"{_join(prefix, old)}: deprecated, and not allowed with {new}; use {new}"
+                )
 
 
 @dataclass(frozen=True)

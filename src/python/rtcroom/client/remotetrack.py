@@ -169,7 +169,11 @@ class RemoteAudioTrack(RemoteMediaTrack):
 class RemoteVideoTrack(RemoteMediaTrack):
     """Remote video. ``dimensions``: size of the last frame received.
 
-    Extra event: ``dimensions_changed(track)``.
+    Extra event: ``dimensions_changed(track)``. With ``bandwidth_profile.video`` set to
+    ``client_track_switch_off_control="manual"`` the application asks for the track with
+    :meth:`switch_on` / :meth:`switch_off`; with ``content_preferences_mode="manual"`` it says
+    how big the video is shown with :meth:`set_content_preferences`. The server answers by
+    switching the track on or off (``switched_on`` / ``switched_off``) and choosing a quality.
     """
 
     kind = TrackKind.VIDEO
@@ -185,6 +189,36 @@ class RemoteVideoTrack(RemoteMediaTrack):
             self.dimensions = VideoTrackDimensions(frame.width, frame.height)
             self.emit("dimensions_changed", self)
             self._bubble("track_dimensions_changed")
+
+    def switch_on(self) -> RemoteVideoTrack:
+        """Ask the server to send this track (needs client_track_switch_off_control manual)."""
+        self._hint("client_track_switch_off_control", enabled=True)
+        return self
+
+    def switch_off(self) -> RemoteVideoTrack:
+        """Ask the server to stop sending this track (same condition as :meth:`switch_on`)."""
+        self._hint("client_track_switch_off_control", enabled=False)
+        return self
+
+    def set_content_preferences(
+        self, render_dimensions: VideoTrackDimensions | dict[str, Any]
+    ) -> RemoteVideoTrack:
+        """Tell the server the size the video is shown at (needs content_preferences_mode
+        manual); it picks the quality from it."""
+        dims = VideoTrackDimensions.from_dict(render_dimensions, "render_dimensions")
+        self._hint("content_preferences_mode", render_dimensions=dims)
+        return self
+
+    def _hint(self, mode_option: str, **hint: Any) -> None:
+        room = self._participant._room if self._participant is not None else None
+        profile = room.options.bandwidth_profile if room is not None else None
+        video = profile.video if profile is not None else None
+        if getattr(video, mode_option, None) != "manual":
+            raise RuntimeError(
+                f"{self!r}: connect with bandwidth_profile.video.{mode_option} = 'manual' first"
+            )
+        if room is not None and room._signaling is not None:
+            room._signaling.render_hint(self.sid, **hint)
 
 
 class RemoteDataTrack(RemoteTrack):

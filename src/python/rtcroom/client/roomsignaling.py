@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from rtcroom.constants import TrackPriority
-from rtcroom.options import EncodingParameters, NetworkQualityConfiguration
+from rtcroom.options import EncodingParameters, NetworkQualityConfiguration, VideoTrackDimensions
 
 if TYPE_CHECKING:
     from rtcroom.client.localtrack import LocalTrack
@@ -52,6 +52,16 @@ class RoomSignaling(Protocol):
 
     def subscribe_priority_changed(self, track_sid: str, priority: TrackPriority | None) -> None:
         """The subscriber-side priority of a remote track changed (None: the publisher's)."""
+        ...
+
+    def render_hint(
+        self,
+        track_sid: str,
+        enabled: bool | None = None,
+        render_dimensions: VideoTrackDimensions | None = None,
+    ) -> None:
+        """The application switched a remote video on/off or gave its shown size (the
+        ``render_hints`` media-signaling channel); only the given fields changed."""
         ...
 
     def set_encoding_parameters(self, parameters: EncodingParameters) -> None:
