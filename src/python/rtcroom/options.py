@@ -393,6 +393,7 @@ class CreateLocalTrackOptions(_Options):
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "") -> CreateLocalTrackOptions:
+        """As for every option class; browser MediaTrackConstraints go to ``constraints``."""
         if isinstance(data, Mapping):
             extra = {k: v for k, v in data.items() if k in _BROWSER_CONSTRAINTS}
             if extra:
@@ -457,6 +458,7 @@ class EncodingParameters(_Options):
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "") -> EncodingParameters:
+        """As for every option class; a JSON null means 0 (remove the cap)."""
         if isinstance(data, Mapping):
             data = {k: 0 if v is None else v for k, v in data.items()}
         return super().from_dict(data, path)

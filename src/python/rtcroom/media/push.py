@@ -101,6 +101,7 @@ class AudioPushTrack(_PushTrack):
         self._pending = pending[whole:]
 
     async def end(self) -> None:
+        """No more writes; a partial last frame is padded with silence."""
         if len(self._pending) and not self._ended:
             padded = np.zeros((self.samples_per_frame, self.channels), dtype=np.int16)
             padded[: len(self._pending)] = self._pending
