@@ -489,3 +489,48 @@ def test_nested_path_survives_a_prefix() -> None:
 
 def test_video_codec_enum_values() -> None:
     assert [c.value for c in VideoCodec] == ["H264", "VP8", "VP9"]
+
+
+ALL_OPTION_CLASSES = [
+    AudioCodecSettings,
+    BandwidthProfileOptions,
+    ConnectOptions,
+    CreateLocalTrackOptions,
+    CreateLocalTracksOptions,
+    EncodingParameters,
+    LocalDataTrackOptions,
+    LocalTrackOptions,
+    LocalTrackPublishOptions,
+    LogLevels,
+    NetworkQualityConfiguration,
+    OpusCodecSettings,
+    VP8CodecSettings,
+    VideoBandwidthProfileOptions,
+    VideoCodecSettings,
+    VideoRenderDimensions,
+]
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+@pytest.mark.parametrize("cls", ALL_OPTION_CLASSES, ids=lambda c: c.__name__)
+def test_every_field_is_reachable_by_its_camel_case_name(cls: type[Any]) -> None:
+    defaults = cls()
+    for field in dataclasses.fields(cls):
+        if field.name in ("dscp_tagging", "constraints"):
+            continue  # a deprecated alias (warns) and a bag of browser constraints
+        value = getattr(defaults, field.name)
+        if value is None or isinstance(value, tuple):
+            continue  # nothing to carry over; lists are covered by BROWSER_OPTIONS
+        key = next((k for k, v in cls._aliases.items() if v == field.name), camel(field.name))
+        assert cls.from_dict({key: value}) == defaults, (cls.__name__, key)
+
+
+def test_every_option_class_is_exported() -> None:
+    import rtcroom
+
+    for cls in [*ALL_OPTION_CLASSES, VideoTrackDimensions]:
+        assert getattr(rtcroom, cls.__name__) is cls
