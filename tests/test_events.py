@@ -174,3 +174,17 @@ async def test_wait_for_predicate_error_goes_to_the_waiter() -> None:
     thing.emit("ping", 0)
     with pytest.raises(ZeroDivisionError):
         await waiter
+
+
+def test_async_handler_without_a_running_loop_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    thing, seen = Thing(), []
+
+    async def handler(value: int) -> None:
+        seen.append(value)
+
+    thing.on("ping", handler)
+    thing.on("ping", seen.append)
+    with caplog.at_level(logging.ERROR, logger="rtcroom"):
+        thing.emit("ping", 1)
+    assert seen == [1]  # the sync handler still ran; the coroutine was closed, not leaked
+    assert "no event loop is running" in caplog.text
