@@ -690,3 +690,24 @@ async def test_manual_switch_off_control_and_content_preferences() -> None:
     with pytest.raises(RuntimeError, match="content_preferences_mode = 'manual'"):
         auto_track.set_content_preferences({"width": 1, "height": 1})  # type: ignore[attr-defined]
     await auto_room.disconnect()
+
+
+async def test_tracks_from_a_file(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "voice.wav"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.full((1, 16000), 2000, dtype=np.int16), format="s16", layout="mono"
+        )
+        frame.sample_rate = 16000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    audio = LocalAudioTrack.from_file(path, name="voice")
+    async for _ in audio.frames():
+        break
+    # aiortc's MediaPlayer hands out 48 kHz stereo: mono is spread at -3 dB.
+    assert audio.name == "voice" and audio.audio_level is not None
+    assert abs(audio.audio_level - 2000 / 2**0.5) <= 1
+    audio.stop()
+    with pytest.raises(ValueError, match="has no video"):
+        LocalVideoTrack.from_file(path)
