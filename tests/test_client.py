@@ -9,8 +9,10 @@ to another Room's RemoteParticipant, with no server in between.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import pathlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import av
@@ -36,7 +38,7 @@ from rtcroom.client import (
 )
 from rtcroom.client.stats import collect_stats_report
 from rtcroom.constants import ParticipantState, RoomState, TrackKind, TrackPriority
-from rtcroom.media import Recorder, ToneTrack
+from rtcroom.media import Recorder, ToneTrack, frame_audio_level
 from rtcroom.media import TestPatternTrack as PatternTrack  # not a pytest class
 from rtcroom.options import (
     ConnectOptions,
@@ -64,6 +66,23 @@ class Recorded:
     def take(self) -> list[tuple[str, str, tuple[Any, ...]]]:
         events, self.events = self.events, []
         return events
+
+
+async def read_frames(
+    frames: AsyncIterator[Any], done: Callable[[list[Any]], bool], limit: int = 500
+) -> list[Any]:
+    """Frames until ``done(frames so far)`` or ``limit`` frames, within 30 s."""
+
+    async def run() -> list[Any]:
+        out: list[Any] = []
+        async with contextlib.aclosing(frames):
+            async for frame in frames:
+                out.append(frame)
+                if done(out) or len(out) >= limit:
+                    break
+        return out
+
+    return await asyncio.wait_for(run(), 30)
 
 
 def make_room(signaling: Any = None, **options: Any) -> Room:
@@ -153,12 +172,8 @@ async def test_remote_audio_track_measures_level_and_yields_frames() -> None:
     track = bob._subscribe("MT-a", ToneTrack(amplitude=0.5))
     assert await started == (track, bob)
     assert isinstance(track, RemoteAudioTrack)
-    frames = []
-    async for frame in track.frames():
-        frames.append(frame.to_ndarray())
-        if len(frames) == 3:
-            break
-    assert all(f.shape == (1, 960) for f in frames)
+    frames = await read_frames(track.frames(), lambda got: len(got) == 3)
+    assert [f.to_ndarray().shape for f in frames] == [(1, 960)] * 3
     assert track.audio_level is not None and abs(track.audio_level - 16383) <= 1
     bob._unsubscribe("MT-a")
     assert [f async for f in track.frames()] == []  # unsubscribed: a new reader ends at once
@@ -500,16 +515,11 @@ async def test_published_media_arrives_as_remote_tracks(rooms: Any, tmp_path: pa
     assert bob_view.tracks[audio_pub.track_sid].publish_priority is TrackPriority.HIGH
 
     # Decoded media: the tone's level survives Opus, the pattern's size survives VP8.
-    levels = []
-    async for frame in remote_audio.frames():
-        levels.append(remote_audio.audio_level)
-        if len(levels) == 40:
-            break
-    assert max(levels) > 8000  # type: ignore[type-var]
-    async for frame in remote_video.frames():
-        assert (frame.width, frame.height) == (160, 120)
-        assert frame.to_ndarray(format="rgb24").shape == (120, 160, 3)
-        break
+    audio_frames = await read_frames(remote_audio.frames(), lambda got: len(got) == 40)
+    assert max(frame_audio_level(f) for f in audio_frames) > 8000
+    (frame,) = await read_frames(remote_video.frames(), lambda got: True)
+    assert (frame.width, frame.height) == (160, 120)
+    assert frame.to_ndarray(format="rgb24").shape == (120, 160, 3)
     assert remote_video.dimensions is not None and remote_video.dimensions.width == 160
     assert ("room", "track_started") in remote_rec.names()
 
@@ -517,13 +527,12 @@ async def test_published_media_arrives_as_remote_tracks(rooms: Any, tmp_path: pa
     disabled = bob_room.wait_for("track_disabled", timeout=10)
     tone.disable()
     assert await disabled == (bob_view.tracks[audio_pub.track_sid], bob_view)
-    quiet = received = 0
-    async for _ in remote_audio.frames():
-        quiet = quiet + 1 if remote_audio.audio_level == 0 else 0
-        received += 1
-        if quiet == 5 or received == 500:  # 10 s of audio at most
-            break
-    assert quiet == 5
+
+    def five_silent(got: list[Any]) -> bool:
+        return len(got) >= 5 and all(frame_audio_level(f) == 0 for f in got[-5:])
+
+    assert five_silent(await read_frames(remote_audio.frames(), five_silent))
+    assert remote_audio.audio_level == 0
     assert ("alice", "track_disabled") in local_rec.names()
 
     # A recording of the remote tracks is a readable file with both streams.
@@ -705,8 +714,7 @@ async def test_tracks_from_a_file(tmp_path: pathlib.Path) -> None:
         for packet in stream.encode(frame):
             container.mux(packet)
     audio = LocalAudioTrack.from_file(path, name="voice")
-    async for _ in audio.frames():
-        break
+    await read_frames(audio.frames(), lambda got: True)
     # aiortc's MediaPlayer hands out 48 kHz stereo: mono is spread at -3 dB.
     assert audio.name == "voice" and audio.audio_level is not None
     assert abs(audio.audio_level - 2000 / 2**0.5) <= 1
