@@ -117,7 +117,7 @@ def allocate(sub: Subscription, available_bitrate: int, *, congestion: bool = Fa
                                             not tracks[j].dominant_speaker, j))
     layer: list[int | None] = [None] * n
     reason: list[str | None] = [None] * n
-    candidates = []
+    candidates: list[int] = []
     for j in order:
         if tracks[j].switched_off:
             reason[j] = "subscriber"
@@ -184,7 +184,7 @@ def _fill(sub: Subscription, tracks: list[SubscribedVideoTrack], group: list[int
                 continue
             cost = tracks[j].layers[k + 1].bitrate - tracks[j].layers[k].bitrate
             prev = before(j)
-            above = prev != "new" and (prev is None or k + 1 > prev)
+            above = prev is None or (isinstance(prev, int) and k + 1 > prev)
             if cost > budget - used - (margin if above else 0):
                 continue
             # Compare bitrate/weight exactly: a/wa < b/wb  <=>  a*wb < b*wa.

@@ -19,6 +19,7 @@ from rtcroom.bandwidth import (
     AllocationPlan,
     SubscribedVideoTrack,
     Subscription,
+    TrackPriority,
     VideoBandwidthProfile,
     VideoDimensions,
     VideoLayer,
@@ -30,7 +31,7 @@ KBPS = 1000
 
 # --- random inputs ----------------------------------------------------------------------------
 
-PRIORITY = st.sampled_from(["low", "standard", "high"])
+PRIORITY: st.SearchStrategy[TrackPriority] = st.sampled_from(["low", "standard", "high"])
 SIDE = st.one_of(st.integers(-10, 0), st.integers(1, 2000), st.just(ref.MAX_RENDER_SIDE))
 
 

@@ -87,34 +87,39 @@ BandwidthAllocator::BandwidthAllocator(const std::vector<Subscriber> &subscriber
         std::unordered_map<std::string, size_t> seen;
         for (size_t j = 0; j < tracks.size(); ++j) {
             const Track &track = tracks[j];
-            const std::string name = "tracks[" + std::to_string(j) + "]";
-            if (track.id.empty()) invalid(field(name + ".track_id"), "must not be empty");
+            // Field names are built only for the message of a bad input.
+            auto tfield = [&](const std::string &rest) {
+                return field("tracks[" + std::to_string(j) + "]" + rest);
+            };
+            auto lfield = [&](size_t k, const std::string &rest) {
+                return tfield(".layers[" + std::to_string(k) + "]" + rest);
+            };
+            if (track.id.empty()) invalid(tfield(".track_id"), "must not be empty");
             auto [it, inserted] = seen.emplace(track.id, j);
             if (!inserted) {
-                invalid(field(name + ".track_id"), quoted(track.id) + " duplicates tracks[" +
-                                                       std::to_string(it->second) + "]");
+                invalid(tfield(".track_id"),
+                        quoted(track.id) + " duplicates tracks[" + std::to_string(it->second) + "]");
             }
-            if (track.layers.empty()) invalid(field(name + ".layers"), "must not be empty");
+            if (track.layers.empty()) invalid(tfield(".layers"), "must not be empty");
             for (size_t k = 0; k < track.layers.size(); ++k) {
                 const Layer &l = track.layers[k];
-                const std::string lname = name + ".layers[" + std::to_string(k) + "]";
                 if (l.bitrate < 1 || l.bitrate > kMaxLayerBitrate) {
-                    invalid(field(lname + ".bitrate"), "must be 1.." + std::to_string(kMaxLayerBitrate) +
-                                                           " bps, got " + std::to_string(l.bitrate));
+                    invalid(lfield(k, ".bitrate"), "must be 1.." + std::to_string(kMaxLayerBitrate) +
+                                                       " bps, got " + std::to_string(l.bitrate));
                 }
-                if (l.width < 1) invalid(field(lname + ".width"), "must be positive, got " + std::to_string(l.width));
-                if (l.height < 1) invalid(field(lname + ".height"), "must be positive, got " + std::to_string(l.height));
+                if (l.width < 1) invalid(lfield(k, ".width"), "must be positive, got " + std::to_string(l.width));
+                if (l.height < 1) invalid(lfield(k, ".height"), "must be positive, got " + std::to_string(l.height));
                 if (k == 0) continue;
                 const Layer &below = track.layers[k - 1];
                 if (l.bitrate <= below.bitrate) {
-                    invalid(field(lname + ".bitrate"),
+                    invalid(lfield(k, ".bitrate"),
                             "must be greater than the layer below's (" + std::to_string(below.bitrate) +
                                 "): layers go from lowest to highest, got " + std::to_string(l.bitrate));
                 }
                 if (l.width < below.width || l.height < below.height) {
-                    invalid(field(lname), "must not be smaller than the layer below (" +
-                                              std::to_string(below.width) + "x" + std::to_string(below.height) +
-                                              "), got " + std::to_string(l.width) + "x" + std::to_string(l.height));
+                    invalid(lfield(k, ""), "must not be smaller than the layer below (" +
+                                               std::to_string(below.width) + "x" + std::to_string(below.height) +
+                                               "), got " + std::to_string(l.width) + "x" + std::to_string(l.height));
                 }
             }
 

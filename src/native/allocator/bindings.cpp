@@ -12,42 +12,43 @@ using namespace rtcroom::allocator;
 namespace {
 
 // Plain data in: nested tuples and lists of str / int / bool / None. A value of the wrong type
-// is a ValueError naming the field, like every other bad input.
-template <typename T>
-T get(py::handle h, const std::string &field) {
+// is a ValueError naming the field, like every other bad input. `name` builds the field's name,
+// only when there is an error to report.
+template <typename T, typename Name>
+T get(py::handle h, const Name &name) {
     try {
         return h.cast<T>();
     } catch (const py::cast_error &) {
-        throw std::invalid_argument(field + " has the wrong type: " +
+        throw std::invalid_argument(name() + " has the wrong type: " +
                                     std::string(py::str(py::type::handle_of(h).attr("__name__"))) +
                                     " " + std::string(py::repr(h)));
     }
 }
 
-py::sequence items(py::handle h, size_t size, const std::string &field) {
+template <typename Name>
+py::sequence items(py::handle h, size_t size, const Name &name) {
     if (!py::isinstance<py::sequence>(h) || py::isinstance<py::str>(h)) {
-        throw std::invalid_argument(field + " must be a sequence");
+        throw std::invalid_argument(name() + " must be a sequence");
     }
     auto seq = py::reinterpret_borrow<py::sequence>(h);
     if (size && seq.size() != size) {
-        throw std::invalid_argument(field + " must have " + std::to_string(size) + " items");
+        throw std::invalid_argument(name() + " must have " + std::to_string(size) + " items");
     }
     return seq;
 }
 
-template <typename E>
-E parse(E (*parser)(const std::string &), py::handle h, const std::string &field) {
+template <typename E, typename Name>
+E parse(E (*parser)(const std::string &), py::handle h, const Name &name) {
+    std::string value = get<std::string>(h, name);
     try {
-        return parser(get<std::string>(h, field));
+        return parser(value);
     } catch (const std::invalid_argument &e) {
-        std::string what = e.what();
-        if (what.rfind(field, 0) == 0) throw;
-        throw std::invalid_argument(field + " " + what);
+        throw std::invalid_argument(name() + " " + e.what());
     }
 }
 
 Subscriber subscriber(py::handle h, bool many, size_t s) {
-    auto field = [&](const std::string &f) { return field_name(many, s, f); };
+    auto field = [&](const char *f) { return [=] { return field_name(many, s, f); }; };
     auto parts = items(h, 7, field("subscription"));
     Subscriber sub;
     Profile &p = sub.profile;
@@ -68,21 +69,28 @@ Subscriber subscriber(py::handle h, bool many, size_t s) {
     auto tracks = items(parts[6], 0, field("tracks"));
     sub.tracks.reserve(tracks.size());
     for (size_t j = 0; j < tracks.size(); ++j) {
-        const std::string name = "tracks[" + std::to_string(j) + "]";
-        auto t = items(tracks[j], 5, field(name));
+        auto tfield = [&](const char *rest) {
+            return [=] { return field_name(many, s, "tracks[" + std::to_string(j) + "]" + rest); };
+        };
+        auto t = items(tracks[j], 5, tfield(""));
         Track track;
-        track.id = get<std::string>(t[0], field(name + ".track_id"));
-        track.priority = parse(parse_priority, t[1], field(name + ".priority"));
-        track.dominant_speaker = get<bool>(t[2], field(name + ".dominant_speaker"));
-        track.switched_off = get<bool>(t[3], field(name + ".switched_off"));
-        auto layers = items(t[4], 0, field(name + ".layers"));
+        track.id = get<std::string>(t[0], tfield(".track_id"));
+        track.priority = parse(parse_priority, t[1], tfield(".priority"));
+        track.dominant_speaker = get<bool>(t[2], tfield(".dominant_speaker"));
+        track.switched_off = get<bool>(t[3], tfield(".switched_off"));
+        auto layers = items(t[4], 0, tfield(".layers"));
         track.layers.reserve(layers.size());
         for (size_t k = 0; k < layers.size(); ++k) {
-            const std::string lname = name + ".layers[" + std::to_string(k) + "]";
-            auto l = items(layers[k], 3, field(lname));
-            track.layers.push_back({get<int64_t>(l[0], field(lname + ".bitrate")),
-                                    get<int64_t>(l[1], field(lname + ".width")),
-                                    get<int64_t>(l[2], field(lname + ".height"))});
+            auto lfield = [&](const char *rest) {
+                return [=] {
+                    return field_name(many, s, "tracks[" + std::to_string(j) + "].layers[" +
+                                                   std::to_string(k) + "]" + rest);
+                };
+            };
+            auto l = items(layers[k], 3, lfield(""));
+            track.layers.push_back({get<int64_t>(l[0], lfield(".bitrate")),
+                                    get<int64_t>(l[1], lfield(".width")),
+                                    get<int64_t>(l[2], lfield(".height"))});
         }
         sub.tracks.push_back(std::move(track));
     }
