@@ -27,7 +27,7 @@ from rtcroom.bandwidth import (
 from .ratio import speedup
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-import reference_allocator as ref  # noqa: E402
+import reference_allocator as ref
 
 MODES = ("grid", "collaboration", "presentation")
 

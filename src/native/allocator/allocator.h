@@ -103,6 +103,7 @@ public:
     int32_t layer_count(size_t t) const { return track_layers_[t].count; }
     const std::string &track_id(size_t t) const { return track_ids_[t]; }
 
+    // Const and free of shared state: many threads may allocate on one plan at once.
     // conditions: one per subscriber; previous: one per track (layer, kOff or kUnknown; a layer
     // index past the track's layers means its top layer). Throws std::invalid_argument for a
     // negative estimate or a previous value below kUnknown.

@@ -231,6 +231,9 @@ class AllocationPlan:
         self._native = _native.Plan([_pack(s) for s in subscriptions], name_subscribers)
         self._first = [int(i) for i in self._native.first_tracks]
         self._ids = [t.track_id for s in subscriptions for t in s.tracks]
+        # Read-only inputs for the common case of one congestion flag for all.
+        self._calm = np.zeros(len(self), np.bool_)
+        self._congested = np.ones(len(self), np.bool_)
 
     def __len__(self) -> int:
         return len(self._first) - 1
@@ -243,7 +246,10 @@ class AllocationPlan:
         plan's last BatchAllocation (fast), or one Allocation / mapping / None per subscriber."""
         n = len(self)
         bps = _ints(available_bitrate, n, "available_bitrate")
-        flags = np.broadcast_to(np.asarray(congestion, dtype=np.bool_), (n,))
+        if isinstance(congestion, bool):
+            flags = self._congested if congestion else self._calm
+        else:
+            flags = np.asarray(congestion, dtype=np.bool_)
         return BatchAllocation(self, *self._native.allocate(bps, flags, self._previous(previous)))
 
     def _previous(self, previous: BatchAllocation | Sequence[Previous | None] | None,
@@ -282,7 +288,7 @@ def _previous_layers(ids: Sequence[str], previous: Previous) -> list[int]:
     return out
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class BatchAllocation:
     """Allocations of every subscriber of a plan, as arrays (one entry per track, subscribers one
     after the other; ``layer`` -1 when off, ``reason`` codes index ``REASONS``)."""
