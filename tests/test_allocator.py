@@ -4,6 +4,7 @@ the rules of rtcroom.bandwidth as named scenarios, and bad inputs."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -175,6 +176,25 @@ def test_a_plan_of_many_allocates_each_subscriber_alone(subs: list[Subscription]
                 for i, (s, b, c) in enumerate(zip(subs, lower, flags))]
     assert [second[i] for i in range(len(subs))] == expected
     assert [by_mapping[i] for i in range(len(subs))] == expected
+
+
+def test_threads_share_a_plan() -> None:
+    """The native call releases the GIL and keeps no state between calls, so threads
+    allocating on one plan at once get what a single thread gets."""
+    subs = [Subscription([camera(f"t{j}", ("low", "standard", "high")[j % 3])
+                          for j in range(10)], profile(mode=mode))
+            for mode in ("grid", "collaboration", "presentation")] * 20
+    plan = AllocationPlan(subs)
+    estimates = [[(k * 37 + i * 101) % 40 * 100 * KBPS for i in range(len(subs))]
+                 for k in range(32)]
+    alone = [plan.allocate(e) for e in estimates]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(plan.allocate, estimates))
+    for a, b in zip(alone, together):
+        assert [a[i] for i in range(len(a))] == [b[i] for i in range(len(b))]
+    assert alone[-1][-1] == alone[-1][len(subs) - 1]
+    with pytest.raises(IndexError):
+        alone[0][len(subs)]
 
 
 # --- named scenarios --------------------------------------------------------------------------

@@ -306,6 +306,7 @@ class BatchAllocation:
         return len(self.total_bitrate)
 
     def __getitem__(self, subscriber: int) -> Allocation:
+        subscriber = range(len(self))[subscriber]  # negative indices, IndexError past the end
         begin, end = self.plan._first[subscriber], self.plan._first[subscriber + 1]
         tracks = tuple(
             TrackAllocation(track_id, layer if layer >= 0 else None, bitrate, _REASONS[reason])
