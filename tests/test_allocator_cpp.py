@@ -43,10 +43,10 @@ def run(exe: Path, sub: Subscription, budget: int, congestion: bool,
     p = sub.profile
     r = p.render_dimensions
     cap = -1 if p.max_subscription_bitrate is None else p.max_subscription_bitrate
-    lines = [f"{p.mode} {p.track_switch_off_mode} {cap} {p.max_tracks or 0} "
-             f"{p.dominant_speaker_priority} {r.low.width} {r.low.height} {r.standard.width} "
-             f"{r.standard.height} {r.high.width} {r.high.height}",
-             f"{budget} {int(congestion)} {len(sub.tracks)}"]
+    profile = (f"{p.mode} {p.track_switch_off_mode} {cap} {p.max_tracks or 0} "
+               f"{p.dominant_speaker_priority} {r.low.width} {r.low.height} {r.standard.width} "
+               f"{r.standard.height} {r.high.width} {r.high.height}")
+    lines = [profile, f"{budget} {int(congestion)} {len(sub.tracks)}"]
     for t in sub.tracks:
         before = UNKNOWN if prev is None or t.track_id not in prev else prev[t.track_id]
         lines.append(" ".join(map(str, [
