@@ -231,6 +231,7 @@ void BandwidthAllocator::allocate_one(size_t s, const Conditions &c, const int32
         }
         for (uint32_t i = group; i < group_end; ++i) {
             const uint32_t t = order_[i];
+            // Decided already: kept on, or off by the subscriber's choices.
             if (out.layer[t] != kOff || out.reason[t] != static_cast<uint8_t>(Reason::none)) continue;
             const int64_t room = budget - allocated - (prev(t) == kOff ? margin : 0);
             if (base(t) <= room) {

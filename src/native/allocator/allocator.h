@@ -100,12 +100,10 @@ public:
     size_t track_count() const { return track_layers_.size(); }
     // Tracks of subscriber s are [first_track(s), first_track(s + 1)).
     size_t first_track(size_t s) const { return first_track_[s]; }
-    int32_t layer_count(size_t t) const { return track_layers_[t].count; }
-    const std::string &track_id(size_t t) const { return track_ids_[t]; }
 
     // Const and free of shared state: many threads may allocate on one plan at once.
-    // conditions: one per subscriber; previous: one per track (layer, kOff or kUnknown; a layer
-    // index past the track's layers means its top layer). Throws std::invalid_argument for a
+    // conditions: one per subscriber; previous: null (no previous allocation) or one per track
+    // (layer, kOff or kUnknown; a layer index past the track's layers means its top layer). Throws std::invalid_argument for a
     // negative estimate or a previous value below kUnknown.
     void allocate(const Conditions *conditions, const int32_t *previous, Columns out) const;
 
