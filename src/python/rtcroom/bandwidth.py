@@ -47,11 +47,12 @@ The rules, in order:
    A track that does not fit is off even when a less important, smaller track after it fits:
    that one is still switched on, since leaving bandwidth unused helps nobody.
 7. Hysteresis (``HYSTERESIS`` = 10 % of the budget): switching on a track that was off in the
-   previous allocation, or raising a track above its previous layer, must leave 10 % of the
-   budget unused; keeping a track on, or returning it to its previous layer, only has to fit.
-   So after a track goes off, the estimate has to rise about 11 % before it comes back, and an
-   estimate wobbling by less than that never flips tracks. Tracks the previous allocation does
-   not name (new subscriptions, the first allocation) are judged without the margin.
+   previous allocation (for whatever reason), or raising a track above its previous layer, must
+   leave 10 % of the budget unused; keeping a track on, or returning it to its previous layer,
+   only has to fit. So after a track goes off (or down), the estimate has to rise about 11 %
+   before it comes back: an estimate wobbling by less than that switches a track off at most
+   once, never on and off again. Tracks the previous allocation does not name (new
+   subscriptions, the first allocation) are judged without the margin.
 8. Reasons: an on track below its target layer has the budget's reason; at its target, None.
 """
 
