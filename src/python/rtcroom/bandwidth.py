@@ -52,7 +52,9 @@ The rules, in order:
    only has to fit. So after a track goes off (or down), the estimate has to rise about 11 %
    before it comes back: an estimate wobbling by less than that switches a track off at most
    once, never on and off again. Tracks the previous allocation does not name (new
-   subscriptions, the first allocation) are judged without the margin.
+   subscriptions, the first allocation) are judged without the margin; ids it names that are no
+   longer subscribed are ignored, and a previous layer the publisher no longer sends counts as
+   the track's top layer.
 8. Reasons: an on track below its target layer has the budget's reason; at its target, None.
 """
 
