@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from asv_bench.allocator import SIZES, Workload, workload
 
 _workloads: dict[str, Workload] = {}

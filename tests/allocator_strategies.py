@@ -3,20 +3,17 @@ thresholds where tracks switch, and previous allocations."""
 
 from __future__ import annotations
 
-from hypothesis import strategies as st
-
 import reference_allocator as ref
-from rtcroom.bandwidth import (
-    SubscribedVideoTrack,
-    Subscription,
-    TrackPriority,
-    VideoBandwidthProfile,
-    VideoDimensions,
-    VideoLayer,
+from hypothesis import strategies as st
+from rtcroom.bandwidth import SubscribedVideoTrack, Subscription, VideoLayer
+from rtcroom.constants import BandwidthProfileMode, TrackPriority, TrackSwitchOffMode
+from rtcroom.options import (
+    VideoBandwidthProfileOptions,
     VideoRenderDimensions,
+    VideoTrackDimensions,
 )
 
-PRIORITY: st.SearchStrategy[TrackPriority] = st.sampled_from(["low", "standard", "high"])
+PRIORITY = st.sampled_from(list(TrackPriority))
 SIDE = st.one_of(st.integers(-10, 0), st.integers(1, 2000), st.just(ref.MAX_RENDER_SIDE))
 
 
@@ -38,14 +35,15 @@ def subscriptions(draw: st.DrawFn, max_tracks: int = 8) -> Subscription:
     tracks = [SubscribedVideoTrack(i, draw(layers()), draw(PRIORITY), draw(st.booleans()),
                                    draw(st.sampled_from([False, False, False, True])))
               for i in ids]
-    render = VideoRenderDimensions(*(VideoDimensions(draw(SIDE), draw(SIDE)) for _ in range(3)))
-    profile = VideoBandwidthProfile(
-        mode=draw(st.sampled_from(["grid", "collaboration", "presentation"])),
+    render = VideoRenderDimensions(**{p: VideoTrackDimensions(draw(SIDE), draw(SIDE))
+                                      for p in ("low", "standard", "high")})
+    profile = VideoBandwidthProfileOptions(
+        mode=draw(st.sampled_from(list(BandwidthProfileMode))),
         max_subscription_bitrate=draw(st.none() | st.integers(0, 6_000_000)),
         max_tracks=draw(st.none() | st.integers(-1, 6)),
         dominant_speaker_priority=draw(PRIORITY),
         render_dimensions=draw(st.just(VideoRenderDimensions()) | st.just(render)),
-        track_switch_off_mode=draw(st.sampled_from(["detected", "predicted", "disabled"])))
+        track_switch_off_mode=draw(st.sampled_from(list(TrackSwitchOffMode))))
     return Subscription(tracks, profile)
 
 

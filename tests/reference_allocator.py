@@ -15,8 +15,8 @@ from rtcroom.bandwidth import (
     SubscribedVideoTrack,
     Subscription,
     TrackAllocation,
-    VideoDimensions,
 )
+from rtcroom.options import VideoTrackDimensions
 
 PRIORITIES = ("low", "standard", "high")
 MODES = ("grid", "collaboration", "presentation")
@@ -40,7 +40,7 @@ def validate(sub: Subscription) -> None:
         raise ValueError(f"profile.dominant_speaker_priority must be one of low, standard, high; "
                          f"got {p.dominant_speaker_priority!r}")
     for name in PRIORITIES:
-        dims: VideoDimensions = getattr(p.render_dimensions, name)
+        dims: VideoTrackDimensions = getattr(p.render_dimensions, name)
         for side in ("width", "height"):
             if getattr(dims, side) > MAX_RENDER_SIDE:
                 raise ValueError(f"profile.render_dimensions.{name}.{side} must be at most "
@@ -78,8 +78,8 @@ def effective_priority(sub: Subscription, t: SubscribedVideoTrack) -> int:
     return rank
 
 
-def render_box(sub: Subscription, t: SubscribedVideoTrack) -> VideoDimensions:
-    box: VideoDimensions = getattr(sub.profile.render_dimensions,
+def render_box(sub: Subscription, t: SubscribedVideoTrack) -> VideoTrackDimensions:
+    box: VideoTrackDimensions = getattr(sub.profile.render_dimensions,
                                    PRIORITIES[effective_priority(sub, t)])
     return box
 

@@ -11,21 +11,23 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
-
 import reference_allocator as ref
 from allocator_strategies import BUDGET, budgets, previous, subscriptions
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from rtcroom._native import allocator as _native
 from rtcroom.bandwidth import (
     Allocation,
     AllocationPlan,
     SubscribedVideoTrack,
     Subscription,
-    VideoBandwidthProfile,
-    VideoDimensions,
     VideoLayer,
-    VideoRenderDimensions,
     allocate,
+)
+from rtcroom.options import (
+    VideoBandwidthProfileOptions,
+    VideoRenderDimensions,
+    VideoTrackDimensions,
 )
 
 KBPS = 1000
@@ -146,8 +148,8 @@ def camera(track_id: str, priority: str = "standard", **kw: Any) -> SubscribedVi
     return SubscribedVideoTrack(track_id, CAMERA, priority, **kw)  # type: ignore[arg-type]
 
 
-def profile(**kw: Any) -> VideoBandwidthProfile:
-    return VideoBandwidthProfile(**kw)
+def profile(**kw: Any) -> VideoBandwidthProfileOptions:
+    return VideoBandwidthProfileOptions(**kw)
 
 
 def both(sub: Subscription, budget: int, **kw: Any) -> Allocation:
@@ -164,7 +166,8 @@ def layers_of(result: Allocation) -> dict[str, int | None]:
     return result.layers
 
 
-HD_EVERYWHERE = VideoRenderDimensions(*(VideoDimensions(1280, 720),) * 3)
+HD = VideoTrackDimensions(1280, 720)
+HD_EVERYWHERE = VideoRenderDimensions(high=HD, standard=HD, low=HD)
 
 
 def test_grid_shares_equally_whatever_the_priority() -> None:
@@ -228,7 +231,7 @@ def test_render_dimensions_cap_the_layer_however_much_bandwidth_there_is() -> No
 
 
 def test_render_dimensions_of_zero_ask_for_the_lowest_layer() -> None:
-    render = VideoRenderDimensions(high=VideoDimensions(0, 0))
+    render = VideoRenderDimensions(high=VideoTrackDimensions(0, 0))
     result = both(Subscription([camera("high", "high")], profile(render_dimensions=render)),
                   50_000 * KBPS)
     assert result["high"].layer == 0 and result["high"].reason is None
@@ -350,26 +353,22 @@ def _bad(**changes: Any) -> Subscription:
 BAD: dict[str, tuple[Subscription, str]] = {
     "negative bitrate": (_bad(tracks=[SubscribedVideoTrack("a", [VideoLayer(-1, 320, 180)])]),
                          "tracks[0].layers[0].bitrate"),
-    "unknown mode": (_bad(mode="gallery"), "profile.mode"),
-    "unknown switch-off mode": (_bad(track_switch_off_mode="never"),
-                                "profile.track_switch_off_mode"),
     "unknown priority": (_bad(tracks=[camera("a"), camera("b", "urgent")]), "tracks[1].priority"),
-    "unknown dominant speaker priority": (_bad(dominant_speaker_priority="top"),
-                                          "profile.dominant_speaker_priority"),
     "duplicate ids": (_bad(tracks=[camera("a"), camera("b"), camera("a")]), "tracks[2].track_id"),
     "empty id": (_bad(tracks=[camera("")]), "tracks[0].track_id"),
     "no layers": (_bad(tracks=[SubscribedVideoTrack("a", [])]), "tracks[0].layers"),
     "bitrates not increasing": (
-        _bad(tracks=[SubscribedVideoTrack("a", [VideoLayer(500, 320, 180), VideoLayer(500, 640, 360)])]),
+        _bad(tracks=[SubscribedVideoTrack("a", [VideoLayer(500, 320, 180),
+                                                VideoLayer(500, 640, 360)])]),
         "tracks[0].layers[1].bitrate"),
     "sizes shrinking": (
-        _bad(tracks=[SubscribedVideoTrack("a", [VideoLayer(500, 640, 360), VideoLayer(900, 320, 180)])]),
+        _bad(tracks=[SubscribedVideoTrack("a", [VideoLayer(500, 640, 360),
+                                                VideoLayer(900, 320, 180)])]),
         "tracks[0].layers[1]"),
     "zero width": (_bad(tracks=[SubscribedVideoTrack("a", [VideoLayer(500, 0, 360)])]),
                    "tracks[0].layers[0].width"),
-    "negative cap": (_bad(max_subscription_bitrate=-5), "profile.max_subscription_bitrate"),
     "huge render box": (_bad(render_dimensions=VideoRenderDimensions(
-        standard=VideoDimensions(20000, 480))), "profile.render_dimensions.standard.width"),
+        standard=VideoTrackDimensions(20000, 480))), "profile.render_dimensions.standard.width"),
 }
 
 
@@ -380,6 +379,27 @@ def test_bad_input_names_the_field(case: str) -> None:
         allocate(sub, 1000 * KBPS)
     with pytest.raises(ValueError, match="^" + re.escape(field + " ")):
         ref.allocate(sub, 1000 * KBPS)
+
+
+PACKED_PROFILE = ("grid", "predicted", None, 0, "standard", (176, 144, 640, 480, 1280, 720))
+
+
+@pytest.mark.parametrize(("index", "value", "field"), [
+    (0, "gallery", "profile.mode"),
+    (1, "never", "profile.track_switch_off_mode"),
+    (2, -5, "profile.max_subscription_bitrate"),
+    (4, "top", "profile.dominant_speaker_priority"),
+])
+def test_bad_profile_fields_are_named(index: int, value: Any, field: str) -> None:
+    """VideoBandwidthProfileOptions refuses these when built; the native API takes plain data
+    from anyone, so it checks them too."""
+    option = field.removeprefix("profile.")
+    with pytest.raises(ValueError, match=option):
+        VideoBandwidthProfileOptions(**{option: value})
+    packed: list[Any] = list(PACKED_PROFILE)
+    packed[index] = value
+    with pytest.raises(ValueError, match="^" + re.escape(field + " ")):
+        _native.Plan([(*packed, [("a", "low", False, False, [(1, 1, 1)])])], False)
 
 
 def test_bad_input_in_a_plan_names_the_subscriber() -> None:

@@ -8,11 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 import reference_allocator as ref
 from allocator_strategies import budgets, previous, subscriptions
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rtcroom.bandwidth import (
     Allocation,
     SubscribedVideoTrack,
@@ -31,9 +30,10 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if cxx is None:
         pytest.skip("no C++ compiler on PATH")
     exe = tmp_path_factory.mktemp("allocator") / "allocator_main"
+    sources = [ROOT / "src/native/allocator/allocator.cpp",
+               ROOT / "tests/native/allocator_main.cpp"]
     subprocess.run([cxx, "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror",
-                    "-I", str(ROOT / "src/native"), str(ROOT / "src/native/allocator/allocator.cpp"),
-                    str(ROOT / "tests/native/allocator_main.cpp"), "-o", str(exe)],
+                    "-I", str(ROOT / "src/native"), *map(str, sources), "-o", str(exe)],
                    check=True, timeout=120)
     return exe
 

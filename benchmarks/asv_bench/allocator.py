@@ -19,29 +19,30 @@ from rtcroom.bandwidth import (
     BatchAllocation,
     SubscribedVideoTrack,
     Subscription,
-    VideoBandwidthProfile,
     VideoLayer,
     allocate,
 )
+from rtcroom.constants import BandwidthProfileMode, TrackPriority
+from rtcroom.options import VideoBandwidthProfileOptions
 
 from .ratio import speedup
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 import reference_allocator as ref
 
-MODES = ("grid", "collaboration", "presentation")
+MODES = list(BandwidthProfileMode)
 
 
-def _subscription(rng: random.Random, tracks: int, mode: str) -> Subscription:
+def _subscription(rng: random.Random, tracks: int, mode: BandwidthProfileMode) -> Subscription:
     out = []
     for j in range(tracks):
         scale = rng.choice((1, 1, 2))  # some publishers send twice the usual bitrates
         layers = [VideoLayer(150_000 * scale, 320, 180), VideoLayer(500_000 * scale, 640, 360),
                   VideoLayer(1_500_000 * scale, 1280, 720)]
         out.append(SubscribedVideoTrack(f"track{j}", layers,
-                                        rng.choice(("low", "standard", "high")),
+                                        rng.choice(list(TrackPriority)),
                                         dominant_speaker=j == 3, switched_off=rng.random() < 0.05))
-    return Subscription(out, VideoBandwidthProfile(mode=mode))  # type: ignore[arg-type]
+    return Subscription(out, VideoBandwidthProfileOptions(mode=mode))
 
 
 @dataclass

@@ -1,11 +1,11 @@
 """Downlink bandwidth allocation for a subscriber's video tracks (the reference's BandwidthProfile).
 
-For one subscriber, given its ``VideoBandwidthProfile`` (the reference's
-VideoBandwidthProfileOptions), its subscribed video tracks with their simulcast layers, the
-downlink estimate and the previous allocation, the allocator decides for every track: the layer
-to forward (or off), its bitrate, and the reason when it is off or below the layer its render
-dimensions ask for. The SFU calls it whenever an estimate or a subscription changes; the native
-core (src/native/allocator/) runs many subscribers in one call with the GIL released.
+For one subscriber, given its ``VideoBandwidthProfileOptions`` (rtcroom.options), its
+subscribed video tracks with their simulcast layers, the downlink estimate and the previous
+allocation, the allocator decides for every track: the layer to forward (or off), its bitrate,
+and the reason when it is off or below the layer its render dimensions ask for. The SFU calls
+it whenever an estimate or a subscription changes; the native core (src/native/allocator/) runs
+many subscribers in one call with the GIL released.
 
 The rules, in order:
 
@@ -69,63 +69,27 @@ import numpy as np
 import numpy.typing as npt
 
 from rtcroom._native import allocator as _native
+from rtcroom.constants import TrackPriority
+from rtcroom.options import VideoBandwidthProfileOptions
 
 __all__ = [
     "HYSTERESIS",
     "Allocation",
     "AllocationPlan",
-    "BandwidthProfileMode",
     "BatchAllocation",
     "Reason",
     "SubscribedVideoTrack",
     "Subscription",
     "TrackAllocation",
-    "TrackPriority",
-    "TrackSwitchOffMode",
-    "VideoBandwidthProfile",
-    "VideoDimensions",
     "VideoLayer",
-    "VideoRenderDimensions",
     "allocate",
 ]
 
-TrackPriority = Literal["low", "standard", "high"]
-BandwidthProfileMode = Literal["grid", "collaboration", "presentation"]
-TrackSwitchOffMode = Literal["detected", "predicted", "disabled"]
 Reason = Literal["subscriber", "max_tracks", "bandwidth", "max_subscription_bitrate"]
 
 HYSTERESIS: Final = 1 / _native.HYSTERESIS_DIVISOR
 _REASONS: Final[tuple[Reason | None, ...]] = tuple(
     cast(Reason, name) if name else None for name in _native.REASONS)
-
-
-@dataclass(frozen=True)
-class VideoDimensions:
-    """The reference's VideoTrack.Dimensions."""
-
-    width: int
-    height: int
-
-
-@dataclass(frozen=True)
-class VideoRenderDimensions:
-    """Desired render dimensions by Track.Priority (0 or less asks for the lowest layer)."""
-
-    low: VideoDimensions = VideoDimensions(176, 144)
-    standard: VideoDimensions = VideoDimensions(640, 480)
-    high: VideoDimensions = VideoDimensions(1280, 720)
-
-
-@dataclass(frozen=True)
-class VideoBandwidthProfile:
-    """One subscriber's VideoBandwidthProfileOptions."""
-
-    mode: BandwidthProfileMode = "grid"
-    max_subscription_bitrate: int | None = None
-    max_tracks: int | None = None
-    dominant_speaker_priority: TrackPriority = "standard"
-    render_dimensions: VideoRenderDimensions = field(default_factory=VideoRenderDimensions)
-    track_switch_off_mode: TrackSwitchOffMode = "predicted"
 
 
 @dataclass(frozen=True)
@@ -144,7 +108,7 @@ class SubscribedVideoTrack:
 
     track_id: str
     layers: Sequence[VideoLayer]
-    priority: TrackPriority = "standard"
+    priority: TrackPriority | str = TrackPriority.STANDARD
     dominant_speaker: bool = False
     switched_off: bool = False
 
@@ -154,7 +118,7 @@ class Subscription:
     """What one subscriber receives: its profile and its video tracks in subscription order."""
 
     tracks: Sequence[SubscribedVideoTrack]
-    profile: VideoBandwidthProfile = field(default_factory=VideoBandwidthProfile)
+    profile: VideoBandwidthProfileOptions = field(default_factory=VideoBandwidthProfileOptions)
 
 
 @dataclass(frozen=True)
