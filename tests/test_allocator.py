@@ -162,10 +162,6 @@ def both(sub: Subscription, budget: int, **kw: Any) -> Allocation:
     return result
 
 
-def layers_of(result: Allocation) -> dict[str, int | None]:
-    return result.layers
-
-
 HD = VideoTrackDimensions(1280, 720)
 HD_EVERYWHERE = VideoRenderDimensions(high=HD, standard=HD, low=HD)
 
@@ -173,13 +169,13 @@ HD_EVERYWHERE = VideoRenderDimensions(high=HD, standard=HD, low=HD)
 def test_grid_shares_equally_whatever_the_priority() -> None:
     sub = Subscription([camera("high", "high"), camera("low", "low")],
                        profile(render_dimensions=HD_EVERYWHERE))
-    assert layers_of(both(sub, 1000 * KBPS)) == {"high": 1, "low": 1}
+    assert both(sub, 1000 * KBPS).layers == {"high": 1, "low": 1}
 
 
 def test_grid_switches_the_lowest_priority_off_first_when_short() -> None:
     sub = Subscription([camera("low", "low"), camera("std"), camera("high", "high")])
     result = both(sub, 350 * KBPS)
-    assert layers_of(result) == {"low": None, "std": 0, "high": 0}
+    assert result.layers == {"low": None, "std": 0, "high": 0}
     assert result["low"].reason == "bandwidth"
 
 
@@ -201,24 +197,24 @@ def test_collaboration_degrades_the_high_camera_before_switching_the_low_one_off
     sub = Subscription([camera("high", "high"), camera("low", "low")],
                        profile(mode="collaboration"))
     result = both(sub, 600 * KBPS)
-    assert layers_of(result) == {"high": 0, "low": 0}
+    assert result.layers == {"high": 0, "low": 0}
     assert result["high"].reason == "bandwidth"
 
 
 def test_presentation_keeps_the_high_camera_and_switches_the_low_one_off() -> None:
     sub = Subscription([camera("high", "high"), camera("low", "low")],
                        profile(mode="presentation"))
-    assert layers_of(both(sub, 600 * KBPS)) == {"high": 1, "low": None}
+    assert both(sub, 600 * KBPS).layers == {"high": 1, "low": None}
 
 
 def test_presentation_screen_share_at_high_keeps_720p_while_two_low_cameras_switch_off() -> None:
     tracks = [camera("cam1", "low"), SubscribedVideoTrack("screen", SCREEN, "high"),
               camera("cam2", "low")]
     result = both(Subscription(tracks, profile(mode="presentation")), 600 * KBPS)
-    assert layers_of(result) == {"cam1": None, "screen": 1, "cam2": None}
+    assert result.layers == {"cam1": None, "screen": 1, "cam2": None}
     assert result["screen"].reason is None
     # Grid at the same estimate keeps everyone on, the screen share at 360p.
-    assert layers_of(both(Subscription(tracks), 600 * KBPS)) == {"cam1": 0, "screen": 0,
+    assert both(Subscription(tracks), 600 * KBPS).layers == {"cam1": 0, "screen": 0,
                                                                  "cam2": 0}
 
 
@@ -226,7 +222,7 @@ def test_render_dimensions_cap_the_layer_however_much_bandwidth_there_is() -> No
     """640x360 fills the standard 640x480 box (fitted, keeping the aspect ratio), so 720p is
     never sent to it; a low track stops at 180p."""
     result = both(Subscription([camera("std"), camera("low", "low")]), 50_000 * KBPS)
-    assert layers_of(result) == {"std": 1, "low": 0}
+    assert result.layers == {"std": 1, "low": 0}
     assert result["std"].reason is None and result["low"].reason is None
 
 
@@ -239,21 +235,21 @@ def test_render_dimensions_of_zero_ask_for_the_lowest_layer() -> None:
 
 def test_equal_tracks_are_served_in_subscription_order() -> None:
     result = both(Subscription([camera("first"), camera("second")]), 650 * KBPS)
-    assert layers_of(result) == {"first": 1, "second": 0}
+    assert result.layers == {"first": 1, "second": 0}
     result = both(Subscription([camera("second"), camera("first")]), 650 * KBPS)
-    assert layers_of(result) == {"second": 1, "first": 0}
+    assert result.layers == {"second": 1, "first": 0}
 
 
 def test_max_tracks_keeps_the_most_important_and_the_dominant_speaker_first() -> None:
     tracks = [camera("a"), camera("b"), camera("talker", dominant_speaker=True),
               camera("low", "low")]
     result = both(Subscription(tracks, profile(max_tracks=2)), 50_000 * KBPS)
-    assert layers_of(result) == {"a": 1, "b": None, "talker": 1, "low": None}
+    assert result.layers == {"a": 1, "b": None, "talker": 1, "low": None}
     assert result["b"].reason == result["low"].reason == "max_tracks"
     # 0 and negative values mean no limit, as in the reference.
     for unlimited in (0, -1, None):
         result = both(Subscription(tracks, profile(max_tracks=unlimited)), 50_000 * KBPS)
-        assert None not in layers_of(result).values()
+        assert None not in result.layers.values()
 
 
 def test_dominant_speaker_priority_raises_but_never_lowers() -> None:
@@ -289,26 +285,26 @@ def drop_from(mode: str, budget: int, **kw: Any) -> tuple[Subscription, Allocati
 def test_predicted_switches_off_as_soon_as_the_estimate_drops() -> None:
     sub, before = drop_from("predicted", 1000 * KBPS)
     after = both(sub, 200 * KBPS, previous=before)
-    assert layers_of(after) == {"a": 0, "b": None}
+    assert after.layers == {"a": 0, "b": None}
     assert after.overshoot_bitrate == 0
 
 
 def test_detected_keeps_tracks_on_until_congestion_is_detected() -> None:
     sub, before = drop_from("detected", 1000 * KBPS)
     calm = both(sub, 200 * KBPS, previous=before)
-    assert layers_of(calm) == {"a": 0, "b": 0}
+    assert calm.layers == {"a": 0, "b": 0}
     assert calm.overshoot_bitrate == 100 * KBPS
     congested = both(sub, 200 * KBPS, previous=before, congestion=True)
-    assert layers_of(congested) == {"a": 0, "b": None}
+    assert congested.layers == {"a": 0, "b": None}
     assert congested.overshoot_bitrate == 0
     # Without congestion it does not switch on what was off either when it does not fit.
-    assert layers_of(both(sub, 200 * KBPS, previous=congested)) == {"a": 0, "b": None}
+    assert both(sub, 200 * KBPS, previous=congested).layers == {"a": 0, "b": None}
 
 
 def test_disabled_never_switches_off_and_reports_the_overshoot() -> None:
     sub, _ = drop_from("disabled", 1000 * KBPS)
     result = both(sub, 100 * KBPS, congestion=True)
-    assert layers_of(result) == {"a": 0, "b": 0}
+    assert result.layers == {"a": 0, "b": 0}
     assert (result.total_bitrate, result.overshoot_bitrate) == (300 * KBPS, 200 * KBPS)
     assert result["a"].reason == "bandwidth"
 
@@ -316,22 +312,22 @@ def test_disabled_never_switches_off_and_reports_the_overshoot() -> None:
 def test_an_estimate_wobbling_under_ten_percent_does_not_flip_tracks() -> None:
     sub = Subscription([camera("a"), camera("b"), camera("c")])
     on = both(sub, 450 * KBPS)  # exactly three lowest layers
-    assert None not in layers_of(on).values()
+    assert None not in on.layers.values()
     off = both(sub, 440 * KBPS, previous=on)
-    assert layers_of(off)["c"] is None
+    assert off.layers["c"] is None
     state = off
     for estimate in (460, 480, 445, 490, 470):  # up to 11 % above the drop
         state = both(sub, estimate * KBPS, previous=state)
-        assert layers_of(state)["c"] is None, estimate
+        assert state.layers["c"] is None, estimate
     # 450 kbps of lowest layers with 10 % spare needs 500 kbps.
-    assert layers_of(both(sub, 500 * KBPS, previous=state))["c"] == 0
+    assert both(sub, 500 * KBPS, previous=state).layers["c"] == 0
 
 
 def test_a_new_track_is_judged_without_the_margin() -> None:
     sub = Subscription([camera("a"), camera("b")])
     before = both(sub, 300 * KBPS)
     grown = Subscription([camera("a"), camera("b"), camera("new")])
-    assert layers_of(both(grown, 450 * KBPS, previous=before))["new"] == 0
+    assert both(grown, 450 * KBPS, previous=before).layers["new"] == 0
 
 
 def test_layers_do_not_flip_either() -> None:

@@ -104,7 +104,9 @@ class VideoLayer:
 @dataclass(frozen=True)
 class SubscribedVideoTrack:
     """A subscribed video track: layers lowest first (one when not simulcast); ``priority`` is
-    the subscriber's override, else the publisher's; ``switched_off`` by the subscriber."""
+    the subscriber's override, else the publisher's; ``dominant_speaker`` when it is the dominant
+    speaker's and the subscriber asked for dominant speaker events; ``switched_off`` by the
+    subscriber."""
 
     track_id: str
     layers: Sequence[VideoLayer]
