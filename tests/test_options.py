@@ -20,6 +20,7 @@ from rtcroom.constants import (
     VideoCodec,
 )
 from rtcroom.options import (
+    KEEP,
     AudioCodecSettings,
     BandwidthProfileOptions,
     ConnectOptions,
@@ -191,11 +192,12 @@ def test_no_op_options_are_accepted() -> None:
     assert t.constraints == {"deviceId": "abc", "echoCancellation": False}
 
 
-def test_encoding_parameters_none_keeps_zero_removes() -> None:
-    assert EncodingParameters() == EncodingParameters(None, None)
+def test_encoding_parameters_left_out_keeps_none_or_zero_removes() -> None:
+    assert EncodingParameters() == EncodingParameters(KEEP, KEEP)
     e = EncodingParameters.from_dict({"maxAudioBitrate": None, "maxVideoBitrate": 500_000})
     assert (e.max_audio_bitrate, e.max_video_bitrate) == (0, 500_000)
-    assert EncodingParameters.from_dict({"maxVideoBitrate": 1}).max_audio_bitrate is None
+    assert EncodingParameters(max_video_bitrate=None).max_video_bitrate == 0
+    assert EncodingParameters.from_dict({"maxVideoBitrate": 1}).max_audio_bitrate is KEEP
 
 
 def test_data_track_options() -> None:
@@ -523,7 +525,7 @@ def test_every_field_is_reachable_by_its_camel_case_name(cls: type[Any]) -> None
         if field.name in ("dscp_tagging", "constraints"):
             continue  # a deprecated alias (warns) and a bag of browser constraints
         value = getattr(defaults, field.name)
-        if value is None or isinstance(value, tuple):
+        if value is None or value is KEEP or isinstance(value, tuple):
             continue  # nothing to carry over; lists are covered by BROWSER_OPTIONS
         key = next((k for k, v in cls._aliases.items() if v == field.name), camel(field.name))
         assert cls.from_dict({key: value}) == defaults, (cls.__name__, key)

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import MISSING, dataclass, field, fields
+from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
 from aiortc import RTCIceServer
@@ -51,6 +52,8 @@ __all__ = [
     "CreateLocalTrackOptions",
     "CreateLocalTracksOptions",
     "EncodingParameters",
+    "KEEP",
+    "Keep",
     "LocalDataTrackOptions",
     "LocalTrackOptions",
     "LocalTrackPublishOptions",
@@ -445,23 +448,33 @@ class LocalTrackPublishOptions(_Options):
     name: str | None = _opt(_nullable(_str))
 
 
+class Keep(Enum):
+    """The type of :data:`KEEP`."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+"""An EncodingParameters value meaning: leave this cap as it is."""
+
+
+def _bitrate_or_keep(value: Any, path: str) -> int | Keep:
+    if value is KEEP:
+        return KEEP
+    result: int = _int(0)(0 if value is None else value, path)
+    return result
+
+
 @dataclass(frozen=True)
 class EncodingParameters(_Options):
     """Outgoing bitrate caps in bps, as passed to ``LocalParticipant.set_parameters``.
 
-    ``None`` (the default) leaves a cap as it is; ``0`` removes it. In ``from_dict`` an explicit
-    JSON ``null`` also removes it, as in twilio-video.js.
+    A cap left out (the default, :data:`KEEP`) stays as it is; ``None`` or ``0`` removes it
+    (stored as 0); a positive number sets it.
     """
 
-    max_audio_bitrate: int | None = _opt(_nullable(_int(0)))
-    max_video_bitrate: int | None = _opt(_nullable(_int(0)))
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "") -> EncodingParameters:
-        """As for every option class; a JSON null means 0 (remove the cap)."""
-        if isinstance(data, Mapping):
-            data = {k: 0 if v is None else v for k, v in data.items()}
-        return super().from_dict(data, path)
+    max_audio_bitrate: int | Keep = _opt(_bitrate_or_keep, Keep.KEEP)
+    max_video_bitrate: int | Keep = _opt(_bitrate_or_keep, Keep.KEEP)
 
 
 # --- codecs -------------------------------------------------------------------------------------

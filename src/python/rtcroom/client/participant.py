@@ -436,7 +436,7 @@ class LocalParticipant(Participant):
     def set_parameters(
         self, encoding_parameters: EncodingParameters | dict[str, Any] | None = None
     ) -> LocalParticipant:
-        """Change outgoing bitrate caps (None keeps a cap, 0 removes it)."""
+        """Change outgoing bitrate caps: a cap left out stays, None or 0 removes it."""
         params = EncodingParameters.from_dict(encoding_parameters or {}, "encoding_parameters")
         self._require_signaling().set_encoding_parameters(params)
         return self

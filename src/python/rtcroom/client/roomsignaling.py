@@ -65,7 +65,7 @@ class RoomSignaling(Protocol):
         ...
 
     def set_encoding_parameters(self, parameters: EncodingParameters) -> None:
-        """New outgoing bitrate caps (None: keep, 0: no cap)."""
+        """New outgoing bitrate caps (``options.KEEP``: unchanged, 0: no cap)."""
         ...
 
     def set_network_quality_configuration(self, configuration: NetworkQualityConfiguration) -> None:
