@@ -308,3 +308,29 @@ async def test_fanout_survives_a_failing_process_hook(caplog: pytest.LogCaptureF
     await source.write(np.zeros(320, dtype=np.int16))
     assert [(await tap.recv()).pts, (await tap.recv()).pts] == [0, 160]
     assert "odd frame" in caplog.text
+
+
+async def test_fanout_pauses_without_readers_and_keeps_unread_frames() -> None:
+    source = AudioPushTrack(sample_rate=8000)
+    fanout = Fanout(source)
+    await source.write(np.zeros(160 * 3, dtype=np.int16))
+    first = fanout.subscribe()
+    assert (await first.recv()).pts == 0
+    first.stop()
+    for _ in range(500):  # the reader finishes the frame it waits for, then pauses
+        if fanout._task is None:
+            break
+        await asyncio.sleep(0.01)
+    assert fanout._task is None and not fanout.ended
+    second = fanout.subscribe()
+    assert (await second.recv()).pts == 320  # frame 160 went to nobody; 320 waited
+    fanout.close()
+
+
+async def test_started_fanout_reads_without_readers() -> None:
+    source = AudioPushTrack(sample_rate=8000, buffer_ms=20)  # one frame of buffer
+    fanout = Fanout(source)
+    fanout.start()
+    for _ in range(3):  # each write needs the reader to take the previous frame
+        await asyncio.wait_for(source.write(np.zeros(160, dtype=np.int16)), 5)
+    fanout.close()

@@ -74,8 +74,12 @@ class Fanout:
 
     ``process(frame)`` runs once per frame before the taps see it and returns the frame to
     hand out (local tracks swap in silence or black there while disabled, and both sides
-    measure audio levels and dimensions there). The reading task starts with the first tap,
-    or with :meth:`start`.
+    measure audio levels and dimensions there).
+
+    The reading task starts with the first tap. It pauses when the last tap goes (after the
+    frame it is waiting for), so an unread source costs nothing and a numpy-fed source keeps
+    what was written for the next reader; :meth:`start` makes it read all the time instead
+    (remote tracks, whose aiortc queue must be drained).
     """
 
     def __init__(
@@ -90,6 +94,7 @@ class Fanout:
         self._on_end = on_end
         self._taps: list[FanoutTrack] = []
         self._task: asyncio.Task[None] | None = None
+        self._always = False
         self._process_failed = False
         self.ended = False
 
@@ -100,7 +105,7 @@ class Fanout:
             tap._end()
         else:
             self._taps.append(tap)
-            self.start()
+            self._ensure_task()
         return tap
 
     async def frames(self, queue_size: int = 8) -> AsyncIterator[Frame]:
@@ -116,7 +121,11 @@ class Fanout:
             tap.stop()
 
     def start(self) -> None:
-        """Start reading the source now, whether or not anyone is listening."""
+        """Read the source from now on, whether or not anyone is listening."""
+        self._always = True
+        self._ensure_task()
+
+    def _ensure_task(self) -> None:
         if self._task is None and not self.ended:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -126,18 +135,20 @@ class Fanout:
 
     async def _run(self) -> None:
         try:
-            while True:
+            while self._taps or self._always:
                 frame = self._run_process(await self.source.recv())
                 for tap in list(self._taps):
                     tap._push(frame)
         except MediaStreamError:
-            pass
+            self._finish()
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("reading %s track %s failed", self.kind, self.source.id)
-        finally:
             self._finish()
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
 
     def _run_process(self, frame: Frame) -> Frame:
         # A frame the hook cannot handle goes out as it came; the stream itself goes on.
