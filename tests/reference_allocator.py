@@ -16,7 +16,7 @@ from rtcroom.bandwidth import (
     Subscription,
     TrackAllocation,
 )
-from rtcroom.options import VideoTrackDimensions
+from rtcroom.options import VideoRenderDimensions, VideoTrackDimensions
 
 PRIORITIES = ("low", "standard", "high")
 MODES = ("grid", "collaboration", "presentation")
@@ -40,7 +40,7 @@ def validate(sub: Subscription) -> None:
         raise ValueError(f"profile.dominant_speaker_priority must be one of low, standard, high; "
                          f"got {p.dominant_speaker_priority!r}")
     for name in PRIORITIES:
-        dims: VideoTrackDimensions = getattr(p.render_dimensions, name)
+        dims: VideoTrackDimensions = getattr(render_dimensions(sub), name)
         for side in ("width", "height"):
             if getattr(dims, side) > MAX_RENDER_SIDE:
                 raise ValueError(f"profile.render_dimensions.{name}.{side} must be at most "
@@ -78,9 +78,13 @@ def effective_priority(sub: Subscription, t: SubscribedVideoTrack) -> int:
     return rank
 
 
+def render_dimensions(sub: Subscription) -> VideoRenderDimensions:
+    return sub.profile.render_dimensions or VideoRenderDimensions()
+
+
 def render_box(sub: Subscription, t: SubscribedVideoTrack) -> VideoTrackDimensions:
-    box: VideoTrackDimensions = getattr(sub.profile.render_dimensions,
-                                   PRIORITIES[effective_priority(sub, t)])
+    box: VideoTrackDimensions = getattr(render_dimensions(sub),
+                                        PRIORITIES[effective_priority(sub, t)])
     return box
 
 

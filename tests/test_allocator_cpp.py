@@ -41,7 +41,7 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(exe: Path, sub: Subscription, budget: int, congestion: bool,
         prev: dict[str, int | None] | None) -> Allocation | str:
     p = sub.profile
-    r = p.render_dimensions
+    r = ref.render_dimensions(sub)
     cap = -1 if p.max_subscription_bitrate is None else p.max_subscription_bitrate
     profile = (f"{p.mode} {p.track_switch_off_mode} {cap} {p.max_tracks or 0} "
                f"{p.dominant_speaker_priority} {r.low.width} {r.low.height} {r.standard.width} "

@@ -70,7 +70,7 @@ import numpy.typing as npt
 
 from rtcroom._native import allocator as _native
 from rtcroom.constants import TrackPriority
-from rtcroom.options import VideoBandwidthProfileOptions
+from rtcroom.options import VideoBandwidthProfileOptions, VideoRenderDimensions
 
 __all__ = [
     "HYSTERESIS",
@@ -154,12 +154,14 @@ class Allocation:
         raise KeyError(track_id)
 
 
+_DEFAULT_RENDER_DIMENSIONS: Final = VideoRenderDimensions()
+
 Previous = Allocation | Mapping[str, "int | None"]
 
 
 def _pack(subscription: Subscription) -> tuple[Any, ...]:
     p = subscription.profile
-    r = p.render_dimensions
+    r = p.render_dimensions or _DEFAULT_RENDER_DIMENSIONS
     return (p.mode, p.track_switch_off_mode, p.max_subscription_bitrate, p.max_tracks or 0,
             p.dominant_speaker_priority,
             (r.low.width, r.low.height, r.standard.width, r.standard.height,
