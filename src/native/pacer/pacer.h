@@ -37,8 +37,9 @@ struct Config {
     // Debt allowed before a packet must wait, as time at the pacing rate (0 to 1 s). 0 is a
     // strict leaky bucket; libwebrtc allows 40 ms.
     std::int64_t burst_us = 0;
-    // When the queued bytes would take longer than this to drain at the pacing rate, the rate is
-    // raised until they would not (libwebrtc's queue time limit, 2 s). 0 turns this off.
+    // No packet should wait longer than this (libwebrtc's queue time limit, 2 s): after every
+    // change the rate is raised, if needed, so that the debt and everything queued drain before
+    // the oldest queued packet's deadline (at least 1 ms away). 0 turns this off.
     std::int64_t queue_time_limit_us = 2'000'000;
     // Hard bound per class, in packets. A full class drops its oldest packet to admit the new
     // one: the oldest is the most stale (audio past its playout time, video the receiver will
@@ -75,7 +76,7 @@ public:
 
     std::int64_t target_bitrate_bps() const { return target_bps_; }
     // The rate packets are released at now: the paced rate, or more to meet the queue time limit.
-    std::int64_t pacing_rate_bps() const;
+    std::int64_t pacing_rate_bps() const { return rate_bps_; }
     std::size_t queued_packets(PacketClass c) const { return queues_[Index(c)].size(); }
     std::size_t queued_packets() const { return queued_packets_; }
     std::size_t queued_bytes() const { return queued_bytes_; }
@@ -87,15 +88,23 @@ private:
     static std::int64_t PacedRate(std::int64_t target_bps, double factor);
     // Moves the clock to `now_us` (never backwards), draining the debt at the current rate.
     void Drain(std::int64_t now_us);
+    // Sets the rate held until the next change of state, from the state just reached.
+    void UpdateRate();
+
+    struct Queued {
+        std::string data;
+        std::int64_t enqueued_us;
+    };
 
     Config config_;
     std::int64_t target_bps_;
     std::int64_t paced_bps_;
+    std::int64_t rate_bps_;
     std::int64_t last_us_;
     std::int64_t debt_ = 0;  // micro-bits
     std::size_t queued_bytes_ = 0;
     std::size_t queued_packets_ = 0;
-    std::array<std::deque<std::string>, kNumClasses> queues_;
+    std::array<std::deque<Queued>, kNumClasses> queues_;
     std::array<std::uint64_t, kNumClasses> dropped_{};
 };
 
