@@ -77,6 +77,11 @@ class PacerCore(Protocol):
     def enqueue(self, data: bytes, packet_class: int, now_us: int) -> bool: ...
     def next_send_time(self) -> int | None: ...
     def pop_due(self, now_us: int) -> list[tuple[bytes, int, int]]: ...
+    @property
+    def sent_packets(self) -> int:
+        """Packets handed to the send function so far (paced or not)."""
+        return self._sent
+
     def queued_packets(self, packet_class: int | None = None) -> int: ...
     def dropped_packets(self, packet_class: int) -> int: ...
 
@@ -118,6 +123,7 @@ class PacedSender:
             max_packets=max_packets,
         )
         self._target_bitrate = target_bitrate
+        self._sent = 0
 
     @property
     def enabled(self) -> bool:
@@ -134,6 +140,11 @@ class PacedSender:
         self._target_bitrate = value
         self._wake()  # a higher rate may make the next packet due sooner
 
+    @property
+    def sent_packets(self) -> int:
+        """Packets handed to the send function so far (paced or not)."""
+        return self._sent
+
     def queued_packets(self, packet_class: PacketClass | None = None) -> int:
         return self._core.queued_packets(packet_class)
 
@@ -145,6 +156,7 @@ class PacedSender:
         """Queues a packet (sends it at once when pacing is disabled)."""
         cls = packet_class(kind, retransmission)
         if not self._enabled:
+            self._sent += 1
             result = self._send(data, cls, self._now_us())
             if result is not None:
                 raise TypeError("with pacing disabled the send function must not be a coroutine "
@@ -165,8 +177,14 @@ class PacedSender:
         if self._enabled:
             self._task = self._loop.create_task(self._run(), name="rtcroom pacer")
 
+    def close(self) -> None:
+        """Stops releasing (the task ends at its next step); packets still queued are
+        discarded. :meth:`stop` also waits for the task to end."""
+        if self._task is not None:
+            self._task.cancel()
+
     async def stop(self) -> None:
-        """Stops releasing; packets still queued are discarded."""
+        """Stops releasing and waits for the task to end; packets still queued are discarded."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -196,7 +214,9 @@ class PacedSender:
         core, send, early_us, classes = self._core, self._send, self._early_us, _CLASSES
         try:
             while True:
-                for data, cls, due_us in core.pop_due(int(loop.time() * 1e6) + early_us):
+                batch = core.pop_due(int(loop.time() * 1e6) + early_us)
+                self._sent += len(batch)
+                for data, cls, due_us in batch:
                     try:
                         result = send(data, classes[cls], due_us)
                         if result is not None:
@@ -215,8 +235,6 @@ class PacedSender:
                     await waiter
                 finally:
                     timer.cancel()
-        except asyncio.CancelledError:
-            raise
         except Exception:
             # A bug in the send function: say so loudly rather than stall media silently.
             logger.exception("pacer send function failed; pacing stopped")
