@@ -30,7 +30,7 @@ def parameters(fn: object) -> list[str]:
     return list(inspect.signature(fn).parameters)  # type: ignore[arg-type]
 
 
-def test_aioice_connection_keeps_its_protocols() -> None:
+async def test_aioice_connection_keeps_its_protocols() -> None:
     connection = aioice.Connection(ice_controlling=True)
     assert connection._protocols == []
     assert parameters(aioice.ice.get_host_addresses) == ["use_ipv4", "use_ipv6"]
@@ -42,7 +42,7 @@ def test_aioice_connection_keeps_its_protocols() -> None:
     assert "get_host_addresses(" in inspect.getsource(aioice.Connection.gather_candidates)
 
 
-def test_aiortc_internals() -> None:
+async def test_aiortc_internals() -> None:
     pc = RTCPeerConnection()
     sender = pc.addTransceiver("video").sender
     assert isinstance(sender._ssrc, int) and isinstance(sender._rtx_ssrc, int)
@@ -54,6 +54,7 @@ def test_aiortc_internals() -> None:
     assert "self.transport._send_rtp(" in inspect.getsource(aiortc.RTCRtpSender._run_rtp)
     # Receivers send their RTCP under the transceiver's sender SSRC.
     assert "_set_rtcp_ssrc(transceiver.sender._ssrc)" in inspect.getsource(RTCPeerConnection)
+    await pc.close()
 
 
 def test_packet_ssrc() -> None:
