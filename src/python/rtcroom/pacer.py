@@ -52,6 +52,13 @@ _CLASSES = tuple(PacketClass)
 
 MediaKind = Literal["audio", "video"]
 
+_CLASS_OF = {
+    ("audio", False): PacketClass.AUDIO,
+    ("audio", True): PacketClass.AUDIO,
+    ("video", False): PacketClass.VIDEO,
+    ("video", True): PacketClass.RETRANSMISSION,
+}
+
 
 def packet_class(kind: MediaKind, retransmission: bool = False) -> PacketClass:
     """The class of a packet: audio (retransmitted or not) goes first, then any retransmission,
@@ -77,11 +84,6 @@ class PacerCore(Protocol):
     def enqueue(self, data: bytes, packet_class: int, now_us: int) -> bool: ...
     def next_send_time(self) -> int | None: ...
     def pop_due(self, now_us: int) -> list[tuple[bytes, int, int]]: ...
-    @property
-    def sent_packets(self) -> int:
-        """Packets handed to the send function so far (paced or not)."""
-        return self._sent
-
     def queued_packets(self, packet_class: int | None = None) -> int: ...
     def dropped_packets(self, packet_class: int) -> int: ...
 
@@ -114,6 +116,7 @@ class PacedSender:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._idle = False  # the task waits for a packet, with no timer set
         self._core = pacer_type(
             target_bitrate,
             0,
@@ -154,7 +157,10 @@ class PacedSender:
 
     def enqueue(self, data: bytes, kind: MediaKind, *, retransmission: bool = False) -> None:
         """Queues a packet (sends it at once when pacing is disabled)."""
-        cls = packet_class(kind, retransmission)
+        try:
+            cls = _CLASS_OF[kind, retransmission]
+        except KeyError:
+            cls = packet_class(kind, retransmission)  # raises the error naming what was wrong
         if not self._enabled:
             self._sent += 1
             result = self._send(data, cls, self._now_us())
@@ -162,12 +168,11 @@ class PacedSender:
                 raise TypeError("with pacing disabled the send function must not be a coroutine "
                                 "function: enqueue() cannot await it")
             return
-        if self._task is None:
+        if self._loop is None:
             raise RuntimeError("PacedSender is not started")
-        was_idle = self._core.next_send_time() is None
-        if self._core.enqueue(data, cls, self._now_us()):
+        if self._core.enqueue(data, cls, int(self._loop.time() * 1e6)):
             logger.debug("pacer queue for %s full: dropped its oldest packet", cls.name)
-        if was_idle:
+        if self._idle:
             self._wake()
 
     def start(self) -> None:
@@ -182,10 +187,11 @@ class PacedSender:
         discarded. :meth:`stop` also waits for the task to end."""
         if self._task is not None:
             self._task.cancel()
+        self._loop = None
 
     async def stop(self) -> None:
         """Stops releasing and waits for the task to end; packets still queued are discarded."""
-        task, self._task = self._task, None
+        task, self._task, self._loop = self._task, None, None
         if task is not None:
             task.cancel()
             try:
@@ -205,6 +211,7 @@ class PacedSender:
         return int(loop.time() * 1e6)
 
     def _wake(self) -> None:
+        self._idle = False
         if self._waiter is not None:
             _resolve(self._waiter)
 
@@ -228,6 +235,7 @@ class PacedSender:
                 due_us = core.next_send_time()
                 self._waiter = waiter = loop.create_future()
                 if due_us is None:
+                    self._idle = True
                     await waiter
                     continue
                 timer = loop.call_at((due_us - early_us) / 1e6, _resolve, waiter)
