@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from asv_bench.pacer import ReferencePacer, core_workload, paced_run, sleeping_run
 from rtcroom.pacer import Pacer
 

@@ -14,7 +14,6 @@ import aiortc
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
-
 from rtcroom import dscp
 from rtcroom.aiortc_ext import enable_dscp, enable_pacing, udp_endpoints, use_host_addresses
 from rtcroom.aiortc_ext.ssrc import packet_ssrc

@@ -9,7 +9,6 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from rtcroom import dscp
 from wire import LoopbackCapture
 
@@ -51,16 +50,16 @@ def test_not_a_socket(tmp_path: object) -> None:
 
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX on this platform")
 def test_unsupported_family() -> None:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        with pytest.raises(ValueError, match="IPv4 and IPv6 sockets only"):
-            dscp.set_traffic_class(sock, 0xB8)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, \
+            pytest.raises(ValueError, match="IPv4 and IPv6 sockets only"):
+        dscp.set_traffic_class(sock, 0xB8)
 
 
 @pytest.mark.parametrize("value", [-1, 256])
 def test_value_out_of_range(value: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        with pytest.raises(ValueError, match="0..255"):
-            dscp.set_traffic_class(sock, value)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, \
+            pytest.raises(ValueError, match="0..255"):
+        dscp.set_traffic_class(sock, value)
 
 
 # --- per-packet marking, against Python's own socket calls as the oracle ----------------------

@@ -4,16 +4,16 @@ clock, properties of the pacing rules themselves, and the asyncio driver on loop
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from reference_pacer import MICRO_BITS_PER_BYTE, ReferencePacer
 from rtcroom import pacer
-from rtcroom.pacer import PacedSender, PacketClass, Pacer
+from rtcroom.pacer import PacedSender, Pacer, PacketClass
 
 AUDIO, RTX, VIDEO = PacketClass.AUDIO, PacketClass.RETRANSMISSION, PacketClass.VIDEO
 
@@ -140,7 +140,7 @@ def test_release_rate(bitrate: int, factor: float, burst_us: int, sizes: list[in
         assert sent * MICRO_BITS_PER_BYTE - rate * due <= rate * burst_us + size * \
             MICRO_BITS_PER_BYTE
     if burst_us == 0:
-        for (size, due), (_, next_due) in zip(released, released[1:]):
+        for (size, due), (_, next_due) in itertools.pairwise(released):
             assert next_due - due == -(-size * MICRO_BITS_PER_BYTE // rate)
 
 

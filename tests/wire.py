@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -68,7 +71,7 @@ class LoopbackCapture:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> LoopbackCapture:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -29,7 +29,7 @@ from rtcroom.pacer import PACING_FACTOR, PacedSender, Pacer, PacketClass
 from .ratio import speedup
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from reference_pacer import ReferencePacer  # noqa: E402
+from reference_pacer import ReferencePacer
 
 PACKET = 1200
 RATE_PPS = 10_000

@@ -29,11 +29,14 @@ import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from rtcroom._native.pacer import Pacer
 
-__all__ = ["PACING_FACTOR", "PacedSender", "PacketClass", "Pacer", "SendFunction", "packet_class"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["PACING_FACTOR", "PacedSender", "Pacer", "PacketClass", "SendFunction", "packet_class"]
 
 logger = logging.getLogger("rtcroom.pacer")
 
@@ -199,7 +202,7 @@ class PacedSender:
             except asyncio.CancelledError:
                 pass
 
-    async def __aenter__(self) -> PacedSender:
+    async def __aenter__(self) -> Self:
         self.start()
         return self
 
@@ -232,13 +235,13 @@ class PacedSender:
                         # The transport's own trouble (not connected yet, buffer full): this
                         # packet is lost, as it would be on the network; the next may go.
                         logger.debug("pacer: send failed, packet dropped: %s", exc)
-                due_us = core.next_send_time()
+                next_us = core.next_send_time()
                 self._waiter = waiter = loop.create_future()
-                if due_us is None:
+                if next_us is None:
                     self._idle = True
                     await waiter
                     continue
-                timer = loop.call_at((due_us - early_us) / 1e6, _resolve, waiter)
+                timer = loop.call_at((next_us - early_us) / 1e6, _resolve, waiter)
                 try:
                     await waiter
                 finally:

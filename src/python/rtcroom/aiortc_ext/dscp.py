@@ -20,9 +20,10 @@ otherwise. TURN relays are not marked (see :func:`.ice.udp_endpoints`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
-from typing import Any
+from typing import Any, cast
 
 from aiortc import RTCPeerConnection
 
@@ -60,8 +61,9 @@ class _MarkedSocket:
     async def send_data(self, data: bytes, addr: tuple[str, int]) -> None:
         transport = self.protocol.transport
         traffic_class = self.marker.traffic_class(data)
-        if traffic_class is None or traffic_class == self.socket_class or \
-                transport.get_write_buffer_size():
+        # asyncio's datagram transports buffer like write transports, though not typed as such.
+        buffered = cast(asyncio.WriteTransport, transport).get_write_buffer_size()
+        if traffic_class is None or traffic_class == self.socket_class or buffered:
             transport.sendto(data, addr)
             return
         if self.per_packet:
