@@ -66,11 +66,10 @@ _CLASS_OF = {
 def packet_class(kind: MediaKind, retransmission: bool = False) -> PacketClass:
     """The class of a packet: audio (retransmitted or not) goes first, then any retransmission,
     then video."""
-    if kind == "audio":
-        return PacketClass.AUDIO
-    if kind == "video":
-        return PacketClass.RETRANSMISSION if retransmission else PacketClass.VIDEO
-    raise ValueError(f"media kind must be 'audio' or 'video', got {kind!r}")
+    try:
+        return _CLASS_OF[kind, bool(retransmission)]
+    except KeyError:
+        raise ValueError(f"media kind must be 'audio' or 'video', got {kind!r}") from None
 
 
 # send(data, packet_class, due_us): due_us is when the pacer scheduled the packet, in microseconds
@@ -95,7 +94,17 @@ class PacedSender:
     """Sends packets through ``send`` at the pace of a :class:`Pacer`.
 
     Use it as an async context manager (or call :meth:`start` and :meth:`stop`) inside a running
-    event loop. With ``enabled=False`` nothing is queued: :meth:`enqueue` sends at once.
+    event loop. Options:
+
+    - ``enabled=False``: no pacing; :meth:`enqueue` sends at once (``send`` must then be a plain
+      function);
+    - ``target_bitrate`` (bits/s) and ``pacing_factor``: packets leave at their product;
+    - ``burst`` (s, 0 to 1): debt allowed before packets wait (libwebrtc allows 0.04);
+    - ``queue_time_limit`` (s, 0 for none): the longest a packet should wait;
+    - ``max_packets``: queue bounds for audio, retransmissions and video;
+    - ``early`` (s, 0 to 0.01): how far ahead of its slot a packet may leave;
+    - ``pacer_type``: the decision core, the native :class:`Pacer` unless a test or benchmark
+      passes the plain-Python twin.
     """
 
     def __init__(
@@ -162,8 +171,8 @@ class PacedSender:
         """Queues a packet (sends it at once when pacing is disabled)."""
         try:
             cls = _CLASS_OF[kind, retransmission]
-        except KeyError:
-            cls = packet_class(kind, retransmission)  # raises the error naming what was wrong
+        except KeyError:  # a truthy non-bool retransmission flag, or a bad kind (which raises)
+            cls = packet_class(kind, retransmission)
         if not self._enabled:
             self._sent += 1
             result = self._send(data, cls, self._now_us())
