@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 from collections.abc import AsyncIterator
 
 import aioice
@@ -16,7 +17,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from rtcroom import dscp
 from rtcroom.aiortc_ext import enable_dscp, enable_pacing, udp_endpoints, use_host_addresses
-from rtcroom.aiortc_ext.ssrc import packet_ssrc
+from rtcroom.aiortc_ext.ssrc import SenderSsrcs, packet_ssrc
 from rtcroom.pacer import PacketClass
 from wire import LoopbackCapture
 
@@ -76,8 +77,9 @@ async def peers() -> AsyncIterator[tuple[RTCPeerConnection, RTCPeerConnection]]:
     await answerer.close()
 
 
-async def connect(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -> None:
-    with use_host_addresses(["127.0.0.1"]):
+async def connect(offerer: RTCPeerConnection, answerer: RTCPeerConnection,
+                  address: str = "127.0.0.1") -> None:
+    with use_host_addresses([address]):
         await offerer.setLocalDescription(await offerer.createOffer())
         await answerer.setRemoteDescription(offerer.localDescription)
         await answerer.setLocalDescription(await answerer.createAnswer())
@@ -105,16 +107,26 @@ def ssrcs(pc: RTCPeerConnection, kind: str) -> tuple[int, int]:
     return sender._ssrc, sender._rtx_ssrc
 
 
-@pytest.mark.parametrize("per_packet", [True, False], ids=["sendmsg", "setsockopt-switch"])
+@pytest.mark.parametrize(("per_packet", "address", "paced"), [
+    (True, "127.0.0.1", False),
+    (False, "127.0.0.1", False),
+    (True, "::1", False),
+    (True, "127.0.0.1", True),
+], ids=["sendmsg", "setsockopt-switch", "sendmsg-ipv6", "sendmsg-paced"])
 async def test_bundled_audio_and_video_marked_per_kind(
-        peers: tuple[RTCPeerConnection, RTCPeerConnection], per_packet: bool) -> None:
+        peers: tuple[RTCPeerConnection, RTCPeerConnection], per_packet: bool, address: str,
+        paced: bool) -> None:
     offerer, answerer = peers
+    if ":" in address and not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
     offerer.addTrack(AudioStreamTrack())
     offerer.addTrack(VideoStreamTrack())
     marker = enable_dscp(offerer)
+    if paced:
+        enable_pacing(offerer, 1_000_000)  # above SRTP; the marking is below it, at the socket
     with LoopbackCapture() as capture:
-        await connect(offerer, answerer)
-        assert [e.socket.getsockname()[0] for e in udp_endpoints(offerer)] == ["127.0.0.1"]
+        await connect(offerer, answerer, address)
+        assert [e.socket.getsockname()[0] for e in udp_endpoints(offerer)] == [address]
         sock, = marker.sockets()
         if not per_packet:
             for marked in marker._sockets.values():
@@ -170,6 +182,26 @@ async def test_paced_connection_delivers_media(
     await pacer.stop()
     transport = offerer.getSenders()[0].transport
     assert "_send_rtp" not in vars(transport)
+
+
+async def test_sender_ssrcs(peers: tuple[RTCPeerConnection, RTCPeerConnection]) -> None:
+    offerer, _ = peers
+    offerer.addTrack(AudioStreamTrack())
+    table = SenderSsrcs(offerer)
+
+    def rtp(ssrc: int) -> bytes:
+        return bytes([0x80, 96, 0, 1]) + bytes(4) + ssrc.to_bytes(4, "big")
+
+    audio = offerer.getSenders()[0]
+    assert table.lookup(rtp(audio._ssrc)) == ("audio", False)
+    video = offerer.addTransceiver("video").sender  # added later: the table catches up
+    assert table.lookup(rtp(video._ssrc)) == ("video", False)
+    assert table.lookup(rtp(video._rtx_ssrc)) == ("video", True)
+    assert table.lookup(rtp(12345)) is None
+    table.add(12345, "audio")
+    assert table.lookup(rtp(12345)) == ("audio", False)
+    with pytest.raises(ValueError, match="media kind"):
+        table.add(1, "data")  # type: ignore[arg-type]
 
 
 def test_host_addresses_restored() -> None:
