@@ -52,18 +52,24 @@ class _MarkedSocket:
         self.fd = endpoint.socket.fileno()
         self.socket_class: int | None = None
         self.per_packet = True
+        # The OS refuses both ways of marking: send as is (set_traffic_class warned once).
+        self.unmarkable = False
         self.protocol.send_data = self.send_data  # type: ignore[method-assign]
 
-    def set_socket_class(self, traffic_class: int) -> None:
-        if traffic_class != self.socket_class and set_traffic_class(self.socket, traffic_class):
+    def set_socket_class(self, traffic_class: int) -> bool:
+        if traffic_class != self.socket_class:
+            if not set_traffic_class(self.socket, traffic_class):
+                return False
             self.socket_class = traffic_class
+        return True
 
     async def send_data(self, data: bytes, addr: tuple[str, int]) -> None:
         transport = self.protocol.transport
         traffic_class = self.marker.traffic_class(data)
         # asyncio's datagram transports buffer like write transports, though not typed as such.
         buffered = cast(asyncio.WriteTransport, transport).get_write_buffer_size()
-        if traffic_class is None or traffic_class == self.socket_class or buffered:
+        if traffic_class is None or traffic_class == self.socket_class or buffered or \
+                self.unmarkable:
             transport.sendto(data, addr)
             return
         if self.per_packet:
@@ -80,7 +86,8 @@ class _MarkedSocket:
             self.per_packet = False
             logger.info("no per-packet DSCP for %s on this platform; switching the socket's "
                         "class per media kind instead", socket.AddressFamily(self.socket.family).name)
-        self.set_socket_class(traffic_class)
+        if not self.set_socket_class(traffic_class):
+            self.unmarkable = True
         transport.sendto(data, addr)
 
 
