@@ -157,7 +157,9 @@ class VideoPushTrack(_PushTrack):
             try:
                 frame = av.VideoFrame.from_ndarray(array, format=self.format)
             except ValueError as exc:
-                raise ValueError(f"picture: shape {array.shape} does not fit {self.format}: {exc}")
+                raise ValueError(
+                    f"picture: shape {array.shape} does not fit {self.format}: {exc}"
+                ) from None
         frame.pts = self._index * VIDEO_CLOCK_RATE // self.frame_rate
         frame.time_base = VIDEO_TIME_BASE
         self._index += 1
