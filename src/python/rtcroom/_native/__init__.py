@@ -1,2 +1,2 @@
 """Compiled core (sources in src/native/). Import the public layers instead: rtcroom.audiolevel,
-rtcroom.dscp."""
+rtcroom.dscp, rtcroom.pacer."""

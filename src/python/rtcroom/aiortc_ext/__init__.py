@@ -1,1 +1,32 @@
-"""The one place that reaches into aiortc internals; each module names what it relies on."""
+"""The one place rtcroom reaches into aiortc and aioice internals (pinned in pyproject.toml).
+
+What is relied on, all checked by tests/test_aiortc_ext.py so an upgrade that moves any of it
+fails there first:
+
+- aiortc: ``RTCIceGatherer._connection`` (the aioice connection), ``RTCRtpSender._ssrc`` and
+  ``_rtx_ssrc``, ``RTCDtlsTransport._send_rtp(data)`` (the coroutine every RTP and RTCP packet
+  goes through before SRTP; libwebrtc's pacer sits at the same point);
+- aioice: ``Connection._protocols`` (one ``StunProtocol`` per local candidate), their
+  ``transport`` (an asyncio datagram transport) and ``send_data(data, addr)`` (the coroutine
+  every outgoing datagram of a selected pair goes through), and ``aioice.ice.get_host_addresses``.
+
+Modules: :mod:`.ice` (sockets and candidates), :mod:`.ssrc` (which sender a packet comes from),
+:mod:`.dscp` (DSCP marking of a peer connection), :mod:`.pacing` (paced RTP), :mod:`.rtp`
+(packet-level receive and send for the SFU; lists what it relies on, tested by
+tests/test_aiortc_ext_rtp.py), :mod:`.peerconnection` (max-bundle connections),
+:mod:`.simulcast` (VP8 simulcast sending).
+"""
+
+from rtcroom.aiortc_ext.dscp import DscpMarker, enable_dscp
+from rtcroom.aiortc_ext.ice import ice_connections, udp_endpoints, use_host_addresses
+from rtcroom.aiortc_ext.pacing import RtpPacer, enable_pacing
+
+__all__ = [
+    "DscpMarker",
+    "RtpPacer",
+    "enable_dscp",
+    "enable_pacing",
+    "ice_connections",
+    "udp_endpoints",
+    "use_host_addresses",
+]

@@ -1,0 +1,215 @@
+"""asv suite for the pacer at 10k packets/s: release accuracy (p99 of |actual - scheduled|, target
+<= 1 ms) and CPU per packet against pure-Python asyncio pacers (target >= 10x less), all measured
+in one process, one run.
+
+Workload: 3000 packets of 1200 bytes queued at once, target bitrate set so the paced rate is 10k
+packets/s (38.4 Mbps x 2.5 = 96 Mbps), default pacer settings otherwise, released by an asyncio
+task to a send function that records the time. CPU time (process_time) covers queuing and releasing; the send itself does no I/O, so the
+figure is the pacer's own cost. Baselines:
+
+- "python": rtcroom's PacedSender driving the plain-Python twin of the native pacer
+  (tests/reference_pacer.py): same algorithm, same driver, no native code;
+- "sleeping": a pure-Python asyncio leaky bucket written the obvious way, one ``asyncio.sleep``
+  per packet until its slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rtcroom.pacer import PACING_FACTOR, PacedSender, Pacer, PacketClass
+
+from .ratio import speedup
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from reference_pacer import ReferencePacer
+
+PACKET = 1200
+RATE_PPS = 10_000
+TARGET_BITRATE = round(PACKET * 8 * RATE_PPS / PACING_FACTOR)
+PACKETS = 3000  # 0.3 s of pacing per run
+
+__all__ = ["PACKETS", "ReferencePacer", "Run", "core_workload", "paced_run", "sleeping_run"]
+
+
+class Run:
+    """One paced run: per-packet (scheduled, actual) times in seconds, and the CPU it took."""
+
+    def __init__(self) -> None:
+        self.times: list[tuple[float, float]] = []
+        self.cpu = 0.0
+
+    def lateness_ms(self) -> list[float]:
+        return [abs(actual - scheduled) * 1e3 for scheduled, actual in self.times]
+
+    def p99_ms(self) -> float:
+        return statistics.quantiles(self.lateness_ms(), n=100)[98]
+
+    def cpu_per_packet_us(self) -> float:
+        return self.cpu / len(self.times) * 1e6
+
+
+async def _paced(n: int, pacer_type: Callable[..., Any]) -> Run:
+    loop = asyncio.get_running_loop()
+    run, done = Run(), loop.create_future()
+    times = run.times
+
+    def send(data: bytes, cls: PacketClass, due_us: int) -> None:
+        times.append((due_us / 1e6, loop.time()))
+        if len(times) == n:
+            done.set_result(None)
+
+    payload = bytes(PACKET)
+    start = time.process_time()
+    async with PacedSender(send, TARGET_BITRATE, max_packets=(100, 500, n),
+                           pacer_type=pacer_type) as paced:
+        for _ in range(n):
+            paced.enqueue(payload, "video")
+        await done
+    run.cpu = time.process_time() - start
+    return run
+
+
+class SleepingPacer:
+    """The baseline a Python programmer writes first: a leaky bucket in an asyncio task that
+    sleeps until each packet's slot (audio first, then retransmissions, then video). Slots follow
+    each other at the pacing rate; a late wake-up sends the packets whose slots have passed
+    without sleeping, so the rate holds however coarse the timer."""
+
+    def __init__(self, send: Callable[[bytes, int, float], None], target_bitrate: int) -> None:
+        self.send = send
+        self.rate = target_bitrate * PACING_FACTOR / 8  # bytes per second
+        self.queues: list[collections.deque[bytes]] = [collections.deque() for _ in range(3)]
+        self.ready = asyncio.Event()
+        self.next_slot = 0.0
+
+    def enqueue(self, data: bytes, cls: int) -> None:
+        if not self.ready.is_set():
+            # Idle time earns no credit.
+            self.next_slot = max(self.next_slot, asyncio.get_running_loop().time())
+            self.ready.set()
+        self.queues[cls].append(data)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            queue = next((q for q in self.queues if q), None)
+            if queue is None:
+                self.ready.clear()
+                await self.ready.wait()
+                continue
+            slot, now = self.next_slot, loop.time()
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            data = queue.popleft()
+            self.next_slot = slot + len(data) / self.rate
+            self.send(data, PacketClass.VIDEO, slot)
+
+
+async def _sleeping(n: int) -> Run:
+    loop = asyncio.get_running_loop()
+    run, done = Run(), loop.create_future()
+    times = run.times
+
+    def send(data: bytes, cls: int, slot: float) -> None:
+        times.append((slot, loop.time()))
+        if len(times) == n:
+            done.set_result(None)
+
+    payload = bytes(PACKET)
+    start = time.process_time()
+    pacer = SleepingPacer(send, TARGET_BITRATE)
+    task = loop.create_task(pacer.run())
+    for _ in range(n):
+        pacer.enqueue(payload, PacketClass.VIDEO)
+    await done
+    task.cancel()
+    run.cpu = time.process_time() - start
+    return run
+
+
+def paced_run(loop: asyncio.AbstractEventLoop, role: str, n: int = PACKETS) -> Run:
+    """role: "native" (rtcroom's pacer) or "python" (the same driver over the Python twin)."""
+    pacer_type = {"native": Pacer, "python": ReferencePacer}[role]
+    return loop.run_until_complete(_paced(n, pacer_type))
+
+
+def sleeping_run(loop: asyncio.AbstractEventLoop, n: int = PACKETS) -> Run:
+    return loop.run_until_complete(_sleeping(n))
+
+
+def core_workload(pacer_type: Callable[..., Any]) -> None:
+    """The decision core alone, on a simulated clock: 1000 packets, 1 in 10 audio, arriving
+    every 100 us, released every millisecond."""
+    p = pacer_type(TARGET_BITRATE, 0, max_packets=(100, 500, 2000))
+    payload, now = bytes(PACKET), 0
+    for i in range(1000):
+        p.enqueue(payload, PacketClass.VIDEO if i % 10 else PacketClass.AUDIO, now)
+        now += 100
+        if i % 10 == 9:
+            p.pop_due(now)
+    p.pop_due(10**12)
+
+
+def track_core_native_vs_python() -> float:
+    """Decision work per packet: times less CPU than the plain-Python twin."""
+    return speedup(lambda: core_workload(ReferencePacer), lambda: core_workload(Pacer), number=20)
+
+
+track_core_native_vs_python.unit = "x"  # type: ignore[attr-defined]
+
+
+def _best(runs: Callable[[], Run], repeat: int = 3) -> Run:
+    return min((runs() for _ in range(repeat)), key=lambda r: r.cpu)
+
+
+class _Loop:
+    def setup(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def teardown(self) -> None:
+        self.loop.close()
+
+
+class ReleaseAccuracy(_Loop):
+    """p99 of |actual - scheduled| release time at 10k packets/s, in ms (target <= 1); the
+    median of 5 runs, since one run on a shared machine can catch another process's burst."""
+
+    def track_p99_native(self) -> float:
+        return statistics.median(paced_run(self.loop, "native").p99_ms() for _ in range(5))
+
+    def track_p99_python(self) -> float:
+        return statistics.median(paced_run(self.loop, "python").p99_ms() for _ in range(5))
+
+    def track_p99_sleeping(self) -> float:
+        return statistics.median(sleeping_run(self.loop).p99_ms() for _ in range(5))
+
+    track_p99_native.unit = track_p99_python.unit = track_p99_sleeping.unit = "ms"  # type: ignore
+
+
+class CpuPerPacket(_Loop):
+    """CPU per paced packet at 10k packets/s: microseconds, and ratios to the baselines measured
+    in this run (target >= 10x less than a pure-Python asyncio pacer)."""
+
+    def track_us_native(self) -> float:
+        return _best(lambda: paced_run(self.loop, "native")).cpu_per_packet_us()
+
+    def track_native_vs_python(self) -> float:
+        native = _best(lambda: paced_run(self.loop, "native"))
+        python = _best(lambda: paced_run(self.loop, "python"))
+        return python.cpu / native.cpu
+
+    def track_native_vs_sleeping(self) -> float:
+        native = _best(lambda: paced_run(self.loop, "native"))
+        sleeping = _best(lambda: sleeping_run(self.loop))
+        return sleeping.cpu / native.cpu
+
+    track_us_native.unit = "us"  # type: ignore[attr-defined]
+    track_native_vs_python.unit = track_native_vs_sleeping.unit = "x"  # type: ignore

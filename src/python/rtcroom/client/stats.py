@@ -1,0 +1,200 @@
+"""``room.get_stats()``: one :class:`StatsReport` per peer connection, in the reference's shape.
+
+Each report lists the local audio/video tracks being sent and the remote ones being received,
+with the counters aiortc keeps (packets, bytes, loss, jitter, round-trip time) and what rtcroom's
+own track objects measure (audio level, dimensions). A field aiortc does not measure is None.
+
+For the network layer: :func:`collect_stats_report` builds a report from one aiortc
+RTCPeerConnection, given the sid of each MediaStreamTrack id it sends or receives and the
+rtcroom track objects behind them (for levels and sizes). Jitter is converted from RTP clock
+units to seconds with the negotiated codec's clock rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCPeerConnection
+from aiortc.sdp import SessionDescription
+
+from rtcroom.options import VideoTrackDimensions
+
+__all__ = [
+    "LocalAudioTrackStats",
+    "LocalTrackStats",
+    "LocalVideoTrackStats",
+    "RemoteAudioTrackStats",
+    "RemoteTrackStats",
+    "RemoteVideoTrackStats",
+    "StatsReport",
+    "TrackStats",
+    "collect_stats_report",
+]
+
+
+@dataclass(frozen=True)
+class TrackStats:
+    """What every track's stats have: ids, time (ms since the epoch), SSRC, loss, codec."""
+
+    track_id: str
+    track_sid: str | None
+    timestamp: float
+    ssrc: int
+    packets_lost: int | None = None
+    codec: str | None = None
+
+
+@dataclass(frozen=True)
+class LocalTrackStats(TrackStats):
+    """A sent track: bytes and packets sent, round-trip time in seconds (from RTCP)."""
+
+    bytes_sent: int | None = None
+    packets_sent: int | None = None
+    round_trip_time: float | None = None
+
+
+@dataclass(frozen=True)
+class LocalAudioTrackStats(LocalTrackStats):
+    """``audio_level``: the last sent frame's AudioLevel; ``jitter`` in seconds (from RTCP)."""
+
+    audio_level: int | None = None
+    jitter: float | None = None
+
+
+@dataclass(frozen=True)
+class LocalVideoTrackStats(LocalTrackStats):
+    """``dimensions`` of the last sent frame (capture and sent sizes are the same here)."""
+
+    dimensions: VideoTrackDimensions | None = None
+    capture_dimensions: VideoTrackDimensions | None = None
+    frame_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class RemoteTrackStats(TrackStats):
+    """A received track: packets received, ``jitter`` in seconds."""
+
+    bytes_received: int | None = None
+    packets_received: int | None = None
+    jitter: float | None = None
+
+
+@dataclass(frozen=True)
+class RemoteAudioTrackStats(RemoteTrackStats):
+    """``audio_level``: the last received frame's AudioLevel."""
+
+    audio_level: int | None = None
+
+
+@dataclass(frozen=True)
+class RemoteVideoTrackStats(RemoteTrackStats):
+    """``dimensions`` of the last received frame."""
+
+    dimensions: VideoTrackDimensions | None = None
+    frame_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    """The tracks of one peer connection."""
+
+    peer_connection_id: str
+    local_audio_track_stats: list[LocalAudioTrackStats] = field(default_factory=list)
+    local_video_track_stats: list[LocalVideoTrackStats] = field(default_factory=list)
+    remote_audio_track_stats: list[RemoteAudioTrackStats] = field(default_factory=list)
+    remote_video_track_stats: list[RemoteVideoTrackStats] = field(default_factory=list)
+
+
+def _codecs_by_mid(pc: RTCPeerConnection) -> dict[str, tuple[str, int]]:
+    description = pc.localDescription
+    if description is None:
+        return {}
+    codecs: dict[str, tuple[str, int]] = {}
+    for media in SessionDescription.parse(description.sdp).media:
+        if media.rtp.muxId and media.rtp.codecs:
+            codec = media.rtp.codecs[0]
+            codecs[media.rtp.muxId] = (codec.mimeType.split("/", 1)[-1], codec.clockRate)
+    return codecs
+
+
+def _by_type(report: Mapping[str, Any], kind: str) -> list[Any]:
+    return [s for s in report.values() if getattr(s, "type", None) == kind]
+
+
+async def collect_stats_report(
+    peer_connection_id: str,
+    pc: RTCPeerConnection,
+    track_sids: Mapping[str, str],
+    tracks: Mapping[str, Any],
+) -> StatsReport:
+    """Build the StatsReport of ``pc``.
+
+    ``track_sids`` maps a MediaStreamTrack id (the msid track id) to the track's sid;
+    ``tracks`` maps it to the rtcroom track object (LocalAudioTrack, RemoteVideoTrack, ...)
+    whose measurements complete the counters.
+    """
+    codecs = _codecs_by_mid(pc)
+    report = StatsReport(peer_connection_id)
+    for transceiver in pc.getTransceivers():
+        codec, clock_rate = codecs.get(transceiver.mid or "", (None, 0))
+        sender, receiver = transceiver.sender, transceiver.receiver
+        if sender.track is not None:
+            stats = await sender.getStats()
+            for out in _by_type(stats, "outbound-rtp"):
+                remote = next(
+                    (r for r in _by_type(stats, "remote-inbound-rtp") if r.ssrc == out.ssrc), None
+                )
+                track_id = sender.track.id
+                common: dict[str, Any] = {
+                    "track_id": track_id,
+                    "track_sid": track_sids.get(track_id),
+                    "timestamp": out.timestamp.timestamp() * 1000.0,
+                    "ssrc": out.ssrc,
+                    "packets_lost": remote.packetsLost if remote else None,
+                    "codec": codec,
+                    "bytes_sent": out.bytesSent,
+                    "packets_sent": out.packetsSent,
+                    "round_trip_time": remote.roundTripTime if remote else None,
+                }
+                track = tracks.get(track_id)
+                if out.kind == "audio":
+                    jitter = remote.jitter / clock_rate if remote and clock_rate else None
+                    level = getattr(track, "audio_level", None)
+                    report.local_audio_track_stats.append(
+                        LocalAudioTrackStats(**common, audio_level=level, jitter=jitter)
+                    )
+                else:
+                    dims = getattr(track, "dimensions", None)
+                    report.local_video_track_stats.append(
+                        LocalVideoTrackStats(**common, dimensions=dims, capture_dimensions=dims)
+                    )
+        if receiver.track is not None:
+            stats = await receiver.getStats()
+            for inbound in _by_type(stats, "inbound-rtp"):
+                track_id = receiver.track.id
+                track = tracks.get(track_id)
+                common = {
+                    "track_id": track_id,
+                    "track_sid": track_sids.get(track_id),
+                    "timestamp": inbound.timestamp.timestamp() * 1000.0,
+                    "ssrc": inbound.ssrc,
+                    "packets_lost": inbound.packetsLost,
+                    "codec": codec,
+                    "packets_received": inbound.packetsReceived,
+                    "jitter": inbound.jitter / clock_rate if clock_rate else None,
+                }
+                if inbound.kind == "audio":
+                    report.remote_audio_track_stats.append(
+                        RemoteAudioTrackStats(
+                            **common, audio_level=getattr(track, "audio_level", None)
+                        )
+                    )
+                else:
+                    report.remote_video_track_stats.append(
+                        RemoteVideoTrackStats(
+                            **common, dimensions=getattr(track, "dimensions", None)
+                        )
+                    )
+    return report

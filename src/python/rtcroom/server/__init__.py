@@ -1,0 +1,1 @@
+"""The rtcroom room server: WebSocket signaling, REST API and health on one aiohttp app."""

@@ -1,0 +1,324 @@
+"""The room service: ties signaling connections, the room state machine, the store and timers.
+
+Room rules live in :mod:`rtcroom.server.rooms`; this layer authenticates, finds or creates the
+room, applies one operation under a lock, saves, delivers what the room says each participant
+must be told, and runs the two clocks a room needs (empty-room completion, session grace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Any, Callable, Protocol
+
+from aiohttp import web
+
+from rtcroom.accesstoken import verify_token
+from rtcroom.errors import (
+    ParticipantNotFoundError,
+    ParticipantIdentityCharsInvalidError,
+    ParticipantIdentityTooLongError,
+    RoomCreateFailedError,
+    RoomInvalidParametersError,
+    RoomMaxParticipantsOutOfRangeError,
+    RoomNameCharsInvalidError,
+    RoomNameInvalidError,
+    RoomNameTooLongError,
+    RoomNotFoundError,
+    RoomRoomExistsError,
+    RoomTypeInvalidError,
+    SignalingConnectionTimeoutError,
+    TwilioError,
+)
+from rtcroom.server.config import ServerConfig
+from rtcroom.server.rooms import ROOM_TYPES, Outgoing, Participant, Room
+from rtcroom.server.rooms.room import error_message
+from rtcroom.server.rooms.sids import ROOM, new_sid
+from rtcroom.server.store import MemoryRoomStore, RoomStore
+from rtcroom.signaling.messages import (
+    ClientUpdate,
+    Connect,
+    Disconnected,
+    Error,
+    IceServer,
+    RoomState,
+    Sync,
+)
+
+__all__ = ["RoomService", "SERVICE", "Delivery", "MAX_NAME_LENGTH", "MAX_IDENTITY_LENGTH"]
+
+log = logging.getLogger(__name__)
+
+# Twilio's limits on room names and identities.
+MAX_NAME_LENGTH = 128
+MAX_IDENTITY_LENGTH = 256
+# Room names become REST path segments: no slashes or control characters.
+_BAD_NAME_CHARS = re.compile(r"[/\\\x00-\x1f\x7f]")
+_BAD_IDENTITY_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Delivery(Protocol):
+    """One participant's signaling connection, as the service sees it."""
+
+    def send_body(self, body: dict[str, Any]) -> None: ...
+
+    def end(self) -> None:
+        """Close after what was sent so far (the session is over)."""
+
+
+def check_room_name(name: str) -> None:
+    if not name:
+        raise RoomNameInvalidError("Room name is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise RoomNameTooLongError(f"Room name is longer than {MAX_NAME_LENGTH} characters")
+    if _BAD_NAME_CHARS.search(name):
+        raise RoomNameCharsInvalidError("Room name contains '/', '\\' or control characters")
+
+
+def check_identity(identity: str) -> None:
+    if len(identity) > MAX_IDENTITY_LENGTH:
+        raise ParticipantIdentityTooLongError(
+            f"Participant identity is longer than {MAX_IDENTITY_LENGTH} characters")
+    if _BAD_IDENTITY_CHARS.search(identity):
+        raise ParticipantIdentityCharsInvalidError(
+            "Participant identity contains control characters")
+
+
+class RoomService:
+    def __init__(self, config: ServerConfig, store: RoomStore | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        creds = config.credentials
+        if creds is None:
+            raise ValueError("RoomService needs the account SID and API key SID/secret")
+        self.config = config
+        self.credentials = creds
+        self.store = store or MemoryRoomStore()
+        self.clock = clock
+        self._lock = asyncio.Lock()
+        self._deliveries: dict[str, Delivery] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def ice_servers(self) -> list[IceServer]:
+        return list(self.config.ice_servers)
+
+    def verify(self, token: str, room: str | None = None) -> dict[str, Any]:
+        """The token's claims, or the 2010x error that refuses it."""
+        return verify_token(token, {self.credentials.api_key_sid: self.credentials.api_key_secret},
+                            room, account_sid=self.credentials.account_sid, leeway=5)
+
+    # --- signaling operations ------------------------------------------------------------------
+
+    async def connect(self, message: Connect, delivery: Delivery) -> Participant:
+        """Authenticate and join; the caller's delivery receives ``connected``."""
+        claims = self.verify(message.token, message.name)
+        identity: str = claims["grants"]["identity"]
+        name = message.name or claims["grants"]["video"].get("room")
+        if not name:
+            raise RoomNameInvalidError("No room name: neither connect nor the token names one")
+        check_room_name(name)
+        check_identity(identity)
+        async with self._lock:
+            room = await self.store.find_in_progress(name)
+            if room is None:
+                room = await self._create(name, self.config.room_type,
+                                          self.config.max_participants)
+            participant, out = room.join(identity, message.participant, self.clock())
+            self._deliveries[participant.sid] = delivery
+            await self.store.save(room)
+            self._deliver(out, room)
+        return participant
+
+    async def sync(self, message: Sync, delivery: Delivery) -> Participant:
+        """Resume a suspended session on a new connection; it receives ``synced``."""
+        self.verify(message.token, message.name)
+        async with self._lock:
+            room = await self.store.find_by_session(message.session)
+            participant = room.by_session(message.session) if room else None
+            if room is None or participant is None:
+                raise SignalingConnectionTimeoutError(
+                    "The session could not be resumed: it expired or never existed")
+            old = self._deliveries.pop(participant.sid, None)
+            if old is not None and old is not delivery:
+                old.end()
+            self._deliveries[participant.sid] = delivery
+            out = room.resume(participant.sid, message.participant, self.clock())
+            await self.store.save(room)
+            self._deliver(out, room)
+        return participant
+
+    async def update(self, participant_sid: str, message: ClientUpdate) -> None:
+        async with self._lock:
+            room = await self.store.find_by_session(message.session)
+            owner = room.by_session(message.session) if room else None
+            if room is None or owner is None or owner.sid != participant_sid:
+                raise TwilioError(53004, "update: session does not belong to this connection")
+            out = room.update(participant_sid, message, self.clock())
+            await self.store.save(room)
+            self._deliver(out, room)
+
+    async def leave(self, participant_sid: str, session: str) -> None:
+        """A clean ``disconnect`` from the participant."""
+        async with self._lock:
+            room = await self.store.find_by_session(session)
+            if room is None:
+                return
+            self._deliveries.pop(participant_sid, None)
+            out = room.leave(participant_sid, self.clock())
+            await self.store.save(room)
+            self._deliver(out, room)
+
+    async def dropped(self, participant_sid: str, session: str, delivery: Delivery) -> None:
+        """The connection went away without ``disconnect``: keep the session for the grace
+        period, then remove the participant."""
+        async with self._lock:
+            if self._deliveries.get(participant_sid) is not delivery:
+                return  # already replaced by a resumed connection, or removed
+            del self._deliveries[participant_sid]
+            room = await self.store.find_by_session(session)
+            if room is None:
+                return
+            out = room.suspend(participant_sid, self.clock())
+            await self.store.save(room)
+            self._deliver(out, room)
+        self._later(self.config.session_timeout, self._expire_session, session)
+
+    async def _expire_session(self, session: str) -> None:
+        async with self._lock:
+            room = await self.store.find_by_session(session)
+            participant = room.by_session(session) if room else None
+            if room is None or participant is None or participant.state != "reconnecting":
+                return
+            if participant.sid in self._deliveries:
+                return
+            out = room.leave(participant.sid, self.clock())
+            await self.store.save(room)
+            self._deliver(out, room)
+
+    # --- REST operations -----------------------------------------------------------------------
+
+    async def create_room(self, unique_name: str | None, room_type: str | None,
+                          max_participants: int | None) -> Room:
+        room_type = room_type or self.config.room_type
+        if room_type not in ROOM_TYPES:
+            raise RoomTypeInvalidError(
+                f"Type {room_type!r} is not one of {', '.join(ROOM_TYPES)}")
+        limit = self.config.max_participants
+        if max_participants is not None and not 1 <= max_participants <= limit:
+            raise RoomMaxParticipantsOutOfRangeError(
+                f"MaxParticipants must be between 1 and {limit}")
+        async with self._lock:
+            if unique_name is None:
+                unique_name = new_sid(ROOM)
+            check_room_name(unique_name)
+            if await self.store.find_in_progress(unique_name) is not None:
+                raise RoomRoomExistsError(f"Room {unique_name} exists")
+            room = await self._create(unique_name, room_type, max_participants or limit)
+            await self.store.save(room)
+        return room
+
+    async def get_room(self, sid_or_name: str) -> Room:
+        room = await self.store.get(sid_or_name) or await self.store.find_in_progress(
+            sid_or_name)
+        if room is None:
+            raise RoomNotFoundError(f"Room {sid_or_name} not found")
+        return room
+
+    async def complete_room(self, sid_or_name: str) -> Room:
+        async with self._lock:
+            room = await self.get_room(sid_or_name)
+            self._complete(room)
+            await self.store.save(room)
+        return room
+
+    async def kick(self, room_sid: str, participant: str) -> Participant:
+        """Disconnect a participant (by SID or identity) from outside."""
+        async with self._lock:
+            room = await self.get_room(room_sid)
+            p = room.participants.get(participant) or room.by_identity(participant)
+            if p is None or not p.active:
+                raise ParticipantNotFoundError(f"Participant {participant} not found")
+            out = room.kick(p.sid, self.clock())
+            await self.store.save(room)
+            self._deliver(out, room)
+        return p
+
+    # --- internals -----------------------------------------------------------------------------
+
+    async def _create(self, name: str, room_type: str, max_participants: int) -> Room:
+        if await self.store.count_in_progress() >= self.config.max_rooms:
+            raise RoomCreateFailedError(
+                f"Unable to create Room: the server's limit of {self.config.max_rooms} rooms "
+                "is reached")
+        if room_type not in ROOM_TYPES:
+            raise RoomInvalidParametersError(f"Unknown room type {room_type!r}")
+        room = Room(unique_name=name, type=room_type, created_at=self.clock(),
+                    max_participants=max_participants,
+                    empty_timeout=self.config.empty_room_timeout)
+        self._later(room.empty_timeout, self._expire_empty, room.sid)
+        return room
+
+    def _complete(self, room: Room) -> None:
+        out = room.complete(self.clock())
+        self._deliver(out, room)
+
+    async def _expire_empty(self, room_sid: str) -> None:
+        async with self._lock:
+            room = await self.store.get(room_sid)
+            if room is None or not room.in_progress or room.empty_since is None:
+                return
+            remaining = room.empty_since + room.empty_timeout - self.clock()
+            if remaining > 0:
+                self._later(remaining, self._expire_empty, room_sid)
+                return
+            self._complete(room)
+            await self.store.save(room)
+
+    def _deliver(self, out: list[Outgoing], room: Room) -> None:
+        for item in out:
+            delivery = self._deliveries.get(item.participant_sid)
+            if delivery is None:
+                continue
+            message = item.message
+            if isinstance(message, RoomState) and message.type in ("connected", "synced"):
+                message.options = {"session_timeout": self.config.session_timeout}
+                message.ice_servers = self.ice_servers
+            delivery.send_body(message.to_wire())
+            if isinstance(message, (Error, Disconnected)):
+                del self._deliveries[item.participant_sid]
+                delivery.end()
+        if room.in_progress and room.empty_since is not None:
+            self._later(room.empty_timeout, self._expire_empty, room.sid)
+
+    def _later(self, delay: float, func: Callable[[str], Any], arg: str) -> None:
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            task = loop.create_task(func(arg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+    def error_body(self, error: TwilioError) -> dict[str, Any]:
+        return error_message(error).to_wire()
+
+    async def close(self) -> None:
+        """Stop timers; tell every connected participant the room service is going away."""
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for delivery in list(self._deliveries.values()):
+            delivery.end()
+        self._deliveries.clear()
+
+
+SERVICE = web.AppKey("service", RoomService)
+"""Where the aiohttp application keeps its RoomService."""

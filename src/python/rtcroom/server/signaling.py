@@ -1,0 +1,231 @@
+"""The WebSocket signaling endpoint: TwilioConnection framing around the room protocol.
+
+One :class:`SignalingConnection` per WebSocket. It does the hello / welcome handshake,
+heartbeats in both directions (closing with 3001 when the client falls silent for three
+negotiated timeouts), and hands room-protocol bodies to the :class:`RoomService`. A malformed
+frame is answered with ``bad``; a malformed room message with ``error`` 53004. Neither touches
+any other participant's session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from rtcroom.errors import (
+    SignalingOutgoingMessageInvalidError,
+    TwilioError,
+)
+from rtcroom.server.rooms import Participant
+from rtcroom.server.service import SERVICE, RoomService
+from rtcroom.signaling.fields import MessageFormatError
+from rtcroom.signaling.framing import (
+    CLOSE_HEARTBEATS_MISSED,
+    CLOSE_HELLO_FAILED,
+    CLOSE_NORMAL,
+    MAX_FRAME_BYTES,
+    Bad,
+    Bye,
+    Frame,
+    Heartbeat,
+    Hello,
+    Msg,
+    Welcome,
+    encode_frame,
+    parse_frame,
+)
+from rtcroom.signaling.messages import (
+    ClientUpdate,
+    Connect,
+    Disconnect,
+    Ice,
+    Iced,
+    Sync,
+    parse_client_message,
+)
+
+__all__ = ["SignalingConnection", "signaling_handler"]
+
+log = logging.getLogger(__name__)
+
+# How long a new WebSocket may take to say hello.
+HELLO_TIMEOUT = 10.0
+# Heartbeats go out this much before the negotiated timeout (as twilio-video.js does).
+HEARTBEAT_OFFSET_MS = 200
+MISSED_HEARTBEATS = 3
+
+
+class SignalingConnection:
+    def __init__(self, ws: web.WebSocketResponse, service: RoomService) -> None:
+        self.ws = ws
+        self.service = service
+        self.participant: Participant | None = None
+        self.session: str | None = None
+        self._left = False
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._timeout_ms = 0
+
+    # --- Delivery (what the service calls) ---------------------------------------------------
+
+    def send_body(self, body: dict[str, Any]) -> None:
+        self._send(Msg(body))
+
+    def end(self) -> None:
+        """The session is over (error, disconnected, replaced): close after pending frames."""
+        self._left = True
+        self._outbox.put_nowait(None)
+
+    # --- the connection's life -----------------------------------------------------------------
+
+    def _send(self, frame: Frame) -> None:
+        self._outbox.put_nowait(encode_frame(frame))
+
+    async def _writer(self) -> None:
+        """Sends queued frames in order; a heartbeat when nothing went out for a while."""
+        interval = max(self._timeout_ms - HEARTBEAT_OFFSET_MS, 100) / 1000
+        while True:
+            try:
+                text = await asyncio.wait_for(self._outbox.get(), interval)
+            except asyncio.TimeoutError:
+                text = encode_frame(Heartbeat())
+            if text is None:
+                await self.ws.close(code=CLOSE_NORMAL)
+                return
+            await self.ws.send_str(text)
+
+    async def run(self) -> None:
+        hello = await self._handshake()
+        if hello is None:
+            return
+        writer = asyncio.create_task(self._writer())
+        try:
+            if hello.body is not None:
+                await self._handle_body(hello.body)
+            await self._read_loop()
+        finally:
+            if self.participant is not None and not self._left:
+                await self.service.dropped(self.participant.sid, self.session or "", self)
+            if not writer.done():
+                self._outbox.put_nowait(None)
+                try:
+                    await asyncio.wait_for(writer, 2.0)
+                except (asyncio.TimeoutError, ConnectionError):
+                    writer.cancel()
+            if not self.ws.closed:
+                await self.ws.close()
+
+    async def _handshake(self) -> Hello | None:
+        try:
+            msg = await self.ws.receive(timeout=HELLO_TIMEOUT)
+        except asyncio.TimeoutError:
+            await self.ws.close(code=CLOSE_HELLO_FAILED, message=b"no hello")
+            return None
+        if msg.type != WSMsgType.TEXT:
+            return None
+        try:
+            frame = parse_frame(msg.data)
+            if not isinstance(frame, Hello):
+                raise MessageFormatError(f"expected hello, got {frame.type}")
+        except MessageFormatError as exc:
+            await self.ws.send_str(encode_frame(Bad(str(exc))))
+            await self.ws.close(code=CLOSE_HELLO_FAILED, message=b"bad hello")
+            return None
+        self._timeout_ms = min(frame.timeout, self.service.config.max_heartbeat_timeout_ms)
+        await self.ws.send_str(encode_frame(Welcome(self._timeout_ms)))
+        return frame
+
+    async def _read_loop(self) -> None:
+        silence = MISSED_HEARTBEATS * self._timeout_ms / 1000
+        while not self.ws.closed:
+            try:
+                msg = await self.ws.receive(timeout=silence)
+            except asyncio.TimeoutError:
+                log.info("closing a silent signaling connection (%s)", self._who())
+                await self.ws.close(code=CLOSE_HEARTBEATS_MISSED, message=b"heartbeats missed")
+                return
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
+                            WSMsgType.ERROR):
+                return
+            if msg.type != WSMsgType.TEXT:
+                self._send(Bad("binary frames are not part of the protocol"))
+                continue
+            try:
+                frame = parse_frame(msg.data)
+            except MessageFormatError as exc:
+                self._send(Bad(str(exc)))
+                continue
+            if isinstance(frame, Msg):
+                await self._handle_body(frame.body)
+            elif isinstance(frame, Hello):
+                # The client gave up waiting for our welcome and said hello again.
+                self._send(Welcome(self._timeout_ms))
+            elif isinstance(frame, Bye):
+                return
+            elif not isinstance(frame, Heartbeat):
+                self._send(Bad(f"a client may not send {frame.type!r}"))
+            if self._left:
+                return
+
+    def _who(self) -> str:
+        return self.participant.identity if self.participant else "not joined"
+
+    # --- the room protocol ---------------------------------------------------------------------
+
+    async def _handle_body(self, body: dict[str, Any]) -> None:
+        try:
+            message = parse_client_message(body)
+            await self._dispatch(message)
+        except MessageFormatError as exc:
+            await self._fail(SignalingOutgoingMessageInvalidError(
+                f"Client sent an invalid signaling message: {exc}"))
+        except TwilioError as exc:
+            await self._fail(exc)
+
+    async def _fail(self, error: TwilioError) -> None:
+        log.info("signaling error for %s: %s", self._who(), error)
+        self.send_body(self.service.error_body(error))
+        if self.participant is not None and not self._left:
+            # The error ends this client's room session (twilio-video.js disconnects on it),
+            # so the server forgets it now rather than after a grace period.
+            self._left = True
+            await self.service.leave(self.participant.sid, self.session or "")
+        self.end()
+
+    async def _dispatch(self, message: Any) -> None:
+        if isinstance(message, Ice):
+            self.service.verify(message.token)
+            self.send_body(Iced(self.service.ice_servers).to_wire())
+        elif isinstance(message, Connect):
+            if self.participant is not None:
+                raise SignalingOutgoingMessageInvalidError("connect: already connected")
+            self.participant = await self.service.connect(message, self)
+            self.session = self.participant.session
+        elif isinstance(message, Sync):
+            if self.participant is not None:
+                raise SignalingOutgoingMessageInvalidError("sync: already connected")
+            self.participant = await self.service.sync(message, self)
+            self.session = self.participant.session
+        elif isinstance(message, ClientUpdate):
+            if self.participant is None:
+                raise SignalingOutgoingMessageInvalidError("update before connect")
+            await self.service.update(self.participant.sid, message)
+        elif isinstance(message, Disconnect):
+            if self.participant is not None and not self._left:
+                self._left = True
+                await self.service.leave(self.participant.sid, self.session or "")
+            self.end()
+
+
+async def signaling_handler(request: web.Request) -> web.WebSocketResponse:
+    service = request.app[SERVICE]
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=None)
+    await ws.prepare(request)
+    connection = SignalingConnection(ws, service)
+    try:
+        await connection.run()
+    except ConnectionError:
+        log.debug("signaling connection lost")
+    return ws

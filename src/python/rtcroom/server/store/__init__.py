@@ -1,0 +1,6 @@
+"""Room state storage: an interface and its backends."""
+
+from rtcroom.server.store.base import RoomStore
+from rtcroom.server.store.memory import MemoryRoomStore
+
+__all__ = ["RoomStore", "MemoryRoomStore"]

@@ -1,0 +1,120 @@
+"""Plain-Python twin of the native leaky-bucket pacer (src/native/pacer/pacer.h): the oracle the
+native class is compared against, and the pure-Python core the benchmarks time.
+
+Same interface as rtcroom.pacer.Pacer and the same integer arithmetic: the debt is in micro-bits
+(a packet of n bytes adds n * 8_000_000) and drains at `rate` micro-bits per microsecond.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+MICRO_BITS_PER_BYTE = 8_000_000
+MAX_RATE = 10**12
+MIN_TIME_LEFT_US = 1_000
+CLASSES = 3
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+class ReferencePacer:
+    def __init__(self, target_bitrate: int, now_us: int, *, pacing_factor: float = 2.5,
+                 burst_us: int = 0, queue_time_limit_us: int = 2_000_000,
+                 max_packets: tuple[int, int, int] = (100, 500, 3000)) -> None:
+        if not 0 <= burst_us <= 1_000_000:
+            raise ValueError(f"burst interval must be 0 to 1 s, got {burst_us} us")
+        if queue_time_limit_us < 0:
+            raise ValueError("queue time limit must not be negative")
+        if min(max_packets) < 1:
+            raise ValueError("queue limits must be at least 1 packet")
+        self.factor = pacing_factor
+        self.burst_us = burst_us
+        self.limit_us = queue_time_limit_us
+        self.max_packets = tuple(max_packets)
+        # (data, enqueued_us) per class
+        self.queues: list[deque[tuple[bytes, int]]] = [deque() for _ in range(CLASSES)]
+        self.dropped = [0] * CLASSES
+        self.clock = now_us
+        self.debt = 0
+        self.queued_bytes = 0
+        self.pacing_rate = 0
+        self.set_target_bitrate(target_bitrate, now_us)
+
+    def set_target_bitrate(self, target_bitrate: int, now_us: int) -> None:
+        if target_bitrate < 1:
+            raise ValueError(f"target bitrate must be at least 1 bps, got {target_bitrate}")
+        rate = float(target_bitrate) * self.factor
+        if not 1.0 <= rate <= MAX_RATE:
+            raise ValueError(f"pacing rate (target bitrate x pacing factor) must be 1 bps to "
+                             f"1 Tbps, got {rate}")
+        self.advance(now_us)
+        self.target_bitrate = target_bitrate
+        self.paced = int(rate)
+        self.update_rate()
+
+    def update_rate(self) -> None:
+        """The rate held until the next change: enough to drain the debt and the queue before the
+        oldest queued packet's deadline."""
+        self.pacing_rate = self.paced
+        if self.limit_us and any(self.queues):
+            oldest = min(q[0][1] for q in self.queues if q)
+            time_left = max(oldest + self.limit_us - self.clock, MIN_TIME_LEFT_US)
+            backlog = self.queued_bytes * MICRO_BITS_PER_BYTE + self.debt
+            self.pacing_rate = min(max(self.paced, ceil_div(backlog, time_left)), MAX_RATE)
+
+    def queued_packets(self, packet_class: int | None = None) -> int:
+        if packet_class is None:
+            return sum(len(q) for q in self.queues)
+        return len(self.queues[packet_class])
+
+    def dropped_packets(self, packet_class: int) -> int:
+        return self.dropped[packet_class]
+
+    def advance(self, now_us: int) -> None:
+        if now_us > self.clock:
+            self.debt = max(0, self.debt - self.pacing_rate * (now_us - self.clock))
+            self.clock = now_us
+
+    def enqueue(self, data: bytes, packet_class: int, now_us: int) -> bool:
+        if not 0 <= packet_class < CLASSES:
+            raise ValueError(f"packet class must be 0 (audio), 1 (retransmission) or 2 (video), "
+                             f"got {packet_class}")
+        self.advance(now_us)
+        queue = self.queues[packet_class]
+        full = len(queue) >= self.max_packets[packet_class]
+        if full:
+            self.queued_bytes -= len(queue.popleft()[0])
+            self.dropped[packet_class] += 1
+        queue.append((bytes(data), self.clock))
+        self.queued_bytes += len(data)
+        self.update_rate()
+        return full
+
+    def next_send_time(self) -> int | None:
+        if not any(self.queues):
+            return None
+        rate = self.pacing_rate
+        excess = self.debt - rate * self.burst_us
+        return self.clock if excess <= 0 else self.clock + ceil_div(excess, rate)
+
+    def pop(self, now_us: int) -> tuple[bytes, int, int] | None:
+        due = self.next_send_time()
+        if due is None or due > max(now_us, self.clock):
+            return None
+        self.advance(due)
+        for cls, queue in enumerate(self.queues):
+            if queue:
+                data = queue.popleft()[0]
+                self.queued_bytes -= len(data)
+                self.debt += len(data) * MICRO_BITS_PER_BYTE
+                self.update_rate()
+                return data, cls, due
+        raise AssertionError("next_send_time said a packet is queued")
+
+    def pop_due(self, now_us: int) -> list[tuple[bytes, int, int]]:
+        out = []
+        while (packet := self.pop(now_us)) is not None:
+            out.append(packet)
+        return out

@@ -1,0 +1,147 @@
+"""Shared by the server and connect tests: a real rtcroom server on 127.0.0.1, tokens for it,
+and a raw signaling WebSocket that speaks the wire protocol by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any, AsyncIterator
+
+import aiohttp
+
+from rtcroom.accesstoken import AccessToken, VideoGrant
+from rtcroom.server.app import RunningServer, start_server
+from rtcroom.server.config import ServerConfig
+
+ACCOUNT_SID = "AC" + "0" * 32
+API_KEY_SID = "SK" + "1" * 32
+API_KEY_SECRET = "test-secret-not-for-production-0123456789"
+
+CONFIG = ServerConfig(host="127.0.0.1", port=0, account_sid=ACCOUNT_SID, api_key_sid=API_KEY_SID,
+                      api_key_secret=API_KEY_SECRET)
+
+
+def token(identity: str, room: str | None = "room", secret: str = API_KEY_SECRET,
+          ttl: int = 600) -> str:
+    t = AccessToken(ACCOUNT_SID, API_KEY_SID, secret, identity=identity, ttl=ttl)
+    t.add_grant(VideoGrant(room=room))
+    return t.to_jwt()
+
+
+@asynccontextmanager
+async def running_server(**changes: Any) -> AsyncIterator[RunningServer]:
+    server = await start_server(replace(CONFIG, **changes))
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+class RawClient:
+    """A signaling client written against the wire format, to test the server byte by byte."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.session: str | None = None
+        self.heartbeats = True
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.ws.send_str(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def hello(self, body: dict[str, Any] | None = None, timeout: int = 5000) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "hello", "id": str(uuid.uuid4()), "timeout": timeout,
+                                 "version": 2}
+        if body is not None:
+            frame["body"] = body
+        await self.send(frame)
+        return await self.frame("welcome")
+
+    async def msg(self, body: dict[str, Any]) -> None:
+        if self.session and "session" not in body and body.get("type") != "connect":
+            body = {**body, "session": self.session}
+        await self.send({"type": "msg", "body": body})
+
+    async def frame(self, *types: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The next frame of one of ``types`` (heartbeats skipped unless asked for)."""
+        while True:
+            m = await self.ws.receive(timeout=timeout)
+            if m.type != aiohttp.WSMsgType.TEXT:
+                raise AssertionError(f"connection ended ({m.type}, {m.data!r}) waiting for {types}")
+            data = json.loads(m.data)
+            if data["type"] == "heartbeat" and "heartbeat" not in types:
+                continue
+            if not types or data["type"] in types:
+                return data
+            raise AssertionError(f"wanted {types}, got {data}")
+
+    async def body(self, *types: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The next ``msg`` body of one of ``types``."""
+        while True:
+            frame = await self.frame("msg", timeout=timeout)
+            if not types or frame["body"]["type"] in types:
+                return frame["body"]
+
+    async def closed(self, timeout: float = 10.0) -> int | None:
+        """Wait for the server to close; its close code."""
+        while True:
+            m = await self.ws.receive(timeout=timeout)
+            if m.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                          aiohttp.WSMsgType.CLOSING):
+                return self.ws.close_code
+
+
+def connect_body(tok: str, name: str | None = "room",
+                 tracks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "connect", "version": 2, "token": tok,
+                            "participant": {"revision": 1, "tracks": tracks or []},
+                            "peer_connections": [], "ice_servers": "overrode",
+                            "format": "unified"}
+    if name is not None:
+        body["name"] = name
+    return body
+
+
+@asynccontextmanager
+async def raw_client(server: RunningServer) -> AsyncIterator[RawClient]:
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(server.url) as ws:
+            client = RawClient(ws)
+
+            async def keepalive() -> None:
+                # Like any client, keep the server's heartbeat timeout from firing.
+                while not ws.closed:
+                    await asyncio.sleep(1.0)
+                    if client.heartbeats:
+                        await ws.send_str('{"type":"heartbeat"}')
+
+            task = asyncio.create_task(keepalive())
+            try:
+                yield client
+            finally:
+                task.cancel()
+
+
+async def joined(server: RunningServer, identity: str, room: str = "room",
+                 tracks: list[dict[str, Any]] | None = None) -> tuple[RawClient, dict[str, Any],
+                                                                      Any]:
+    """Open a raw client, join, and return it with its ``connected`` body (the caller must
+    close it: the third item is the context manager to exit)."""
+    cm = raw_client(server)
+    client = await cm.__aenter__()
+    await client.hello(connect_body(token(identity, room), room, tracks))
+    connected = await client.body("connected")
+    client.session = connected["session"]
+    return client, connected, cm
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    """Poll ``predicate()`` until true; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
