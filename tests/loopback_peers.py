@@ -7,26 +7,21 @@ from __future__ import annotations
 import asyncio
 import fractions
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
-from unittest import mock
+from contextlib import AbstractContextManager
 
-import aioice.ice
 import av
 import numpy as np
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AUDIO_PTIME, MediaStreamTrack, VideoStreamTrack
+from rtcroom.aiortc_ext.ice import use_host_addresses
 
 SAMPLE_RATE = 48000
 WIDTH, HEIGHT = 320, 240
 
 
-@contextmanager
-def loopback_only() -> Iterator[None]:
-    """aioice gathers every interface's address except 127.0.0.1; the project's tests use
-    loopback only, so gather that and nothing else."""
-    with mock.patch.object(aioice.ice, "get_host_addresses", lambda *a, **k: ["127.0.0.1"]):
-        yield
+def loopback_only() -> AbstractContextManager[None]:
+    """The project's tests use loopback only (aioice on its own gathers every address but it)."""
+    return use_host_addresses(["127.0.0.1"])
 
 
 async def negotiate(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -> None:

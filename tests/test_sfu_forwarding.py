@@ -25,6 +25,7 @@ from loopback_peers import (
     loopback_only,
     negotiate,
 )
+from rtcroom.aiortc_ext.pacing import enable_pacing
 from rtcroom.server.sfu import ForwardedTrack, Router
 from sfu_room import add_publisher, add_subscriber, close_all, connect_all
 
@@ -359,3 +360,22 @@ async def test_a_publishers_crash_leaves_the_others_running() -> None:
         assert abs(await _tone_frequency(sub.remote_tracks[sid_b], 0.3) - 900) < 10
     finally:
         await close_all(router, [a, b], [sub])
+
+
+async def test_forwarded_video_goes_through_the_pacer() -> None:
+    router = Router()
+    pub = await add_publisher(router, "p", [PatternTrack()])
+    sid = pub.tracks[0].sid
+    sub = await add_subscriber(router, "s", [sid])
+    try:
+        await connect_all([pub], [sub])
+        pacer = enable_pacing(sub.server, 2_000_000)
+        paced = pacer.paced_senders()
+        assert len(paced) == 1
+        frames = await _pattern_frames(sub.remote_tracks[sid], 10)
+        assert len(frames) == 10
+        # Everything forwarded since the pacer was enabled left through it.
+        assert paced[0].sent_packets > 5
+        await pacer.stop()
+    finally:
+        await close_all(router, [pub], [sub])

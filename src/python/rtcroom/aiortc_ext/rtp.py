@@ -217,9 +217,17 @@ async def send_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
 def write_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
     """`send_rtp` for RTP packets, synchronously: SRTP-protect and hand the datagram to the
     nominated pair's socket, skipping the per-packet coroutine chain (aiortc -> aioice ->
-    protocol) that costs a forwarding path more than the encryption. False when not connected."""
+    protocol) that costs a forwarding path more than the encryption. False when not connected.
+
+    Where rtcroom hooks the transport's RTP (the pacer of `aiortc_ext.pacing` shadows
+    `_send_rtp` on the instance), the packet goes through that hook instead, which decides
+    when it leaves."""
     if transport._state is not DtlsState.CONNECTED:
         return False
+    hook = transport.__dict__.get("_send_rtp")
+    if hook is not None:
+        asyncio.ensure_future(_send_quietly(hook, data))
+        return True
     pair = transport.transport._connection._nominated.get(1)
     if pair is None:
         return False
@@ -232,6 +240,13 @@ def write_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
     transport._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
     transport._RTCDtlsTransport__tx_bytes += len(data)  # type: ignore[attr-defined]
     return True
+
+
+async def _send_quietly(send: Callable[[bytes], Awaitable[None]], data: bytes) -> None:
+    try:
+        await send(data)
+    except ConnectionError:
+        pass
 
 
 async def send_rtcp(transport: RTCDtlsTransport, packets: list[AnyRtcpPacket]) -> bool:
