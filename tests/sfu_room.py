@@ -11,7 +11,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
 from loopback_peers import negotiate, wait_connected
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
-from rtcroom.server.sfu import ForwardedTrack, PublishedTrack, Router, Subscription
+from rtcroom.server.sfu import ForwardedTrack, PublishedTrack, Router, Subscription, rtx_ssrcs
 
 
 @dataclass
@@ -52,7 +52,8 @@ async def add_publisher(router: Router, name: str, tracks: list[MediaStreamTrack
         _prefer(transceiver, track.kind, video_codec if track.kind == "video" else audio_codec)
         senders.append(transceiver.sender)
     await negotiate(client, server)
-    published = [router.publish(f"{name}-{t.kind}-{i}", tr)
+    sdp = server.remoteDescription.sdp
+    published = [router.publish(f"{name}-{t.kind}-{i}", tr, rtx=rtx_ssrcs(sdp, tr.mid))
                  for i, (t, tr) in enumerate(zip(tracks, server.getTransceivers()))]
     return Publisher(name, client, server, senders, published)
 

@@ -12,7 +12,7 @@ from aiortc import RTCRtpSender, RTCSessionDescription
 from loopback_peers import NoiseTrack, loopback_only, wait_connected
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
 from rtcroom.aiortc_ext.simulcast import SimulcastSender
-from rtcroom.server.sfu import ForwardedTrack, Router, simulcast_ssrcs
+from rtcroom.server.sfu import ForwardedTrack, Router, rtx_ssrcs, simulcast_ssrcs
 from rtcroom.server.sfu.simulcast import StreamRates, choose_layer
 from sfu_room import add_subscriber, close_all
 
@@ -99,3 +99,20 @@ async def test_subscribers_with_different_budgets_get_different_layers() -> None
         await close_all(router, [], [low, high])
         await pub_client.close()
         await pub_server.close()
+
+
+# A browser's simulcast video section as twilio-video.js munges it for VP8: three layers in a
+# SIM group, each with its RTX stream in an FID group.
+BROWSER_SECTION = "\r\n".join([
+    "v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0",
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 97", "c=IN IP4 0.0.0.0", "a=mid:0", "a=sendonly",
+    "a=rtpmap:96 VP8/90000", "a=rtpmap:97 rtx/90000", "a=fmtp:97 apt=96",
+    "a=ssrc-group:FID 11 12", "a=ssrc-group:FID 21 22", "a=ssrc-group:FID 31 32",
+    "a=ssrc-group:SIM 11 21 31",
+    *(f"a=ssrc:{s} cname:c" for s in (11, 12, 21, 22, 31, 32)), ""])
+
+
+def test_layers_and_rtx_streams_from_the_description() -> None:
+    assert simulcast_ssrcs(BROWSER_SECTION, "0") == [11, 21, 31]
+    assert rtx_ssrcs(BROWSER_SECTION, "0") == {12: 11, 22: 21, 32: 31}
+    assert simulcast_ssrcs(BROWSER_SECTION, "1") == [] and rtx_ssrcs(BROWSER_SECTION, "1") == {}

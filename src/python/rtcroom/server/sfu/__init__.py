@@ -2,6 +2,7 @@
 
 from rtcroom.aiortc_ext.rtp import ForwardedTrack
 from rtcroom.server.sfu.router import PublishedTrack, Router, Subscription
-from rtcroom.server.sfu.simulcast import simulcast_ssrcs
+from rtcroom.server.sfu.simulcast import rtx_ssrcs, simulcast_ssrcs
 
-__all__ = ["ForwardedTrack", "PublishedTrack", "Router", "Subscription", "simulcast_ssrcs"]
+__all__ = ["ForwardedTrack", "PublishedTrack", "Router", "Subscription", "rtx_ssrcs",
+           "simulcast_ssrcs"]

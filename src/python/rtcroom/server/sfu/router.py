@@ -30,6 +30,7 @@ from aiortc.rtp import (
     RtpPacket,
     unpack_remb_fci,
 )
+
 from rtcroom.aiortc_ext.rtp import (
     RTCP_INTERVAL,
     ForwardedTrack,
@@ -108,7 +109,8 @@ class PublishedTrack:
 
     def __init__(self, sid: str, transceiver: RTCRtpTransceiver,
                  keyframe_request_interval: float = KEYFRAME_REQUEST_INTERVAL,
-                 layers: list[int] | None = None) -> None:
+                 layers: list[int] | None = None,
+                 rtx: dict[int, int] | None = None) -> None:
         self.sid = sid
         self.kind: str = transceiver.kind
         self.receiver = transceiver.receiver
@@ -120,6 +122,8 @@ class PublishedTrack:
         self._payload_types = set(by_type)
         self._rtx_apt = _rtx_payload_types(negotiated_codecs(transceiver))
         """RTX payload type -> the payload type it retransmits."""
+        self._rtx_ssrcs = dict(rtx or {})
+        """RTX SSRC -> the SSRC it repairs (the FID groups)."""
         self._keyframe_tests: dict[int, KeyframeTest] = {
             pt: KEYFRAME_TESTS[c.mimeType.lower()]
             for pt, c in by_type.items() if c.mimeType.lower() in KEYFRAME_TESTS}
@@ -149,7 +153,8 @@ class PublishedTrack:
         self.closed = False
         self._keyframe_request_interval = keyframe_request_interval
         self._keyframe_limits: dict[int, RateLimit] = {}
-        tap_receiver(self.receiver, self._on_rtp, self._on_rtcp, self.layers)
+        tap_receiver(self.receiver, self._on_rtp, self._on_rtcp,
+                     self.layers + list(self._rtx_ssrcs))
         self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
 
     async def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
@@ -157,7 +162,7 @@ class PublishedTrack:
             h = parse_header(data)
             if h.payload_type in self._rtx_apt:
                 # A retransmission our NACK asked for: forward the packet it carries.
-                media_ssrc = self._rtx_media_ssrc()
+                media_ssrc = self._rtx_media_ssrc(h.ssrc)
                 if media_ssrc is None:
                     return
                 data = unwrap_rtx(data, h, self._rtx_apt[h.payload_type], media_ssrc)
@@ -210,12 +215,12 @@ class PublishedTrack:
         for sub in self.subscriptions:
             sub.refresh()
 
-    def _rtx_media_ssrc(self) -> int | None:
-        # Which stream an RTX packet repairs is announced per layer (FID groups) only with
-        # simulcast, which this does not read yet: RTX is used for single-stream tracks.
-        if self.layers or len(self.ssrcs) != 1:
-            return None
-        return self.ssrcs[0]
+    def _rtx_media_ssrc(self, rtx_ssrc: int) -> int | None:
+        media_ssrc = self._rtx_ssrcs.get(rtx_ssrc)
+        if media_ssrc is None and not self.layers and len(self.ssrcs) == 1:
+            # Without FID groups a single-stream track's RTX can only repair that stream.
+            media_ssrc = self.ssrcs[0]
+        return media_ssrc
 
     async def _nack_losses(self, h: RtpHeader) -> None:
         """NACK the publisher for packets lost on its own leg (video)."""
@@ -481,12 +486,15 @@ class Router:
         self.tracks: dict[str, PublishedTrack] = {}
 
     def publish(self, sid: str, transceiver: RTCRtpTransceiver,
-                layers: list[int] | None = None) -> PublishedTrack:
-        """Start receiving a publisher's track; `layers`: its simulcast SSRCs, lowest first
-        (`simulcast_ssrcs(remote_sdp, transceiver.mid)`)."""
+                layers: list[int] | None = None,
+                rtx: dict[int, int] | None = None) -> PublishedTrack:
+        """Start receiving a publisher's track. From the publisher's description
+        (`remote_sdp`): `layers`, its simulcast SSRCs lowest first
+        (`simulcast_ssrcs(remote_sdp, transceiver.mid)`), and `rtx`, which RTX stream repairs
+        which (`rtx_ssrcs(remote_sdp, transceiver.mid)`)."""
         if sid in self.tracks:
             raise ValueError(f"track {sid} is already published")
-        track = PublishedTrack(sid, transceiver, self.keyframe_request_interval, layers)
+        track = PublishedTrack(sid, transceiver, self.keyframe_request_interval, layers, rtx)
         self.tracks[sid] = track
         return track
 

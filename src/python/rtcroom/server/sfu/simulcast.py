@@ -14,11 +14,21 @@ RATE_WINDOW = 0.5
 
 def simulcast_ssrcs(sdp: str, mid: str) -> list[int]:
     """The SSRCs of media section `mid`'s SIM group, lowest layer first; [] without one."""
+    groups = _ssrc_groups(sdp, mid, "SIM")
+    return groups[0] if groups else []
+
+
+def rtx_ssrcs(sdp: str, mid: str) -> dict[int, int]:
+    """RTX SSRC -> the SSRC it repairs, from media section `mid`'s FID groups (one per stream,
+    so one per simulcast layer)."""
+    return {group[1]: group[0] for group in _ssrc_groups(sdp, mid, "FID") if len(group) == 2}
+
+
+def _ssrc_groups(sdp: str, mid: str, semantic: str) -> list[list[int]]:
     for media in SessionDescription.parse(sdp).media:
         if media.rtp.muxId == mid:
-            for group in media.ssrc_group:
-                if group.semantic == "SIM":
-                    return [int(s) for s in group.items]
+            return [[int(s) for s in group.items] for group in media.ssrc_group
+                    if group.semantic == semantic]
     return []
 
 
