@@ -175,7 +175,7 @@ async def _client(conn: Any, role: str, publishers: int, subscribers: int, secon
 
         transport._send_rtp = timed_send  # type: ignore[method-assign]
 
-    async def on_rtp(data: bytes, arrival_ms: int) -> None:
+    def on_rtp(data: bytes, arrival_ms: int) -> None:
         received[0] += 1
         t = sent_at.get(_key(data))
         if t is not None:

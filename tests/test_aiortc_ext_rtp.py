@@ -66,6 +66,13 @@ def test_private_contract_of_aiortc() -> None:
     # and the sender must start its RTCP loop through self._run_rtcp.
     assert "self._handle_rtp_data(" in inspect.getsource(RTCDtlsTransport._recv_next)
     assert "self._run_rtcp()" in inspect.getsource(RTCRtpSender.send)
+    # aioice hands each non-STUN datagram to the connection's data_received, which queues it.
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in \
+        inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    assert list(inspect.signature(aioice.ice.Connection.data_received).parameters) == [
+        "self", "data", "component"]
+    recv = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "self._rx_srtp.unprotect(data)" in recv and "self.__rx_packets += 1" in recv
     assert "self._handle_rtcp_packet(" not in inspect.getsource(RTCRtpSender._run_rtcp)
     # write_rtp does what _send_rtp does, through aioice's nominated pair.
     send = inspect.getsource(RTCDtlsTransport._send_rtp)
@@ -115,7 +122,7 @@ async def test_tap_delivers_raw_rtp_and_sr_instead_of_decoding() -> None:
     reports: list[RtcpSrPacket] = []
     got_sr = asyncio.Event()
 
-    async def on_rtp(data: bytes, arrival_ms: int) -> None:
+    def on_rtp(data: bytes, arrival_ms: int) -> None:
         assert isinstance(arrival_ms, int)
         packets.append(data)
 
@@ -141,8 +148,12 @@ async def test_tap_delivers_raw_rtp_and_sr_instead_of_decoding() -> None:
         assert "urn:ietf:params:rtp-hdrext:ssrc-audio-level" in uris
 
         # Untapped, the receiver decodes again: aiortc's own path is restored.
+        # Once its SSRC was known, the stream was decrypted in aioice's datagram callback.
+        connection = receiver.transport.transport._connection
+        assert "data_received" in vars(connection)
         untap_receiver(receiver)
         assert "_handle_rtp_data" not in vars(receiver.transport)
+        assert "data_received" not in vars(connection)
         frame = await asyncio.wait_for(receiver.track.recv(), 10)
         assert frame.sample_rate == 48000
     finally:

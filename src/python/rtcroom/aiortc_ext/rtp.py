@@ -5,6 +5,9 @@ sender's SSRC. This module is the only place the SFU touches aiortc internals; w
 
 - `RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms)`: called with each decrypted RTP
   packet; replaced per transport by a tap that hands packets of tapped receivers on as bytes.
+- aioice `Connection.data_received(data, component)`, which queues each non-STUN datagram for
+  the DTLS transport's task, and that transport's `_rx_srtp` session and `__rx_bytes` /
+  `__rx_packets` counters: the tap decrypts known SSRCs' packets right there instead.
 - `RTCDtlsTransport._rtp_router.route_rtp(packet)` and `_rtp_header_extensions_map`: how aiortc
   maps an SSRC it has not seen yet to a receiver (used once per new SSRC); the router's
   `ssrc_table` and `register_sender`, to route RTCP about extra (simulcast) SSRCs.
@@ -35,8 +38,9 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pylibsrtp
 from aioice.ice import StunProtocol
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
@@ -59,8 +63,9 @@ __all__ = [
     "send_rtp", "sender_rtx_ssrc", "sender_ssrc", "tap_receiver", "untap_receiver", "write_rtp",
 ]
 
-RtpHandler = Callable[[bytes, int], Awaitable[None]]
-"""Receives one decrypted RTP packet and its arrival time in milliseconds."""
+RtpHandler = Callable[[bytes, int], None]
+"""Receives one decrypted RTP packet and its arrival time in milliseconds. It runs inside the
+socket's callback: it must not block, and schedules any I/O of its own."""
 
 RtcpHandler = Callable[[AnyRtcpPacket], Awaitable[None]]
 SenderInfoSource = Callable[[], "RtcpSenderInfo | None"]
@@ -89,18 +94,41 @@ class ForwardedTrack(MediaStreamTrack):
 
 class _TransportTap:
     """Replaces one DTLS transport's RTP dispatch: packets whose SSRC belongs to a tapped receiver
-    go to its handler as bytes, without aiortc parsing them; all others take aiortc's path."""
+    go to its handler as bytes, without aiortc parsing them; all others take aiortc's path.
+
+    Packets of SSRCs already known are taken straight from aioice's datagram callback, decrypted
+    and handed on there: no queue and no task switch per packet (aiortc's path puts every
+    datagram in a queue that the DTLS transport's task reads)."""
 
     def __init__(self, transport: RTCDtlsTransport) -> None:
         self.transport = transport
         self.by_receiver: dict[RTCRtpReceiver, RtpHandler] = {}
         self.by_ssrc: dict[int, RtpHandler] = {}
         transport._handle_rtp_data = self.handle_rtp_data  # type: ignore[method-assign]
+        self.connection = transport.transport._connection
+        self.connection.data_received = self.data_received  # type: ignore[method-assign]
+
+    def data_received(self, data: bytes, component: int) -> None:
+        transport = self.transport
+        srtp = transport._rx_srtp
+        if (srtp is not None and len(data) >= 12 and 127 < data[0] < 192
+                and not 191 < data[1] < 224):  # SRTP, not SRTCP (RFC 5761)
+            handler = self.by_ssrc.get(int.from_bytes(data[8:12], "big"))
+            if handler is not None:
+                transport._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
+                transport._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
+                try:
+                    data = srtp.unprotect(data)
+                except pylibsrtp.Error:
+                    return
+                handler(data, clock.current_ms())
+                return
+        type(self.connection).data_received(self.connection, data, component)
 
     async def handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
         handler = self.by_ssrc.get(int.from_bytes(data[8:12], "big"))
         if handler is not None:
-            await handler(data, arrival_time_ms)
+            handler(data, arrival_time_ms)
             return
         # An SSRC not seen yet: let aiortc decide which receiver it belongs to (by signalled
         # SSRC or payload type), once.
@@ -117,15 +145,16 @@ class _TransportTap:
             await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)
         else:
             self.by_ssrc[packet.ssrc] = handler
-            await handler(data, arrival_time_ms)
+            handler(data, arrival_time_ms)
 
     def remove(self, receiver: RTCRtpReceiver) -> None:
         handler = self.by_receiver.pop(receiver, None)
         for ssrc in [s for s, h in self.by_ssrc.items() if h is handler]:
             del self.by_ssrc[ssrc]
         if not self.by_receiver:
-            # The instance attribute shadowed the method; removing it restores aiortc's own.
+            # The instance attributes shadowed the methods; removing them restores the originals.
             del self.transport._handle_rtp_data
+            del self.connection.data_received
             del _taps[self.transport]
 
 

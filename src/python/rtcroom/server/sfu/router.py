@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import cast
+from collections.abc import Coroutine
+from typing import Any, cast
 
 from aiortc import RTCRtpTransceiver
 from aiortc.codecs import is_rtx
@@ -150,6 +151,7 @@ class PublishedTrack:
         self._nack_generators: dict[int, NackGenerator] | None = (
             {} if self.kind == "video" else None)
         self._sender_report_times: dict[int, float] = {}
+        self._sends: set[asyncio.Future[bool]] = set()
         self.closed = False
         self._keyframe_request_interval = keyframe_request_interval
         self._keyframe_limits: dict[int, RateLimit] = {}
@@ -157,7 +159,7 @@ class PublishedTrack:
                      self.layers + list(self._rtx_ssrcs))
         self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
 
-    async def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
+    def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
         try:
             h = parse_header(data)
             if h.payload_type in self._rtx_apt:
@@ -180,7 +182,7 @@ class PublishedTrack:
         # `timestamp`, which the parsed header has under the same names.
         statistics.add(cast(RtpPacket, h))
         if self._nack_generators is not None:
-            await self._nack_losses(h)
+            self._nack_losses(h)
         now = time.monotonic()
         level = None
         if self._audio_level_id is not None:
@@ -208,7 +210,7 @@ class PublishedTrack:
             elif forwarder.wants_keyframe:
                 wanted = forwarder.target
         if wanted is not None:
-            await self.request_keyframe(wanted, now)
+            self.request_keyframe(wanted, now)
 
     def _new_stream(self, ssrc: int) -> None:
         self.ssrcs.append(ssrc)
@@ -222,7 +224,7 @@ class PublishedTrack:
             media_ssrc = self.ssrcs[0]
         return media_ssrc
 
-    async def _nack_losses(self, h: RtpHeader) -> None:
+    def _nack_losses(self, h: RtpHeader) -> None:
         """NACK the publisher for packets lost on its own leg (video)."""
         assert self._nack_generators is not None
         generator = self._nack_generators.get(h.ssrc)
@@ -232,7 +234,8 @@ class PublishedTrack:
         if generator.add(cast(RtpPacket, h)) and rtcp_ssrc is not None:
             nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=rtcp_ssrc, media_ssrc=h.ssrc)
             nack.lost = sorted(generator.missing)
-            self.nacks_sent += await send_rtcp(self.receiver.transport, [nack])
+            self.nacks_sent += 1
+            self._spawn(send_rtcp(self.receiver.transport, [nack]))
 
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
         if isinstance(packet, RtcpSrPacket):
@@ -271,7 +274,7 @@ class PublishedTrack:
         """Measured bits/s of each simulcast layer (None before it has arrived)."""
         return [self.rates.rates.get(ssrc) for ssrc in self.layers]
 
-    async def request_keyframe(self, ssrc: int, now: float) -> bool:
+    def request_keyframe(self, ssrc: int, now: float) -> bool:
         """Send a PLI for stream `ssrc` to the publisher, unless one for that stream went out
         less than the rate limit's interval ago (however many subscribers ask); True when
         sent. Without simulcast a track has one stream, so this is one PLI per track."""
@@ -282,9 +285,15 @@ class PublishedTrack:
         if self.closed or rtcp_ssrc is None or not limit.allow(now):
             return False
         pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=rtcp_ssrc, media_ssrc=ssrc)
-        sent = await send_rtcp(self.receiver.transport, [pli])
-        self.keyframe_requests_sent += sent
-        return sent
+        self.keyframe_requests_sent += 1
+        self._spawn(send_rtcp(self.receiver.transport, [pli]))
+        return True
+
+    def _spawn(self, send: Coroutine[Any, Any, bool]) -> None:
+        """Run an RTCP send started from the packet path, which cannot wait for it."""
+        task = asyncio.ensure_future(send)
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
 
     def _add(self, sub: Subscription) -> None:
         self.subscriptions += (sub,)
@@ -408,7 +417,7 @@ class Subscription:
                 self._retransmit(forwarder, packet.lost)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             if forwarder is not None and forwarder.source is not None:
-                await self.track.request_keyframe(forwarder.source, time.monotonic())
+                self.track.request_keyframe(forwarder.source, time.monotonic())
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
                 self.estimated_bitrate = unpack_remb_fci(packet.fci)[0]
