@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from aiortc import RTCRtpSender
+from aiortc import RTCRtpSender, RTCSessionDescription
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
 from aiortc.mediastreams import MediaStreamTrack
@@ -24,9 +24,12 @@ from loopback_peers import (
     looks_like_pattern,
     loopback_only,
     negotiate,
+    wait_connected,
 )
 from rtcroom.aiortc_ext.pacing import enable_pacing
-from rtcroom.server.sfu import ForwardedTrack, Router
+from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
+from rtcroom.aiortc_ext.rtp import negotiated_codecs
+from rtcroom.server.sfu import ForwardedTrack, Router, rtx_ssrcs
 from sfu_room import add_publisher, add_subscriber, close_all, connect_all
 
 pytestmark = pytest.mark.timeout(240)
@@ -379,3 +382,56 @@ async def test_forwarded_video_goes_through_the_pacer() -> None:
         await pacer.stop()
     finally:
         await close_all(router, [pub], [sub])
+
+
+def _renumber(sdp: str, payload_types: dict[str, str], extension_ids: dict[str, str]) -> str:
+    """The description with other payload type numbers and header extension ids, as a browser
+    would choose them (aiortc picks the same numbers on every connection)."""
+    lines = []
+    for line in sdp.split("\r\n"):
+        if line.startswith("m=video"):
+            line = " ".join(payload_types.get(t, t) for t in line.split(" "))
+        for prefix in ("a=rtpmap:", "a=rtcp-fb:", "a=fmtp:"):
+            if line.startswith(prefix):
+                pt, rest = line[len(prefix):].split(" ", 1)
+                rest = " ".join(
+                    f"apt={payload_types.get(t[4:], t[4:])}" if t.startswith("apt=") else t
+                    for t in rest.split(" "))
+                line = f"{prefix}{payload_types.get(pt, pt)} {rest}"
+        if line.startswith("a=extmap:"):
+            ext_id, rest = line[len("a=extmap:"):].split(" ", 1)
+            line = f"a=extmap:{extension_ids.get(ext_id, ext_id)} {rest}"
+        lines.append(line)
+    return "\r\n".join(lines)
+
+
+async def test_payload_types_and_extension_ids_are_rewritten_per_leg() -> None:
+    router = Router()
+    client, server = bundled_peer_connection(), bundled_peer_connection()
+    client.addTransceiver(PatternTrack(), direction="sendonly")
+    await client.setLocalDescription(await client.createOffer())
+    offer = _renumber(client.localDescription.sdp, {"97": "120", "98": "121"},
+                      {"1": "9", "3": "12"})
+    await server.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+    await server.setLocalDescription(await server.createAnswer())
+    await client.setRemoteDescription(server.localDescription)
+    track = router.publish("v", server.getTransceivers()[0], rtx=rtx_ssrcs(offer, "0"))
+    assert {c.payloadType for c in track.codecs} >= {120}
+    sub = await add_subscriber(router, "s", ["v"])
+    leg = negotiated_codecs(sub.server.getTransceivers()[0])
+    assert 120 not in {c.payloadType for c in leg}
+    try:
+        await wait_connected(client, server, sub.client, sub.server)
+        frames = await _pattern_frames(sub.remote_tracks["v"], 10)
+        assert all((f.width, f.height) == (WIDTH, HEIGHT) for f in frames)
+        # The subscriber's bandwidth estimator read abs-send-time under its own id (its REMB
+        # comes back), though the publisher sent it under another.
+        for _ in range(100):
+            if sub.subscriptions[0].estimated_bitrate:
+                break
+            await asyncio.sleep(0.1)
+        assert sub.subscriptions[0].estimated_bitrate
+    finally:
+        await close_all(router, [], [sub])
+        await client.close()
+        await server.close()
