@@ -435,3 +435,32 @@ async def test_payload_types_and_extension_ids_are_rewritten_per_leg() -> None:
         await close_all(router, [], [sub])
         await client.close()
         await server.close()
+
+
+async def test_one_connection_per_participant_publishes_and_subscribes() -> None:
+    """A group room's usual shape: each participant has one peer connection to the server that
+    carries its own tracks up and the others' tracks down (added by server-side offers)."""
+    router = Router()
+    frequencies = {"ann": 450, "ben": 850}
+    pcs = {}
+    for name, frequency in frequencies.items():
+        client, server = bundled_peer_connection(), bundled_peer_connection()
+        client.addTransceiver(ToneTrack(frequency), direction="sendonly")
+        await negotiate(client, server)
+        router.publish(name, server.getTransceivers()[0])
+        pcs[name] = (client, server)
+    try:
+        await wait_connected(*(pc for pair in pcs.values() for pc in pair))
+        for name, (client, server) in pcs.items():
+            other = next(n for n in frequencies if n != name)
+            transceiver = server.addTransceiver(ForwardedTrack("audio"), direction="sendonly")
+            router.subscribe(other, transceiver)
+            await negotiate(server, client)
+        for name, (client, _) in pcs.items():
+            other = next(n for n in frequencies if n != name)
+            received = client.getTransceivers()[1].receiver.track
+            assert abs(await _tone_frequency(received, 0.3) - frequencies[other]) < 10
+        assert all(t.packets_received > 0 for t in router.tracks.values())
+    finally:
+        router.close()
+        await asyncio.gather(*(pc.close() for pair in pcs.values() for pc in pair))
