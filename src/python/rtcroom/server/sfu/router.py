@@ -13,7 +13,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any, cast
 
-from aiortc import RTCRtpTransceiver
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.rtp import (
@@ -48,6 +48,7 @@ from rtcroom.aiortc_ext.rtp import (
     untap_receiver,
     write_rtp,
 )
+from rtcroom.server.sfu.datarelay import PublishedDataTrack
 from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
 from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
 from rtcroom.server.sfu.packetcache import PacketCache
@@ -493,6 +494,20 @@ class Router:
         self.default_max_bitrate = default_max_bitrate
         """Layer budget of subscriptions that get none of their own (until the allocator)."""
         self.tracks: dict[str, PublishedTrack] = {}
+        self.data_tracks: dict[str, PublishedDataTrack] = {}
+
+    def publish_data(self, sid: str, channel: RTCDataChannel) -> PublishedDataTrack:
+        """Relay a publisher's data track (its channel on the server's connection)."""
+        if sid in self.tracks or sid in self.data_tracks:
+            raise ValueError(f"track {sid} is already published")
+        track = self.data_tracks[sid] = PublishedDataTrack(sid, channel)
+        return track
+
+    def subscribe_data(self, sid: str, pc: RTCPeerConnection) -> RTCDataChannel:
+        track = self.data_tracks.get(sid)
+        if track is None:
+            raise ValueError(f"data track {sid} is not published in this room")
+        return track.subscribe(pc)
 
     def publish(self, sid: str, transceiver: RTCRtpTransceiver,
                 layers: list[int] | None = None,
@@ -501,7 +516,7 @@ class Router:
         (`remote_sdp`): `layers`, its simulcast SSRCs lowest first
         (`simulcast_ssrcs(remote_sdp, transceiver.mid)`), and `rtx`, which RTX stream repairs
         which (`rtx_ssrcs(remote_sdp, transceiver.mid)`)."""
-        if sid in self.tracks:
+        if sid in self.tracks or sid in self.data_tracks:
             raise ValueError(f"track {sid} is already published")
         track = PublishedTrack(sid, transceiver, self.keyframe_request_interval, layers, rtx)
         self.tracks[sid] = track
@@ -512,6 +527,9 @@ class Router:
         track = self.tracks.pop(sid, None)
         if track is not None:
             track.close()
+        data_track = self.data_tracks.pop(sid, None)
+        if data_track is not None:
+            data_track.close()
 
     def subscribe(self, sid: str, transceiver: RTCRtpTransceiver,
                   max_bitrate: int | None = None) -> Subscription:
@@ -524,5 +542,5 @@ class Router:
         return sub
 
     def close(self) -> None:
-        for sid in list(self.tracks):
+        for sid in [*self.tracks, *self.data_tracks]:
             self.unpublish(sid)
