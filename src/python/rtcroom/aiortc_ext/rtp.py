@@ -58,9 +58,10 @@ from aiortc.rtp import (
 )
 
 __all__ = [
-    "ForwardedTrack", "NackGenerator", "StreamStatistics", "attach_sender", "claim_sender_ssrcs",
-    "negotiated_codecs", "negotiated_header_extensions", "receiver_rtcp_ssrc", "send_rtcp",
-    "send_rtp", "sender_rtx_ssrc", "sender_ssrc", "tap_receiver", "untap_receiver", "write_rtp",
+    "RTCP_INTERVAL", "ForwardedTrack", "NackGenerator", "StreamStatistics", "attach_sender",
+    "claim_sender_ssrcs", "negotiated_codecs", "negotiated_header_extensions",
+    "receiver_rtcp_ssrc", "send_rtcp", "send_rtp", "sender_rtx_ssrc", "sender_ssrc",
+    "tap_receiver", "untap_receiver", "write_rtp",
 ]
 
 RtpHandler = Callable[[bytes, int], None]
@@ -71,7 +72,7 @@ RtcpHandler = Callable[[AnyRtcpPacket], Awaitable[None]]
 SenderInfoSource = Callable[[], "RtcpSenderInfo | None"]
 
 RTCP_INTERVAL = 1.0
-"""Mean seconds between sender reports, varied by +-50 % as aiortc's own sender does."""
+"""Mean seconds between RTCP reports, varied by +-50 % as aiortc's own sender does."""
 
 
 class ForwardedTrack(MediaStreamTrack):

@@ -2,7 +2,8 @@
 forwarded, rewritten per subscriber, to every subscription of it; RTCP terminates per leg.
 
 The asyncio half of the SFU. Per packet it parses the header once, reads the audio level and the
-keyframe flag, caches video for NACKs and hands the bytes to each subscription's Forwarder.
+keyframe flag, keeps receive statistics, NACKs losses on the publisher's leg, caches video for
+subscribers' NACKs and hands the bytes to each subscription's Forwarder.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 KEYFRAME_REQUEST_INTERVAL = 1.0
-"""Seconds between keyframe requests to one publisher's track, however many subscribers ask."""
+"""Seconds between keyframe requests for one stream of a publisher's track (one stream per track
+without simulcast), however many subscribers ask."""
 
 
 def _extension_id(
