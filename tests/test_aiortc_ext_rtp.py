@@ -183,11 +183,12 @@ async def test_attached_sender_carries_raw_rtp_and_reports_feedback() -> None:
         if isinstance(packet, RtcpRrPacket):
             got_rr.set()
 
-    def info() -> RtcpSenderInfo | None:
+    def info() -> dict[int, RtcpSenderInfo]:
         if not sent["packets"]:
-            return None
-        return RtcpSenderInfo(ntp_timestamp=1 << 32, rtp_timestamp=1000,
-                              packet_count=sent["packets"], octet_count=160 * sent["packets"])
+            return {}
+        return {sender._ssrc: RtcpSenderInfo(
+            ntp_timestamp=1 << 32, rtp_timestamp=1000, packet_count=sent["packets"],
+            octet_count=160 * sent["packets"])}
 
     attach_sender(sender, on_rtcp, info)
     tracks: list = []

@@ -94,6 +94,19 @@ async def test_subscribers_with_different_budgets_get_different_layers() -> None
         assert all(n <= 1 + elapsed for n in simulcast.keyframes_requested)
         # All three layers were encoded for every frame; the SFU encoded nothing.
         assert max(simulcast.frames_encoded) - min(simulcast.frames_encoded) <= 1
+        # Each layer's sender reports reached the SFU, which reports the forwarded layer on.
+        for _ in range(50):
+            if set(track.sender_reports) == set(layers):
+                break
+            await asyncio.sleep(0.1)
+        assert set(track.sender_reports) == set(layers)
+        receiver = high.client.getTransceivers()[0].receiver
+        for _ in range(50):
+            stats = await receiver.getStats()
+            if any(s.type == "remote-outbound-rtp" for s in stats.values()):
+                break
+            await asyncio.sleep(0.1)
+        assert any(s.type == "remote-outbound-rtp" for s in stats.values())
     finally:
         await simulcast.stop()
         await close_all(router, [], [low, high])

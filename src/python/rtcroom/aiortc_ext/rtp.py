@@ -69,7 +69,8 @@ RtpHandler = Callable[[bytes, int], None]
 socket's callback: it must not block, and schedules any I/O of its own."""
 
 RtcpHandler = Callable[[AnyRtcpPacket], Awaitable[None]]
-SenderInfoSource = Callable[[], "RtcpSenderInfo | None"]
+SenderReportSource = Callable[[], dict[int, RtcpSenderInfo]]
+"""The sender information to report now, by SSRC (several for simulcast layers)."""
 
 RTCP_INTERVAL = 1.0
 """Mean seconds between RTCP reports, varied by +-50 % as aiortc's own sender does."""
@@ -284,13 +285,13 @@ async def send_rtcp(transport: RTCDtlsTransport, packets: list[AnyRtcpPacket]) -
 
 
 def attach_sender(
-    sender: RTCRtpSender, on_rtcp: RtcpHandler, sender_info: SenderInfoSource
+    sender: RTCRtpSender, on_rtcp: RtcpHandler, sender_reports: SenderReportSource
 ) -> None:
     """Make `sender` a carrier for packets written with `send_rtp` on `sender._ssrc`.
 
     RTCP the remote end addresses to the sender (RR, NACK, PLI, FIR, REMB) goes to `on_rtcp`
-    (RR still feeds aiortc's stats too), and the sender's periodic reports are built from
-    `sender_info()` (no SR while it returns None), followed by SDES and, on stop, BYE.
+    (RR still feeds aiortc's stats too), and the sender's periodic reports are one SR per entry
+    of `sender_reports()`, followed by SDES and, on stop, BYE.
     Call before the sender is started by negotiation.
     """
     if sender._RTCRtpSender__started:  # type: ignore[attr-defined]
@@ -310,10 +311,9 @@ def attach_sender(
         try:
             while True:
                 await asyncio.sleep(RTCP_INTERVAL * (0.5 + random.random()))
-                packets: list[AnyRtcpPacket] = []
-                info = sender_info()
-                if info is not None:
-                    packets.append(RtcpSrPacket(ssrc=ssrc, sender_info=info))
+                packets: list[AnyRtcpPacket] = [
+                    RtcpSrPacket(ssrc=s, sender_info=info)
+                    for s, info in sender_reports().items()]
                 cname: str | None = sender._RTCRtpSender__cname  # type: ignore[attr-defined]
                 if cname is not None:
                     packets.append(

@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from aiortc import RTCRtpTransceiver
+from aiortc import RTCRtpTransceiver, clock
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpParameters
@@ -24,6 +24,7 @@ from aiortc.rtp import (
     AnyRtcpPacket,
     HeaderExtensionsMap,
     RtcpPsfbPacket,
+    RtcpSenderInfo,
     RtpPacket,
 )
 from av import VideoFrame
@@ -71,7 +72,12 @@ class SimulcastSender:
         self._sequence = [random.randrange(1 << 15) for _ in scales]
         self._timestamp_base = random.randrange(1 << 32)
         self._task: asyncio.Task[None] | None = None
-        attach_sender(transceiver.sender, self._on_rtcp, lambda: None)
+        self._reports: dict[int, RtcpSenderInfo] = {}
+        """Per layer: when its last frame was sent (NTP) with which RTP timestamp, and totals,
+        as aiortc's own sender reports them."""
+        self._packets = [0] * len(scales)
+        self._octets = [0] * len(scales)
+        attach_sender(transceiver.sender, self._on_rtcp, self._reports.copy)
 
     def announce(self, sdp: str) -> str:
         """`sdp` (an offer or answer of this transceiver's connection) with the other layers'
@@ -145,3 +151,9 @@ class SimulcastSender:
             packet.extensions.mid = self.transceiver.mid
             self._sequence[layer] = (self._sequence[layer] + 1) & 0xFFFF
             write_rtp(sender.transport, packet.serialize(extensions))
+            self._packets[layer] += 1
+            self._octets[layer] += len(payload)
+        self._reports[self.ssrcs[layer]] = RtcpSenderInfo(
+            ntp_timestamp=clock.current_ntp_time(), rtp_timestamp=timestamp,
+            packet_count=self._packets[layer] & 0xFFFFFFFF,
+            octet_count=self._octets[layer] & 0xFFFFFFFF)

@@ -349,7 +349,7 @@ class Subscription:
         """This leg's payload type -> its RTX payload type, where RTX is negotiated."""
         self._rtx_sequence_number = random.randrange(1 << 15)
         self.packets_sent = 0
-        attach_sender(self.sender, self._on_rtcp, self._sender_info)
+        attach_sender(self.sender, self._on_rtcp, self._sender_reports)
 
     def start(self) -> Forwarder | None:
         """Create the forwarder once the subscriber's leg is negotiated and connected."""
@@ -456,21 +456,21 @@ class Subscription:
             if write_rtp(self.sender.transport, out):
                 self.retransmitted += 1
 
-    def _sender_info(self) -> RtcpSenderInfo | None:
+    def _sender_reports(self) -> dict[int, RtcpSenderInfo]:
         """The subscriber's sender report: the publisher's NTP/RTP pair moved into this leg's
         timestamp space, so the subscriber can still synchronise audio with video."""
         forwarder = self.forwarder
         if forwarder is None or forwarder.source is None:
-            return None
+            return {}
         report = self.track.sender_reports.get(forwarder.source)
         if report is None:
-            return None
-        return RtcpSenderInfo(
+            return {}
+        return {forwarder.ssrc: RtcpSenderInfo(
             ntp_timestamp=report[0],
             rtp_timestamp=(report[1] + forwarder.ts_delta) & 0xFFFFFFFF,
             packet_count=forwarder.packets & 0xFFFFFFFF,
             octet_count=forwarder.octets & 0xFFFFFFFF,
-        )
+        )}
 
     def close(self) -> None:
         if self.closed:
