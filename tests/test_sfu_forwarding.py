@@ -11,6 +11,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import rtcroom
 from aiortc import RTCRtpSender, RTCSessionDescription
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
@@ -464,3 +465,30 @@ async def test_one_connection_per_participant_publishes_and_subscribes() -> None
     finally:
         router.close()
         await asyncio.gather(*(pc.close() for pair in pcs.values() for pc in pair))
+
+
+async def test_audio_level_is_measured_when_the_sender_does_not_send_it() -> None:
+    router = Router()
+    client, server = bundled_peer_connection(), bundled_peer_connection()
+    tone = ToneTrack(1000, amplitude=0.3)
+    client.addTransceiver(tone, direction="sendonly")
+    await client.setLocalDescription(await client.createOffer())
+    offer = "\r\n".join(line for line in client.localDescription.sdp.split("\r\n")
+                        if "ssrc-audio-level" not in line)
+    await server.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+    await server.setLocalDescription(await server.createAnswer())
+    await client.setRemoteDescription(server.localDescription)
+    track = router.publish("mic", server.getTransceivers()[0])
+    sub = await add_subscriber(router, "s", ["mic"])
+    try:
+        await wait_connected(client, server, sub.client, sub.server)
+        # The oracle: the level of the audio as a subscriber decodes it (aiortc's encoder
+        # upmixes mono with a -3 dB pan, so it is not the source's level).
+        frames = [await asyncio.wait_for(sub.remote_tracks["mic"].recv(), 10) for _ in range(30)]
+        expected = rtcroom.audio_level_dbov(frames[-1].to_ndarray())
+        assert track.audio_level is not None and abs(track.audio_level - expected) <= 1
+        assert track.voice_activity is None  # only a sender can say that
+    finally:
+        await close_all(router, [], [sub])
+        await client.close()
+        await server.close()

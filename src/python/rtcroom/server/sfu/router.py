@@ -49,6 +49,7 @@ from rtcroom.aiortc_ext.rtp import (
     untap_receiver,
     write_rtp,
 )
+from rtcroom.server.sfu.audiolevel import DecodedAudioLevel
 from rtcroom.server.sfu.datarelay import PublishedDataTrack
 from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
 from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
@@ -133,6 +134,9 @@ class PublishedTrack:
             for pt, c in by_type.items() if c.mimeType.lower() in KEYFRAME_TESTS}
         extensions = negotiated_header_extensions(transceiver)
         self._audio_level_id = _extension_id(extensions, AUDIO_LEVEL_URI)
+        self._decoded_level = (
+            DecodedAudioLevel(self.codecs[0])
+            if self.kind == "audio" and self._audio_level_id is None else None)
         self.cache = PacketCache() if self.kind == "video" else None
         self.subscriptions: tuple[Subscription, ...] = ()
         self.layers = list(layers or [])
@@ -193,6 +197,12 @@ class PublishedTrack:
             if level:
                 self.audio_level = level[0] & 0x7F
                 self.voice_activity = bool(level[0] & 0x80)
+        elif self._decoded_level is not None:
+            decoded = self._decoded_level.level(data[h.payload_offset:h.payload_end],
+                                                h.timestamp)
+            if decoded is not None:
+                self.audio_level = decoded
+                level = bytes([decoded])  # subscribers get the level in the extension too
         test = self._keyframe_tests.get(h.payload_type)
         keyframe = test is not None and test(data, h.payload_offset, h.payload_end)
         if self.cache is not None:
