@@ -86,3 +86,120 @@ async def test_unreachable_server_is_53000() -> None:
     with pytest.raises(errors.SignalingConnectionError) as info:
         await rtcroom.connect(token("a"), server=url)
     assert info.value.code == 53000
+
+
+SMALL_VIDEO = {"width": 160, "height": 120, "frame_rate": 10}
+
+
+async def test_five_participants_all_receive_each_other() -> None:
+    async with running_server() as server:
+        names = [f"p{i}" for i in range(5)]
+        rooms: list[rtcroom.Room] = []
+        data_tracks = [rtcroom.LocalDataTrack() for _ in names]
+        try:
+            for name, data in zip(names, data_tracks):
+                room = await join(server, name, audio=True, video=SMALL_VIDEO)
+                await room.local_participant.publish_track(data)
+                rooms.append(room)
+            for room, name in zip(rooms, names):
+                others = sorted(n for n in names if n != name)
+                await wait_until(lambda room=room: sorted(subscribed_tracks(room)) == others
+                                 and all(len(k) == 3 for k in subscribed_tracks(room).values()),
+                                 60)
+            # every participant hears and sees every other one, and gets its messages
+            for room in rooms:
+                for identity, tracks in subscribed_tracks(room).items():
+                    assert await count_frames(tracks["audio"], 5) == 5, identity
+                    assert await count_frames(tracks["video"], 2) == 2, identity
+            received: dict[str, list[Any]] = {n: [] for n in names}
+            for room, name in zip(rooms, names):
+                for tracks in subscribed_tracks(room).values():
+                    tracks["data"].on("message",
+                                      lambda data, track, name=name: received[name].append(data))
+            for data, name in zip(data_tracks, names):
+                data.send(f"from {name}")
+            await wait_until(lambda: all(len(v) == 4 for v in received.values()))
+            for name in names:
+                assert sorted(received[name]) == sorted(f"from {n}" for n in names if n != name)
+        finally:
+            for room in rooms:
+                await room.disconnect()
+
+
+async def test_join_publish_unpublish_leave_events_seen_by_all() -> None:
+    async with running_server() as server:
+        alice = await join(server, "alice")
+        bob = await join(server, "bob")
+        seen: dict[str, list[str]] = {"alice": [], "bob": []}
+        for room, who in ((alice, "alice"), (bob, "bob")):
+            room.on("participant_connected", lambda p, who=who: seen[who].append(
+                f"joined {p.identity}"))
+            room.on("participant_disconnected", lambda p, who=who: seen[who].append(
+                f"left {p.identity}"))
+            room.on("track_published", lambda pub, p, who=who: seen[who].append(
+                f"published {pub.track_name}"))
+            room.on("track_subscribed", lambda t, pub, p, who=who: seen[who].append(
+                f"subscribed {pub.track_name}"))
+            room.on("track_unpublished", lambda pub, p, who=who: seen[who].append(
+                f"unpublished {pub.track_name}"))
+        carol = await join(server, "carol")
+        try:
+            chat = rtcroom.LocalDataTrack({"name": "chat"})
+            publication = await carol.local_participant.publish_track(chat)
+            assert publication.track_sid.startswith("MT")
+            expected = ["joined carol", "published chat", "subscribed chat"]
+            await wait_until(lambda: seen["alice"] == expected and seen["bob"] == expected, 30)
+            await carol.local_participant.unpublish_track(chat)
+            await wait_until(lambda: seen["alice"][-1] == "unpublished chat"
+                             and seen["bob"][-1] == "unpublished chat")
+        finally:
+            await carol.disconnect()
+        await wait_until(lambda: seen["alice"][-1] == "left carol" and seen["bob"][-1] == "left carol")
+        assert [p.identity for p in alice.participants.values()] == ["bob"]
+        await bob.disconnect()
+        await alice.disconnect()
+
+
+async def test_disabling_a_track_reaches_the_other_side() -> None:
+    async with running_server() as server:
+        alice = await join(server, "alice", audio=True)
+        bob = await join(server, "bob")
+        try:
+            await wait_until(lambda: "alice" in subscribed_tracks(bob), 30)
+            publication = next(iter(next(iter(bob.participants.values())).tracks.values()))
+            changes: list[str] = []
+            publication.on("track_disabled", lambda: changes.append("disabled"))
+            publication.on("track_enabled", lambda: changes.append("enabled"))
+            next(iter(alice.local_participant.audio_tracks.values())).track.disable()
+            await wait_until(lambda: changes == ["disabled"])
+            assert publication.is_track_enabled is False
+            next(iter(alice.local_participant.audio_tracks.values())).track.enable()
+            await wait_until(lambda: changes == ["disabled", "enabled"])
+        finally:
+            await bob.disconnect()
+            await alice.disconnect()
+
+
+async def test_duplicate_identity_disconnects_the_first_room_with_53205() -> None:
+    async with running_server() as server:
+        first = await join(server, "alice")
+        ended: list[Any] = []
+        first.on("disconnected", lambda room, error: ended.append(error))
+        second = await join(server, "alice")
+        try:
+            await wait_until(lambda: len(ended) == 1)
+            assert isinstance(ended[0], errors.ParticipantDuplicateIdentityError)
+            assert first.state == rtcroom.RoomState.DISCONNECTED
+            assert second.state == rtcroom.RoomState.CONNECTED
+        finally:
+            await second.disconnect()
+
+
+async def test_full_room_refuses_with_53105() -> None:
+    async with running_server(max_participants=1) as server:
+        alice = await join(server, "alice")
+        try:
+            with pytest.raises(errors.RoomMaxParticipantsExceededError):
+                await join(server, "bob")
+        finally:
+            await alice.disconnect()
