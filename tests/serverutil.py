@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
-
 from rtcroom.accesstoken import AccessToken, VideoGrant
 from rtcroom.server.app import RunningServer, start_server
 from rtcroom.server.config import ServerConfig
@@ -106,22 +106,21 @@ def connect_body(tok: str, name: str | None = "room",
 
 @asynccontextmanager
 async def raw_client(server: RunningServer) -> AsyncIterator[RawClient]:
-    async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(server.url) as ws:
-            client = RawClient(ws)
+    async with aiohttp.ClientSession() as http, http.ws_connect(server.url) as ws:
+        client = RawClient(ws)
 
-            async def keepalive() -> None:
-                # Like any client, keep the server's heartbeat timeout from firing.
-                while not ws.closed:
-                    await asyncio.sleep(1.0)
-                    if client.heartbeats:
-                        await ws.send_str('{"type":"heartbeat"}')
+        async def keepalive() -> None:
+            # Like any client, keep the server's heartbeat timeout from firing.
+            while not ws.closed:
+                await asyncio.sleep(1.0)
+                if client.heartbeats:
+                    await ws.send_str('{"type":"heartbeat"}')
 
-            task = asyncio.create_task(keepalive())
-            try:
-                yield client
-            finally:
-                task.cancel()
+        task = asyncio.create_task(keepalive())
+        try:
+            yield client
+        finally:
+            task.cancel()
 
 
 async def joined(server: RunningServer, identity: str, room: str = "room",

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import rtcroom
 from rtcroom.accesstoken import verify_token
 
@@ -55,7 +54,7 @@ class Serving:
                 self.url = match.group(1)
                 return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self.proc.terminate()
         await asyncio.wait_for(self.proc.wait(), 30)
 
@@ -87,7 +86,7 @@ async def test_serve_and_token_use_the_env_vars(tmp_path: Path) -> None:
     async with Serving(env) as server:
         assert not any("development" in line for line in server.banner)
         assert any("room type group" in line for line in server.banner)
-        code, out, _ = await run("token", "--identity", "bob", "--room", "r", "--ttl", "60",
+        _, out, _ = await run("token", "--identity", "bob", "--room", "r", "--ttl", "60",
                                  env=env)
         claims = verify_token(out.strip(), "s" * 40, "r")
         assert claims["iss"] == "SK" + "b" * 32 and claims["exp"] - claims["nbf"] == 60

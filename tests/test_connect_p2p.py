@@ -6,10 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from serverutil import running_server, token, wait_until
-
 import rtcroom
 from rtcroom import errors
+from serverutil import running_server, token, wait_until
 
 
 async def count_frames(track: Any, want: int, timeout: float = 30.0) -> int:
@@ -61,6 +60,14 @@ async def test_two_participants_exchange_audio_video_and_data() -> None:
             assert await count_frames(got_bob["audio"], 20) == 20
             assert await count_frames(got_bob["video"], 5) == 5
             assert await count_frames(got_alice["video"], 5) == 5
+            reports = await bob.get_stats()
+            # bob's two one-way connections: what he sends to alice, what he gets from her
+            assert len(reports) == 2
+            received_sids = {s.track_sid for r in reports
+                             for s in r.remote_audio_track_stats + r.remote_video_track_stats}
+            alice_participant = next(iter(bob.participants.values()))
+            assert received_sids == {pub.track_sid for pub in alice_participant.tracks.values()
+                                     if str(pub.kind) != "data"}
             messages: list[Any] = []
             got_alice["data"].on("message", lambda data, track: messages.append(data))
             bob_data.send("hello alice")
@@ -103,7 +110,8 @@ async def test_five_participants_all_receive_each_other() -> None:
                 rooms.append(room)
             for room, name in zip(rooms, names):
                 others = sorted(n for n in names if n != name)
-                await wait_until(lambda room=room: sorted(subscribed_tracks(room)) == others
+                await wait_until(lambda room=room, others=others:
+                                 sorted(subscribed_tracks(room)) == others
                                  and all(len(k) == 3 for k in subscribed_tracks(room).values()),
                                  60)
             # every participant hears and sees every other one, and gets its messages

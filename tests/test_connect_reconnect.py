@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from serverutil import TcpProxy, running_server, token, wait_until
-
 import rtcroom
 from rtcroom import errors
+from serverutil import TcpProxy, running_server, token, wait_until
 
 
 async def test_dropped_websocket_reconnects_and_media_keeps_flowing() -> None:

@@ -7,15 +7,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
-from serverutil import running_server, token, wait_until
-from test_connect_p2p import count_frames, subscribed_tracks
-
 import rtcroom
 from rtcroom.signaling.messages import IceServer
+from serverutil import running_server, token, wait_until
+from test_connect_p2p import count_frames, subscribed_tracks
 
 TURNSERVER = shutil.which("turnserver")
 pytestmark = pytest.mark.skipif(TURNSERVER is None,

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from serverutil import API_KEY_SECRET, API_KEY_SID, running_server, token, wait_until
-
 import rtcroom
 from rtcroom import errors
+from serverutil import API_KEY_SECRET, API_KEY_SID, running_server, token, wait_until
 
 AUTH = aiohttp.BasicAuth(API_KEY_SID, API_KEY_SECRET)
 

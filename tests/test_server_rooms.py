@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from rtcroom import errors
 from rtcroom.server.rooms import Room
 from rtcroom.signaling.messages import (

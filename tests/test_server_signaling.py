@@ -20,20 +20,19 @@ async def test_hello_gets_welcome_with_negotiated_timeout() -> None:
 
 
 async def test_server_sends_heartbeats_and_closes_a_silent_client() -> None:
-    async with running_server() as server:
-        async with raw_client(server) as c:
-            c.heartbeats = False
-            await c.hello(timeout=300)
-            assert (await c.frame("heartbeat"))["type"] == "heartbeat"
-            # 3 x 300 ms of silence from us: the server gives up with 3001.
-            assert await c.closed() == 3001
+    async with running_server() as server, raw_client(server) as c:
+        c.heartbeats = False
+        await c.hello(timeout=300)
+        assert (await c.frame("heartbeat"))["type"] == "heartbeat"
+        # 3 x 300 ms of silence from us: the server gives up with 3001.
+        assert await c.closed() == 3001
 
 
 async def test_connect_returns_connected_with_identity_and_session() -> None:
     async with running_server() as server:
         tracks = [{"id": "a1", "kind": "audio", "name": "mic", "enabled": True,
                    "priority": "standard"}]
-        alice, connected, cm = await joined(server, "alice", tracks=tracks)
+        _, connected, cm = await joined(server, "alice", tracks=tracks)
         try:
             assert connected["participant"]["identity"] == "alice"
             assert connected["participant"]["sid"].startswith("PA")
@@ -162,17 +161,16 @@ async def test_malformed_frames_get_bad_and_invalid_messages_get_53004() -> None
 
 
 async def test_hello_with_wrong_version_is_refused() -> None:
-    async with running_server() as server:
-        async with raw_client(server) as c:
-            await c.send({"type": "hello", "id": "x", "timeout": 5000, "version": 1})
-            assert "version" in (await c.frame("bad"))["reason"]
-            assert await c.closed() == 3002
+    async with running_server() as server, raw_client(server) as c:
+        await c.send({"type": "hello", "id": "x", "timeout": 5000, "version": 1})
+        assert "version" in (await c.frame("bad"))["reason"]
+        assert await c.closed() == 3002
 
 
 async def test_duplicate_identity_disconnects_the_first_with_53205() -> None:
     async with running_server() as server:
         first, _, f_cm = await joined(server, "alice")
-        second, connected, s_cm = await joined(server, "alice")
+        _, connected, s_cm = await joined(server, "alice")
         try:
             error = await first.body("error")
             assert error["code"] == 53205
@@ -184,8 +182,8 @@ async def test_duplicate_identity_disconnects_the_first_with_53205() -> None:
 
 async def test_max_participants_gives_53105() -> None:
     async with running_server(max_participants=2) as server:
-        a, _, a_cm = await joined(server, "a")
-        b, _, b_cm = await joined(server, "b")
+        _, _, a_cm = await joined(server, "a")
+        _, _, b_cm = await joined(server, "b")
         try:
             async with raw_client(server) as c:
                 await c.hello(connect_body(token("c"), "room"))
@@ -199,12 +197,11 @@ async def test_ice_message_gets_configured_ice_servers() -> None:
     from rtcroom.signaling.messages import IceServer
 
     turn = IceServer(urls=["turn:127.0.0.1:3478"], username="u", credential="p")
-    async with running_server(ice_servers=(turn,)) as server:
-        async with raw_client(server) as c:
-            await c.hello({"type": "ice", "edge": "roaming", "token": token("a"), "version": 1})
-            iced = await c.body("iced")
-            assert iced["ice_servers"] == [{"urls": ["turn:127.0.0.1:3478"], "username": "u",
-                                            "credential": "p"}]
-            await c.msg(connect_body(token("a"), "room"))
-            connected = await c.body("connected")
-            assert connected["ice_servers"] == iced["ice_servers"]
+    async with running_server(ice_servers=(turn,)) as server, raw_client(server) as c:
+        await c.hello({"type": "ice", "edge": "roaming", "token": token("a"), "version": 1})
+        iced = await c.body("iced")
+        assert iced["ice_servers"] == [{"urls": ["turn:127.0.0.1:3478"], "username": "u",
+                                        "credential": "p"}]
+        await c.msg(connect_body(token("a"), "room"))
+        connected = await c.body("connected")
+        assert connected["ice_servers"] == iced["ice_servers"]

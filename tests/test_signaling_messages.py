@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from rtcroom.signaling import MessageFormatError
 from rtcroom.signaling.framing import Busy, Hello, Msg, Welcome, encode_frame, parse_frame
 from rtcroom.signaling.messages import (

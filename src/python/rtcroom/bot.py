@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from rtcroom.client.connection import connect
 from rtcroom.client.localtrack import LocalAudioTrack, LocalDataTrack, LocalTrack, LocalVideoTrack
 from rtcroom.client.room import Room
 from rtcroom.media import Recorder
 
-__all__ = ["BotOptions", "Bot"]
+__all__ = ["Bot", "BotOptions"]
 
 logger = logging.getLogger("rtcroom.bot")
 

@@ -15,8 +15,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 from rtcroom.accesstoken import MAX_TOKEN_TTL, AccessToken, VideoGrant
 from rtcroom.bot import Bot, BotOptions
@@ -167,8 +168,9 @@ def _level_bar(level: int | None) -> str:
 
 def render(room: Room, started: float, log: list[str]) -> str:
     """One frame of the demo's live view, as seen by the room's local participant."""
-    lines = [f"rtcroom demo - room '{room.name}' ({room.sid}), {room.state.value}, "
-             f"{time.monotonic() - started:.0f} s - Ctrl-C to stop", ""]
+    title = (f"rtcroom demo - room '{room.name}' ({room.sid}), {room.state.value}, "
+             f"{time.monotonic() - started:.0f} s - Ctrl-C to stop")
+    lines = [title, ""]
     me = room.local_participant
     lines.append(f"{me.identity} (this view) sees {len(room.participants)} participant(s):")
     for p in room.participants.values():
@@ -184,7 +186,7 @@ def render(room: Room, started: float, log: list[str]) -> str:
                 detail = f"{dims.width}x{dims.height}" if dims else "waiting for frames"
             elif track is not None:
                 detail = "subscribed"
-            lines.append(f"    {str(pub.kind):5}  {pub.track_name:10} {detail}")
+            lines.append(f"    {pub.kind!s:5}  {pub.track_name:10} {detail}")
     lines.append("")
     lines.append("recent events:")
     lines.extend(f"  {line}" for line in log[-8:])

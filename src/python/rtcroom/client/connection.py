@@ -26,13 +26,13 @@ from aiortc.mediastreams import MediaStreamTrack
 from rtcroom.client.create import create_local_audio_track, create_local_video_track
 from rtcroom.client.localtrack import (
     LocalAudioTrack,
-    LocalDataTrack,
     LocalTrack,
     LocalVideoTrack,
 )
 from rtcroom.client.participant import LocalParticipant, RemoteParticipant
 from rtcroom.client.peerconnections import PeerConnections
 from rtcroom.client.room import Room
+from rtcroom.client.stats import StatsReport, collect_stats_report
 from rtcroom.client.transport import SignalingTransport
 from rtcroom.constants import RoomState as RoomStateEnum
 from rtcroom.constants import TrackPriority
@@ -50,6 +50,7 @@ from rtcroom.options import (
     ConnectOptions,
     EncodingParameters,
     NetworkQualityConfiguration,
+    VideoTrackDimensions,
 )
 from rtcroom.signaling.fields import MessageFormatError
 from rtcroom.signaling.messages import (
@@ -68,7 +69,7 @@ from rtcroom.signaling.messages import (
     parse_server_message,
 )
 
-__all__ = ["connect", "RoomConnection", "SERVER_ENV"]
+__all__ = ["SERVER_ENV", "RoomConnection", "connect"]
 
 logger = logging.getLogger("rtcroom.signaling")
 
@@ -448,8 +449,28 @@ class RoomConnection:
             await transport.close(Disconnect(session=self.session).to_wire())
         await self._shutdown()
 
-    async def get_stats(self) -> list[Any]:
-        return await self.pcs.get_stats()
+    def render_hint(self, track_sid: str, enabled: bool | None = None,
+                    render_dimensions: VideoTrackDimensions | None = None) -> None:
+        # Render hints tell an SFU what to forward; a peer-to-peer publisher sends everything.
+        logger.debug("render hint for %s (no effect peer-to-peer)", track_sid)
+
+    async def get_stats(self) -> list[StatsReport]:
+        room = self.room
+        if room is None:
+            return []
+        track_sids: dict[str, str] = {}
+        tracks: dict[str, Any] = {}
+        for publication in room.local_participant.tracks.values():
+            track_sids[publication.track.id] = publication.track_sid
+            tracks[publication.track.id] = publication.track
+        for participant in room.participants.values():
+            for sid, remote in participant.tracks.items():
+                receiver_id = self._subscribed.get(sid)
+                if receiver_id is not None and remote.track is not None:
+                    track_sids[receiver_id] = sid
+                    tracks[receiver_id] = remote.track
+        return [await collect_stats_report(pc_id, pc, track_sids, tracks)
+                for pc_id, pc in self.pcs.connections()]
 
     # --- ending and reconnecting ---------------------------------------------------------------
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from aiortc import (
     RTCConfiguration,
@@ -226,6 +226,7 @@ class PeerConnections:
         for pc_id in list(self._outgoing) + list(self._incoming):
             await self._close_one(pc_id)
 
-    async def get_stats(self) -> list[Any]:
-        pcs = [o.pc for o in self._outgoing.values()] + [i.pc for i in self._incoming.values()]
-        return [await pc.getStats() for pc in pcs]
+    def connections(self) -> list[tuple[str, RTCPeerConnection]]:
+        """Every live connection with its id, outgoing first."""
+        return ([(pc_id, o.pc) for pc_id, o in self._outgoing.items()]
+                + [(pc_id, i.pc) for pc_id, i in self._incoming.items()])

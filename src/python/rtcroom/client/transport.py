@@ -11,9 +11,11 @@ ConnectOptions ``event_listener`` as early / connecting / open / waiting / close
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
@@ -38,7 +40,7 @@ from rtcroom.signaling.framing import (
     parse_frame,
 )
 
-__all__ = ["SignalingTransport", "CloseReason"]
+__all__ = ["CloseReason", "SignalingTransport"]
 
 logger = logging.getLogger("rtcroom.signaling")
 
@@ -75,7 +77,7 @@ class SignalingTransport:
         self._listener = event_listener
         self._started_at = started_at
         self._http: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         # Loop time of the last frame sent: any frame counts as a heartbeat.
@@ -218,10 +220,9 @@ class SignalingTransport:
         for task in (self._heartbeat, self._reader if reader else None):
             if task is not None and task is not current and not task.done():
                 task.cancel()
-                try:
+                # Whatever it died of was already reported through on_close.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-                except (asyncio.CancelledError, Exception):
-                    pass
         if self._ws is not None and not self._ws.closed:
             await self._ws.close()
         if self._http is not None:

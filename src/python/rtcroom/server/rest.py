@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -24,9 +25,9 @@ from rtcroom.errors import (
     TwilioError,
 )
 from rtcroom.server.rooms import Participant, Room, Track
-from rtcroom.server.service import SERVICE, RoomService
+from rtcroom.server.service import SERVICE
 
-__all__ = ["routes", "auth_middleware"]
+__all__ = ["auth_middleware", "routes"]
 
 # Twilio's REST codes outside the Video table: bad parameter, failed auth, no such resource.
 INVALID_PARAMETER = 20001

@@ -11,15 +11,16 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from rtcroom.accesstoken import verify_token
 from rtcroom.errors import (
-    ParticipantNotFoundError,
     ParticipantIdentityCharsInvalidError,
     ParticipantIdentityTooLongError,
+    ParticipantNotFoundError,
     RoomCreateFailedError,
     RoomInvalidParametersError,
     RoomMaxParticipantsOutOfRangeError,
@@ -47,7 +48,7 @@ from rtcroom.signaling.messages import (
     Sync,
 )
 
-__all__ = ["RoomService", "SERVICE", "Delivery", "MAX_NAME_LENGTH", "MAX_IDENTITY_LENGTH"]
+__all__ = ["MAX_IDENTITY_LENGTH", "MAX_NAME_LENGTH", "SERVICE", "Delivery", "RoomService"]
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from rtcroom.signaling.messages import (
     SubscribedTrack,
 )
 
-__all__ = ["ROOM_TYPES", "Track", "Participant", "Room", "Outgoing", "Message"]
+__all__ = ["ROOM_TYPES", "Message", "Outgoing", "Participant", "Room", "Track"]
 
 ROOM_TYPES = ("peer-to-peer", "group", "group-small", "go")
 PEER_TO_PEER_TYPES = ("peer-to-peer", "go")
@@ -243,10 +243,10 @@ class Room:
         """Apply a client ``update``: its new participant state and its SDP / ICE to relay."""
         p = self.participant(sid)
         out: list[Outgoing] = []
-        if update.participant is not None and update.participant.revision > p.client_revision:
-            if self._apply_participant_state(p, update.participant, now):
-                p.revision += 1
-                out += [self._update(o) for o in self.active_participants()]
+        newer = update.participant is not None and update.participant.revision > p.client_revision
+        if newer and self._apply_participant_state(p, update.participant, now):  # type: ignore[arg-type]
+            p.revision += 1
+            out += [self._update(o) for o in self.active_participants()]
         for pc in update.peer_connections or []:
             out += self._relay(p, pc)
         return out
