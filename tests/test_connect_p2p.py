@@ -211,3 +211,22 @@ async def test_full_room_refuses_with_53105() -> None:
                 await join(server, "bob")
         finally:
             await alice.disconnect()
+
+
+async def test_group_room_signaling_and_lifecycle_without_media() -> None:
+    # Group rooms route media through the SFU (a later issue); signaling and lifecycle work now.
+    async with running_server(room_type="group") as server:
+        alice = await join(server, "alice")
+        bob = await join(server, "bob")
+        published: list[str] = []
+        alice.on("track_published", lambda pub, p: published.append(f"{p.identity} {pub.kind}"))
+        try:
+            await bob.local_participant.publish_track(rtcroom.LocalDataTrack())
+            await wait_until(lambda: published == ["bob data"])
+            assert await alice.get_stats() == []  # no peer connections in a group room yet
+            room = await server.service.get_room(alice.sid)
+            assert room.type == "group" and room.links == {}
+        finally:
+            await bob.disconnect()
+        await wait_until(lambda: alice.participants == {})
+        await alice.disconnect()
