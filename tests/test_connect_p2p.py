@@ -145,25 +145,33 @@ async def test_join_publish_unpublish_leave_events_seen_by_all() -> None:
             room.on("participant_disconnected", lambda p, who=who: seen[who].append(
                 f"left {p.identity}"))
             room.on("track_published", lambda pub, p, who=who: seen[who].append(
-                f"published {pub.track_name}"))
+                f"published {pub.kind}"))
             room.on("track_subscribed", lambda t, pub, p, who=who: seen[who].append(
-                f"subscribed {pub.track_name}"))
+                f"subscribed {pub.kind}"))
             room.on("track_unpublished", lambda pub, p, who=who: seen[who].append(
-                f"unpublished {pub.track_name}"))
-        carol = await join(server, "carol")
+                f"unpublished {pub.kind}"))
+        for room in (alice, bob):
+            room.on("reconnecting", lambda error: seen["alice"].append(f"reconnecting {error}"))
+        carol = await join(server, "carol", audio=True)
         try:
             chat = rtcroom.LocalDataTrack({"name": "chat"})
             publication = await carol.local_participant.publish_track(chat)
             assert publication.track_sid.startswith("MT")
-            expected = ["joined carol", "published chat", "subscribed chat"]
-            await wait_until(lambda: seen["alice"] == expected and seen["bob"] == expected, 30)
+            expected = sorted(["joined carol", "published audio", "subscribed audio",
+                               "published data", "subscribed data"])
+            await wait_until(lambda: sorted(seen["alice"]) == expected
+                             and sorted(seen["bob"]) == expected, 30)
+            assert seen["alice"][0] == "joined carol"
             await carol.local_participant.unpublish_track(chat)
-            await wait_until(lambda: seen["alice"][-1] == "unpublished chat"
-                             and seen["bob"][-1] == "unpublished chat")
+            await wait_until(lambda: seen["alice"][-1] == "unpublished data"
+                             and seen["bob"][-1] == "unpublished data")
         finally:
             await carol.disconnect()
-        await wait_until(lambda: seen["alice"][-1] == "left carol" and seen["bob"][-1] == "left carol")
+        await wait_until(lambda: seen["alice"][-1] == "left carol"
+                         and seen["bob"][-1] == "left carol")
         assert [p.identity for p in alice.participants.values()] == ["bob"]
+        # carol's connections closing with her is a leave, not a media failure
+        assert not any(e.startswith("reconnecting") for e in seen["alice"] + seen["bob"])
         await bob.disconnect()
         await alice.disconnect()
 

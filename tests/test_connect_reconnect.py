@@ -75,3 +75,41 @@ async def test_session_timeout_ends_the_room_with_53002() -> None:
             await bob.disconnect()
             await alice.disconnect()
             await proxy.stop()
+
+
+async def test_ice_failure_replaces_the_connection(monkeypatch: Any) -> None:
+    # Consent freshness (RFC 7675) declares a path dead after 6 x 5 s; shrink that so the test
+    # sees a failure in about a second instead of half a minute.
+    import aioice.ice
+
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
+    monkeypatch.setattr(aioice.ice, "CONSENT_FAILURES", 3)
+    async with running_server() as server:
+        alice = await rtcroom.connect(token("alice"), server=server.url, name="room",
+                                      audio=True)
+        bob = await rtcroom.connect(token("bob"), server=server.url, name="room")
+        try:
+            await wait_until(lambda: any(pub.track is not None for p in bob.participants.values()
+                                         for pub in p.tracks.values()), 30)
+            states: list[str] = []
+            alice.on("reconnecting", lambda error: states.append(f"reconnecting {error.code}"))
+            alice.on("reconnected", lambda: states.append("reconnected"))
+            # Kill bob's end of the path without a goodbye: his ICE transport stops answering.
+            incoming = next(pc for _, pc in bob._signaling.pcs.connections()  # type: ignore
+                            if pc.getReceivers())
+            [publication] = next(iter(bob.participants.values())).tracks.values()
+            dead = publication.track.media_stream_track
+            await incoming.getReceivers()[0].transport.transport.stop()
+            await wait_until(lambda: states == ["reconnecting 53405", "reconnected"], 30)
+            # bob hears alice again, on a new connection under the same id
+            await wait_until(lambda: publication.track is not None
+                             and publication.track.media_stream_track is not dead, 30)
+            frames = 0
+            async for _ in publication.track.frames():
+                frames += 1
+                if frames == 10:
+                    break
+            assert frames == 10
+        finally:
+            await bob.disconnect()
+            await alice.disconnect()

@@ -37,6 +37,7 @@ from rtcroom.client.transport import SignalingTransport
 from rtcroom.constants import RoomState as RoomStateEnum
 from rtcroom.constants import TrackPriority
 from rtcroom.errors import (
+    MediaConnectionError,
     RoomCompletedError,
     SignalingConnectionDisconnectedError,
     SignalingConnectionError,
@@ -157,8 +158,11 @@ class RoomConnection:
         self._reconnect_task: asyncio.Task[None] | None = None
         self.encoding_parameters = EncodingParameters()
         self.network_quality_configuration = options.network_quality
+        # Peer connections that failed and are being replaced (reconnecting until empty).
+        self._media_down: set[str] = set()
+        self._signaling_down = False
         self.pcs = PeerConnections(self._rtc_configuration, self._send_pc, self._on_remote_track,
-                                   self._on_remote_channel, self._on_pc_failed)
+                                   self._on_remote_channel, self._on_pc_state)
 
     # --- joining -------------------------------------------------------------------------------
 
@@ -343,18 +347,47 @@ class RoomConnection:
                         participant._subscribe(sid, media)
 
     def _on_remote_track(self, track: MediaStreamTrack) -> None:
+        self._replace_receiver(track.id)
         self._remote_media[track.id] = track
         self._try_subscribe()
 
     def _on_remote_channel(self, channel: RTCDataChannel) -> None:
+        self._replace_receiver(channel.label)
         self._remote_channels[channel.label] = channel
         if channel.readyState == "open":
             self._try_subscribe()
         else:
             channel.on("open", self._try_subscribe)
 
-    def _on_pc_failed(self, pc_id: str) -> None:
-        logger.warning("peer connection %s failed", pc_id)
+    def _replace_receiver(self, receiver_id: str) -> None:
+        """A receiver came again for a track already subscribed (its connection was replaced
+        after a failure): unsubscribe the dead one so the new one is subscribed."""
+        if receiver_id not in self._remote_media and receiver_id not in self._remote_channels:
+            return
+        room = self.room
+        for participant in room.participants.values() if room else []:
+            for sid, publication in participant.tracks.items():
+                if self._subscribed.get(sid) == receiver_id and publication.track is not None:
+                    participant._unsubscribe(sid)
+
+    def _on_pc_state(self, pc_id: str, state: str) -> None:
+        room = self.room
+        if room is None:
+            return
+        if state == "failed":
+            logger.warning("peer connection %s failed; replacing it", pc_id)
+            self._media_down.add(pc_id)
+            room._set_reconnecting(MediaConnectionError(
+                "Media connection failed or Media activity ceased"))
+        elif state == "connected" and pc_id in self._media_down:
+            self._media_down.discard(pc_id)
+            self._maybe_reconnected()
+
+    def _maybe_reconnected(self) -> None:
+        room = self.room
+        if (room is not None and room.state == RoomStateEnum.RECONNECTING
+                and not self._media_down and not self._signaling_down):
+            room._set_reconnected()
 
     # --- outgoing ------------------------------------------------------------------------------
 
@@ -502,6 +535,7 @@ class RoomConnection:
     async def _reconnect(self, reason: str) -> None:
         room = self.room
         assert room is not None and self.session is not None
+        self._signaling_down = True
         room._set_reconnecting(SignalingConnectionDisconnectedError(
             f"Signaling connection disconnected ({reason})"))
         deadline = time.monotonic() + self.session_timeout
@@ -522,8 +556,8 @@ class RoomConnection:
                 await self._end(exc)
                 return
             await self._apply(synced)
-            if room.state == RoomStateEnum.RECONNECTING:
-                room._set_reconnected()
+            self._signaling_down = False
+            self._maybe_reconnected()
             return
         if not self._leaving:
             await self._end(SignalingConnectionTimeoutError(

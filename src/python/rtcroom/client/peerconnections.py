@@ -8,6 +8,10 @@ offers, publishing while the other side publishes can never cause an offer colli
 
 aiortc gathers all ICE candidates before ``setLocalDescription`` returns, so every description
 sent carries its candidates and no trickle is needed between two rtcroom clients.
+
+When a connection fails (ICE or DTLS), the publisher's end replaces it with a fresh one under the
+same id and offers again; the subscriber's end asks for that by sending ``create-offer`` back
+through the server's relay, and replaces its own dead connection when the new offer arrives.
 """
 
 from __future__ import annotations
@@ -61,13 +65,13 @@ class PeerConnections:
         send: Callable[[PeerConnectionState], None],
         on_track: Callable[[MediaStreamTrack], None],
         on_channel: Callable[[RTCDataChannel], None],
-        on_failed: Callable[[str], None],
+        on_state: Callable[[str, str], None],
     ) -> None:
         self._configuration = configuration
         self._send = send
         self._on_track = on_track
         self._on_channel = on_channel
-        self._on_failed = on_failed
+        self._on_state = on_state
         self._tracks: list[LocalTrack] = []
         self._outgoing: dict[str, _Outgoing] = {}
         self._incoming: dict[str, _Incoming] = {}
@@ -156,8 +160,12 @@ class PeerConnections:
         if description is None:
             return  # ICE-only updates: our peers put their candidates in the SDP
         if description.type == "create-offer":
-            if state.id not in self._outgoing:
+            out = self._outgoing.get(state.id)
+            if out is None:
                 self._outgoing[state.id] = _Outgoing(self._new_pc(state.id))
+            elif _dead(out.pc):
+                await self._restart_outgoing(state.id)
+                return
             self._negotiate_soon(state.id)
         elif description.type == "answer":
             await self._handle_answer(state.id, description)
@@ -182,6 +190,13 @@ class PeerConnections:
 
     async def _handle_offer(self, pc_id: str, description: SessionDescription) -> None:
         incoming = self._incoming.get(pc_id)
+        if incoming is not None and (_dead(incoming.pc) or _ufrag(incoming.pc.remoteDescription)
+                                     != _ufrag(description.sdp)):
+            # The publisher started over on a new connection after a failure (aiortc has no ICE
+            # restart, so new ICE credentials mean a new connection): so do we.
+            del self._incoming[pc_id]
+            await incoming.pc.close()
+            incoming = None
         if incoming is None:
             incoming = self._incoming[pc_id] = _Incoming(self._new_pc(pc_id))
             incoming.pc.on("track", self._on_track)
@@ -203,10 +218,40 @@ class PeerConnections:
 
         @pc.on("connectionstatechange")
         def state_changed() -> None:
-            if pc.connectionState == "failed":
-                self._on_failed(pc_id)
+            if not self._current(pc_id, pc):
+                return  # replaced or closed by us
+            state = pc.connectionState
+            self._on_state(pc_id, state)
+            if state == "failed":
+                self._failed(pc_id, pc)
 
         return pc
+
+    def _current(self, pc_id: str, pc: RTCPeerConnection) -> bool:
+        out, incoming = self._outgoing.get(pc_id), self._incoming.get(pc_id)
+        return (out is not None and out.pc is pc) or (incoming is not None
+                                                        and incoming.pc is pc)
+
+    def _failed(self, pc_id: str, pc: RTCPeerConnection) -> None:
+        out = self._outgoing.get(pc_id)
+        if out is not None and out.pc is pc:
+            asyncio.create_task(self._restart_outgoing(pc_id))
+        else:
+            self._send(PeerConnectionState(id=pc_id, description=SessionDescription(
+                type="create-offer", revision=0)))
+
+    async def _restart_outgoing(self, pc_id: str) -> None:
+        old = self._outgoing.get(pc_id)
+        if old is None:
+            return
+        for track in list(old.senders) + list(old.channels):
+            self._detach(old, track)
+        if old.task is not None:
+            old.task.cancel()
+        fresh = _Outgoing(self._new_pc(pc_id), revision=old.revision)
+        self._outgoing[pc_id] = fresh
+        await old.pc.close()
+        self._negotiate_soon(pc_id)
 
     # --- ending --------------------------------------------------------------------------------
 
@@ -226,7 +271,23 @@ class PeerConnections:
         for pc_id in list(self._outgoing) + list(self._incoming):
             await self._close_one(pc_id)
 
+    def failed(self) -> list[str]:
+        """Ids of the connections that are down right now."""
+        return [pc_id for pc_id, pc in self.connections() if _dead(pc)]
+
     def connections(self) -> list[tuple[str, RTCPeerConnection]]:
         """Every live connection with its id, outgoing first."""
         return ([(pc_id, o.pc) for pc_id, o in self._outgoing.items()]
                 + [(pc_id, i.pc) for pc_id, i in self._incoming.items()])
+
+
+def _dead(pc: RTCPeerConnection) -> bool:
+    return pc.connectionState in ("failed", "closed")
+
+
+def _ufrag(sdp: RTCSessionDescription | str | None) -> str | None:
+    text = sdp.sdp if isinstance(sdp, RTCSessionDescription) else sdp
+    for line in (text or "").splitlines():
+        if line.startswith("a=ice-ufrag:"):
+            return line[len("a=ice-ufrag:"):].strip()
+    return None
