@@ -12,7 +12,9 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
+import pytest
 from rtcroom.accesstoken import AccessToken, VideoGrant
+from rtcroom.aiortc_ext.ice import use_host_addresses
 from rtcroom.server.app import RunningServer, start_server
 from rtcroom.server.config import ServerConfig
 
@@ -196,3 +198,10 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+@pytest.fixture
+def loopback_ice() -> Any:
+    """Peer connections gather host candidates on 127.0.0.1 only, for the whole test."""
+    with use_host_addresses(["127.0.0.1"]):
+        yield

@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 import rtcroom
 from rtcroom import errors
-from serverutil import running_server, token, wait_until
+from rtcroom.aiortc_ext.ice import udp_endpoints
+from rtcroom.dscp import get_traffic_class
+from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401
+
+# Host candidates on 127.0.0.1 only: the tests stay on loopback.
+pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 
 async def count_frames(track: Any, want: int, timeout: float = 30.0) -> int:
@@ -238,3 +243,22 @@ async def test_group_room_signaling_and_lifecycle_without_media() -> None:
             await bob.disconnect()
         await wait_until(lambda: alice.participants == {})
         await alice.disconnect()
+
+
+async def test_enable_dscp_marks_the_media_sockets() -> None:
+    async with running_server() as server:
+        alice = await join(server, "alice", audio=True, enable_dscp=True)
+        bob = await join(server, "bob", audio=True)
+        try:
+            await wait_until(lambda: "alice" in subscribed_tracks(bob)
+                             and "bob" in subscribed_tracks(alice), 30)
+
+            def classes(room: rtcroom.Room) -> set[int]:
+                pcs = room._signaling.pcs.connections()  # type: ignore[union-attr]
+                return {get_traffic_class(e.socket) for _, pc in pcs for e in udp_endpoints(pc)}
+
+            assert classes(alice) and 0 not in classes(alice)
+            assert classes(bob) == {0}
+        finally:
+            await bob.disconnect()
+            await alice.disconnect()

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import rtcroom
 from rtcroom import errors
-from serverutil import TcpProxy, running_server, token, wait_until
+from serverutil import TcpProxy, loopback_ice, running_server, token, wait_until  # noqa: F401
+
+# Host candidates on 127.0.0.1 only: the tests stay on loopback.
+pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 
 async def test_dropped_websocket_reconnects_and_media_keeps_flowing() -> None:

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import rtcroom
 from rtcroom.signaling.messages import IceServer
-from serverutil import running_server, token, wait_until
+from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401
 from test_connect_p2p import count_frames, subscribed_tracks
 
 TURNSERVER = shutil.which("turnserver")
-pytestmark = pytest.mark.skipif(TURNSERVER is None,
-                                reason="coturn is not installed (apt-get install coturn)")
+pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.skipif(TURNSERVER is None,
+                                reason="coturn is not installed (apt-get install coturn)")]
 
 
 def free_udp_port() -> int:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
 import rtcroom
 from rtcroom import errors
-from serverutil import API_KEY_SECRET, API_KEY_SID, running_server, token, wait_until
+from serverutil import API_KEY_SECRET, API_KEY_SID, loopback_ice, running_server, token, wait_until  # noqa: F401
 
 AUTH = aiohttp.BasicAuth(API_KEY_SID, API_KEY_SECRET)
+
+# Host candidates on 127.0.0.1 only: the tests stay on loopback.
+pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str,

@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from rtcroom.accesstoken import MAX_TOKEN_TTL, AccessToken, VideoGrant
+from rtcroom.aiortc_ext.ice import use_host_addresses
 from rtcroom.bot import Bot, BotOptions
 from rtcroom.client.room import Room
 from rtcroom.errors import TwilioError
@@ -194,6 +195,12 @@ def render(room: Room, started: float, log: list[str]) -> str:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    # Every participant of the demo runs in this process: keep their media on loopback.
+    with use_host_addresses(["127.0.0.1"]):
+        return await _run_demo(args)
+
+
+async def _run_demo(args: argparse.Namespace) -> int:
     creds = Credentials("AC" + "d" * 32, "SK" + "d" * 32, os.urandom(24).hex())
     config = ServerConfig(host=args.host, port=args.port, account_sid=creds.account_sid,
                           api_key_sid=creds.api_key_sid, api_key_secret=creds.api_key_secret,

@@ -162,7 +162,8 @@ class RoomConnection:
         self._media_down: set[str] = set()
         self._signaling_down = False
         self.pcs = PeerConnections(self._rtc_configuration, self._send_pc, self._on_remote_track,
-                                   self._on_remote_channel, self._on_pc_state)
+                                   self._on_remote_channel, self._on_pc_state,
+                                   dscp=options.enable_dscp)
 
     # --- joining -------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 
+from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
 from rtcroom.signaling.messages import PeerConnectionState, SessionDescription
 
@@ -66,12 +67,14 @@ class PeerConnections:
         on_track: Callable[[MediaStreamTrack], None],
         on_channel: Callable[[RTCDataChannel], None],
         on_state: Callable[[str, str], None],
+        dscp: bool = False,
     ) -> None:
         self._configuration = configuration
         self._send = send
         self._on_track = on_track
         self._on_channel = on_channel
         self._on_state = on_state
+        self._dscp = dscp
         self._tracks: list[LocalTrack] = []
         self._outgoing: dict[str, _Outgoing] = {}
         self._incoming: dict[str, _Incoming] = {}
@@ -215,6 +218,8 @@ class PeerConnections:
 
     def _new_pc(self, pc_id: str) -> RTCPeerConnection:
         pc = RTCPeerConnection(self._configuration())
+        if self._dscp:
+            enable_dscp(pc)
 
         @pc.on("connectionstatechange")
         def state_changed() -> None:
