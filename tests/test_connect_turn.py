@@ -47,11 +47,17 @@ async def turn(tmp_path: Path) -> AsyncIterator[tuple[IceServer, Path]]:
         await proc.wait()
 
 
-async def test_relay_only_media_through_coturn(turn: tuple[IceServer, Path]) -> None:
+@pytest.mark.parametrize("from_server", [True, False], ids=["server-ice", "client-ice"])
+async def test_relay_only_media_through_coturn(turn: tuple[IceServer, Path],
+                                               from_server: bool) -> None:
     ice_server, log = turn
-    async with running_server(ice_servers=(ice_server,)) as server:
+    # The TURN server comes either from the room server (with `connected`) or from the
+    # client's own ice_servers option, which then overrides whatever the server hands out.
+    server_ice = (ice_server,) if from_server else ()
+    client_ice = {} if from_server else {"ice_servers": [ice_server.to_wire()]}
+    async with running_server(ice_servers=server_ice) as server:
         options = {"ice_transport_policy": "relay", "audio": True,
-                   "video": {"width": 160, "height": 120, "frame_rate": 10}}
+                   "video": {"width": 160, "height": 120, "frame_rate": 10}, **client_ice}
         alice = await rtcroom.connect(token("alice"), server=server.url, name="room", **options)
         bob = await rtcroom.connect(token("bob"), server=server.url, name="room", **options)
         try:
