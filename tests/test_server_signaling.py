@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from serverutil import connect_body, joined, raw_client, running_server, token
@@ -205,3 +206,42 @@ async def test_ice_message_gets_configured_ice_servers() -> None:
         await c.msg(connect_body(token("a"), "room"))
         connected = await c.body("connected")
         assert connected["ice_servers"] == iced["ice_servers"]
+
+
+def _junk(rng: random.Random) -> str:
+    """A malformed frame or room message of some kind."""
+    choices = [
+        lambda: "".join(rng.choice('{}[]":,ab1 ') for _ in range(rng.randint(0, 40))),
+        lambda: json.dumps(rng.choice([None, 1, "x", [], {"type": None}, {"type": 7}])),
+        lambda: json.dumps({"type": "msg", "body": rng.choice([None, 3, "x", [], {}])}),
+        lambda: json.dumps({"type": "msg", "body": {"type": rng.choice(
+            ["connect", "sync", "update", "ice", "bogus"]), "version": rng.choice([2, "2", None]),
+            "participant": rng.choice([{}, {"revision": -1, "tracks": [{}]}, None]),
+            "session": rng.choice([None, "SS0", 5]), "token": rng.choice([None, "x", 1])}}),
+        lambda: json.dumps({"type": rng.choice(["welcome", "bad", "busy", "heartbeat", "bye"])}),
+    ]
+    return rng.choice(choices)()
+
+
+async def test_garbage_from_many_clients_leaves_a_joined_pair_working() -> None:
+    rng = random.Random(7)
+    async with running_server() as server:
+        alice, _, a_cm = await joined(server, "alice")
+        bob, _, b_cm = await joined(server, "bob")
+        try:
+            await alice.body("update")
+            for _ in range(30):
+                async with raw_client(server) as c:
+                    if rng.random() < 0.5:
+                        await c.hello()
+                    for _ in range(rng.randint(1, 5)):
+                        await c.send(_junk(rng))
+            # alice and bob still talk through the server
+            await bob.msg({"type": "update", "participant": {"revision": 2, "tracks": [DATA]}})
+            update = await alice.body("update")
+            assert [t["kind"] for t in update["participants"][0]["tracks"]] == ["data"]
+            room = next(iter(server.service.store._rooms.values()))
+            assert sorted(p.identity for p in room.active_participants()) == ["alice", "bob"]
+        finally:
+            await b_cm.__aexit__(None, None, None)
+            await a_cm.__aexit__(None, None, None)
