@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 import rtcroom
 from rtcroom.accesstoken import verify_token
@@ -99,13 +100,30 @@ async def test_token_without_any_credentials_fails_clearly(tmp_path: Path) -> No
     assert "RTCROOM_API_KEY_SECRET" in err and "rtcroom serve" in err
 
 
-async def test_join_bot_publishes_and_reports_events(tmp_path: Path) -> None:
+async def test_join_bots_publish_report_and_record(tmp_path: Path) -> None:
     env = env_with(tmp_path)
     async with Serving(env) as server:
-        code, out, err = await run("join", server.url, "--identity", "bot", "--room", "r",
-                                   "--duration", "2", env=env)
+        speaker = asyncio.create_task(run("join", server.url, "--identity", "speaker", "--room",
+                                          "r", "--duration", "8", env=env))
+        code, out, err = await run("join", server.url, "--identity", "listener", "--room", "r",
+                                   "--no-audio", "--no-video", "--record",
+                                   str(tmp_path / "rec"), "--duration", "5", env=env)
         assert code == 0, err
-        assert "bot: joined room r" in out and "bot: disconnected" in out
+        assert "listener: joined room r" in out and "listener: disconnected" in out
+        assert "receiving audio 'tone' from speaker" in out
+        assert "message from speaker: 'hello #1 from speaker'" in out
+        s_code, s_out, s_err = await speaker
+        assert s_code == 0, s_err
+        assert "speaker: listener joined" in s_out and "speaker: listener left" in s_out
+    recordings = sorted((tmp_path / "rec").iterdir())
+    assert len(recordings) == 2
+    kinds = []
+    for path in recordings:
+        with av.open(str(path)) as container:
+            stream = container.streams[0]
+            frames = sum(1 for _ in container.decode(stream))
+            kinds.append((stream.type, frames > 0))
+    assert sorted(kinds) == [("audio", True), ("video", True)]
 
 
 @pytest.mark.timeout(120)
