@@ -262,3 +262,23 @@ async def test_enable_dscp_marks_the_media_sockets() -> None:
         finally:
             await bob.disconnect()
             await alice.disconnect()
+
+
+async def test_automatic_subscription_off_receives_nothing() -> None:
+    async with running_server() as server:
+        alice = await join(server, "alice", audio=True)
+        lurker = await join(server, "lurker", automatic_subscription=False)
+        bob = await join(server, "bob")
+        try:
+            # bob gets alice's audio; the lurker sees the publication but is not subscribed
+            await wait_until(lambda: "alice" in subscribed_tracks(bob), 30)
+            [alice_seen] = [p for p in lurker.participants.values() if p.identity == "alice"]
+            assert [str(pub.kind) for pub in alice_seen.tracks.values()] == ["audio"]
+            assert subscribed_tracks(lurker) == {}
+            room = await server.service.get_room(alice.sid)
+            lurker_sid = lurker.local_participant.sid
+            assert not any(lk.subscriber == lurker_sid for lk in room.links.values())
+            assert [t.name for t in room.subscriptions(room.participants[lurker_sid])] == []
+        finally:
+            for room_ in (bob, lurker, alice):
+                await room_.disconnect()

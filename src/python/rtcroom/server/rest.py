@@ -284,15 +284,12 @@ async def list_subscribed(request: web.Request) -> web.Response:
     room = await service.get_room(request.match_info["room"])
     p = _find_participant(room, request.match_info["participant"])
     items = []
-    if p.active:
-        for publisher in room.active_participants():
-            if publisher.sid == p.sid:
-                continue
-            for t in publisher.tracks.values():
-                item = track_json(request, room, publisher, t)
-                item.update(publisher_sid=publisher.sid, subscriber_sid=p.sid,
-                            participant_sid=p.sid,
-                            url=f"{_base(request)}/v1/Rooms/{room.sid}/Participants/{p.sid}"
-                                f"/SubscribedTracks/{t.sid}")
-                items.append(item)
+    publishers = {t.sid: q for q in room.active_participants() for t in q.tracks.values()}
+    for t in room.subscriptions(p) if p.active else []:
+        publisher = publishers[t.sid]
+        item = track_json(request, room, publisher, t)
+        item.update(publisher_sid=publisher.sid, subscriber_sid=p.sid, participant_sid=p.sid,
+                    url=f"{_base(request)}/v1/Rooms/{room.sid}/Participants/{p.sid}"
+                        f"/SubscribedTracks/{t.sid}")
+        items.append(item)
     return _page(request, "subscribed_tracks", items)

@@ -87,6 +87,14 @@ def check_identity(identity: str) -> None:
             "Participant identity contains control characters")
 
 
+def _subscribe_all(message: Connect) -> bool:
+    """False when the client asked for no automatic subscription (rule ``exclude`` all)."""
+    rules = (message.subscribe or {}).get("rules")
+    if isinstance(rules, list) and rules and isinstance(rules[0], dict):
+        return rules[0].get("type") != "exclude"
+    return True
+
+
 class RoomService:
     def __init__(self, config: ServerConfig, store: RoomStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -127,7 +135,8 @@ class RoomService:
             if room is None:
                 room = await self._create(name, self.config.room_type,
                                           self.config.max_participants)
-            participant, out = room.join(identity, message.participant, self.clock())
+            participant, out = room.join(identity, message.participant, self.clock(),
+                                         subscribe_all=_subscribe_all(message))
             self._deliveries[participant.sid] = delivery
             await self.store.save(room)
             self._deliver(out, room)
