@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from rtcroom.server.config import (
     ConfigError,
     credentials_path,
