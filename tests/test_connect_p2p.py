@@ -282,3 +282,19 @@ async def test_automatic_subscription_off_receives_nothing() -> None:
         finally:
             for room_ in (bob, lurker, alice):
                 await room_.disconnect()
+
+
+async def test_connect_needs_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RTCROOM_SERVER", raising=False)
+    with pytest.raises(errors.SignalingConnectionError, match="RTCROOM_SERVER"):
+        await rtcroom.connect(token("a"))
+    with pytest.raises(errors.SignalingConnectionError, match="cannot open"):
+        await rtcroom.connect(token("a"), server="not a url")
+
+
+async def test_server_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_server() as server:
+        monkeypatch.setenv("RTCROOM_SERVER", server.url)
+        room = await rtcroom.connect(token("alice"), name="room")
+        assert room.local_participant.identity == "alice"
+        await room.disconnect()

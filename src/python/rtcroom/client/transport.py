@@ -96,12 +96,14 @@ class SignalingTransport:
         self._http = aiohttp.ClientSession()
         self._event("connecting")
         try:
-            self._ws = await self._http.ws_connect(self.url, timeout=aiohttp.ClientWSTimeout(
-                ws_receive=None, ws_close=5.0), max_msg_size=MAX_FRAME_BYTES,
-                autoping=True, heartbeat=None)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            self._ws = await asyncio.wait_for(self._http.ws_connect(
+                self.url, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+                max_msg_size=MAX_FRAME_BYTES, autoping=True, heartbeat=None), OPEN_TIMEOUT)
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
             await self._http.close()
-            self._event("closed", {"reason": CloseReason.FAILED}, error=True)
+            timed_out = isinstance(exc, asyncio.TimeoutError)
+            self._event("closed", {"reason": CloseReason.TIMEOUT if timed_out
+                                   else CloseReason.FAILED}, error=True)
             raise SignalingConnectionError(
                 f"Signaling connection error: cannot open {self.url}: {exc}") from exc
         try:
