@@ -114,7 +114,9 @@ async def test_join_bots_publish_report_and_record(tmp_path: Path) -> None:
         assert "message from speaker: 'hello #1 from speaker'" in out
         s_code, s_out, s_err = await speaker
         assert s_code == 0, s_err
-        assert "speaker: listener joined" in s_out and "speaker: listener left" in s_out
+        # which of the two processes got in first is up to the scheduler
+        assert re.search(r"speaker: listener (joined|is here)", s_out)
+        assert "speaker: listener left" in s_out
     recordings = sorted((tmp_path / "rec").iterdir())
     assert len(recordings) == 2
     kinds = []
