@@ -10,16 +10,16 @@ import rtcroom
 from rtcroom import errors
 from serverutil import API_KEY_SECRET, API_KEY_SID, loopback_ice, running_server, token, wait_until  # noqa: F401
 
-AUTH = aiohttp.BasicAuth(API_KEY_SID, API_KEY_SECRET)
+AUTH = aiohttp.encode_basic_auth(API_KEY_SID, API_KEY_SECRET)
 
 # Host candidates on 127.0.0.1 only: the tests stay on loopback.
 pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 
-async def call(http: aiohttp.ClientSession, method: str, url: str,
+async def call(http: aiohttp.ClientSession, method: str, url: str, auth: str | None = AUTH,
                **kwargs: Any) -> tuple[int, Any]:
-    kwargs.setdefault("auth", AUTH)
-    async with http.request(method, url, **kwargs) as response:
+    headers = {"Authorization": auth} if auth is not None else {}
+    async with http.request(method, url, headers=headers, **kwargs) as response:
         return response.status, await response.json()
 
 
@@ -28,7 +28,7 @@ async def test_rest_needs_the_api_key() -> None:
         status, body = await call(http, "GET", f"{server.http_url}/v1/Rooms", auth=None)
         assert status == 401 and body["code"] == 20003
         status, body = await call(http, "GET", f"{server.http_url}/v1/Rooms",
-                                  auth=aiohttp.BasicAuth(API_KEY_SID, "wrong"))
+                                  auth=aiohttp.encode_basic_auth(API_KEY_SID, "wrong"))
         assert status == 401
         status, body = await call(http, "GET", f"{server.http_url}/health", auth=None)
         assert status == 200 and body["status"] == "ok"
