@@ -245,3 +245,26 @@ async def test_garbage_from_many_clients_leaves_a_joined_pair_working() -> None:
         finally:
             await b_cm.__aexit__(None, None, None)
             await a_cm.__aexit__(None, None, None)
+
+
+async def test_sync_resumes_only_with_the_same_identity() -> None:
+    async with running_server() as server:
+        alice, connected, a_cm = await joined(server, "alice")
+        session = connected["session"]
+        await alice.ws.close()  # dropped without disconnect: the session is kept
+        try:
+            sync = {"type": "sync", "version": 2, "session": session, "name": "room",
+                    "participant": {"revision": 2, "tracks": []}}
+            async with raw_client(server) as thief:
+                await thief.hello({**sync, "token": token("mallory")})
+                assert (await thief.body("error"))["code"] == 20106
+            async with raw_client(server) as back:
+                await back.hello({**sync, "token": token("alice")})
+                synced = await back.body("synced")
+                assert synced["session"] == session
+                assert synced["participant"]["identity"] == "alice"
+            async with raw_client(server) as late:
+                await late.hello({**sync, "session": "SS" + "0" * 32, "token": token("alice")})
+                assert (await late.body("error"))["code"] == 53002
+        finally:
+            await a_cm.__aexit__(None, None, None)

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from rtcroom.accesstoken import verify_token
 from rtcroom.errors import (
+    AccessTokenGrantsInvalidError,
     ParticipantIdentityCharsInvalidError,
     ParticipantIdentityTooLongError,
     ParticipantNotFoundError,
@@ -144,13 +145,16 @@ class RoomService:
 
     async def sync(self, message: Sync, delivery: Delivery) -> Participant:
         """Resume a suspended session on a new connection; it receives ``synced``."""
-        self.verify(message.token, message.name)
+        claims = self.verify(message.token, message.name)
         async with self._lock:
             room = await self.store.find_by_session(message.session)
             participant = room.by_session(message.session) if room else None
             if room is None or participant is None:
                 raise SignalingConnectionTimeoutError(
                     "The session could not be resumed: it expired or never existed")
+            if claims["grants"]["identity"] != participant.identity:
+                raise AccessTokenGrantsInvalidError(
+                    "Invalid Access Token grants: the session belongs to another identity")
             old = self._deliveries.pop(participant.sid, None)
             if old is not None and old is not delivery:
                 old.end()
