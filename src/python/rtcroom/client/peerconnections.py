@@ -169,6 +169,12 @@ class PeerConnections:
             elif _dead(out.pc):
                 await self._restart_outgoing(state.id)
                 return
+            elif out.pc.signalingState == "have-local-offer":
+                # Asked again while our offer is unanswered (it or its answer was lost with
+                # the signaling connection): say it again.
+                self._send(PeerConnectionState(id=state.id, description=SessionDescription(
+                    type="offer", revision=out.revision, sdp=out.pc.localDescription.sdp)))
+                return
             self._negotiate_soon(state.id)
         elif description.type == "answer":
             await self._handle_answer(state.id, description)
