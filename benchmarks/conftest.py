@@ -24,6 +24,7 @@ RATIOS: list[tuple[str, str]] = [
     ("copy", "native"),
     ("python", "native"),
     ("relay", "forward"),
+    ("rtp_parse", "detector"),
 ]
 
 

@@ -1,20 +1,25 @@
 """A tour of rtcroom's Python API, top to bottom.
 
     python examples/api_tour.py                          # everything that needs no server
-    python examples/api_tour.py --server ws://127.0.0.1:8080  # also join a room there
+    python examples/api_tour.py --server ws://127.0.0.1:8080/signaling  # and join a room
+
+With --server, set RTCROOM_ACCOUNT_SID, RTCROOM_API_KEY_SID and RTCROOM_API_KEY_SECRET to the
+server's credentials (the same variables the server reads).
 
 1. mint an access token and check it the way the server will;
 2. write connect options (twilio-video.js's camelCase JSON works too) and see a bad one refused;
 3. make local tracks without any device: a tone, a moving test pattern, and audio pushed
    from numpy;
 4. read the frames a track sends, with their audio levels, and record them to a file;
-5. with --server: join a room, publish, and print what happens in it.
+5. with --server: two participants join a room; one publishes a tone, the other hears it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import os
 import tempfile
 from pathlib import Path
 
@@ -24,24 +29,28 @@ import numpy as np
 import rtcroom
 from rtcroom.media import Recorder
 
-ACCOUNT_SID = "AC" + "0" * 32
-API_KEY_SID = "SK" + "0" * 32
-API_KEY_SECRET = "example-secret-example-secret-00"
+# The server's credentials, from the environment variables `rtcroom serve` reads too.
+ACCOUNT_SID = os.environ.get("RTCROOM_ACCOUNT_SID", "AC" + "0" * 32)
+API_KEY_SID = os.environ.get("RTCROOM_API_KEY_SID", "SK" + "0" * 32)
+API_KEY_SECRET = os.environ.get("RTCROOM_API_KEY_SECRET", "example-secret-example-secret-00")
 
 
 def make_token(identity: str, room: str) -> str:
-    """1. A token for one identity and one room, as Twilio's own library would mint it."""
+    """A token for one identity and one room, as Twilio's own library would mint it."""
     token = rtcroom.AccessToken(ACCOUNT_SID, API_KEY_SID, API_KEY_SECRET, identity=identity)
     token.add_grant(rtcroom.VideoGrant(room=room))
-    jwt = token.to_jwt()
+    return token.to_jwt()
 
-    claims = rtcroom.verify_token(jwt, API_KEY_SECRET, room=room)
+
+def check_token() -> None:
+    """1. The checks a server makes on a token, with Twilio's error codes when they fail."""
+    jwt = make_token("tour-guide", "tour")
+    claims = rtcroom.verify_token(jwt, API_KEY_SECRET, room="tour")
     print(f"token for {claims['grants']['identity']!r}, room {claims['grants']['video']['room']!r}")
     try:
         rtcroom.verify_token(jwt, API_KEY_SECRET, room="another-room")
     except rtcroom.errors.AccessTokenGrantsInvalidError as error:
         print(f"  ...and refused for another room: {error}")
-    return jwt
 
 
 def make_options() -> rtcroom.ConnectOptions:
@@ -92,46 +101,45 @@ async def show_local_media(workdir: Path) -> None:
         track.stop()
 
 
-async def join(server: str, token: str, options: rtcroom.ConnectOptions) -> None:
-    """5. Join a room, publish a tone and a test pattern, and narrate for ten seconds."""
-    tracks = rtcroom.create_local_tracks()
-    async with await rtcroom.connect(token, server=server, options=options, tracks=tracks) as room:  # type: ignore[attr-defined]
-        print(f"joined {room.name} as {room.local_participant.identity}")
+async def join(server: str, options: rtcroom.ConnectOptions, seconds: float) -> None:
+    """5. A visitor waits in the room; the guide joins with a tone; the visitor hears it."""
+    visitor = await rtcroom.connect(make_token("visitor", "tour"), server=server, options=options)
+    print(f"{visitor.local_participant.identity} is in {visitor.name}")
 
-        @room.on("participant_connected")
-        def hello(participant: rtcroom.RemoteParticipant) -> None:
-            print(f"{participant.identity} joined")
+    @visitor.on("participant_connected")
+    def hello(participant: rtcroom.RemoteParticipant) -> None:
+        print(f"{participant.identity} joined")
 
-        @room.on("track_subscribed")
-        async def watch(
-            track: rtcroom.RemoteTrack, publication: object, participant: object
-        ) -> None:
-            if isinstance(track, rtcroom.RemoteAudioTrack):
-                async for _ in track.frames():
-                    print(f"{track.name}: level {track.audio_level}")
-                    await asyncio.sleep(1)
+    @visitor.on("track_subscribed")
+    async def listen(track: rtcroom.RemoteTrack, publication: object, participant: object) -> None:
+        if isinstance(track, rtcroom.RemoteAudioTrack):
+            count = 0
+            async for _ in track.frames():  # 50 frames a second: print one in 25
+                count += 1
+                if count % 25 == 0:
+                    print(f"hearing {track.name!r}: level {track.audio_level}")
 
-        room.on(
-            "dominant_speaker_changed", lambda p: print(f"dominant speaker: {p and p.identity}")
-        )
-        await asyncio.sleep(10)
+    tone = rtcroom.LocalAudioTrack.tone(440, name="guide's tone")
+    guide_options = dataclasses.replace(options, tracks=(tone,))
+    guide_token = make_token("guide", "tour")
+    async with await rtcroom.connect(guide_token, server=server, options=guide_options):
+        await asyncio.sleep(seconds)
+    await visitor.disconnect()
+    tone.stop()
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", help="ws:// URL of an rtcroom server")
+    parser.add_argument("--server", help="ws:// signaling URL of an rtcroom server")
+    parser.add_argument("--seconds", type=float, default=5, help="how long to stay in the room")
     args = parser.parse_args()
 
-    token = make_token("tour-guide", "tour")
+    check_token()
     options = make_options()
     with tempfile.TemporaryDirectory() as workdir:
         await show_local_media(Path(workdir))
     if args.server:
-        if not hasattr(rtcroom, "connect"):
-            raise SystemExit(
-                "this rtcroom has no connect() yet (it comes with the signaling client)"
-            )
-        await join(args.server, token, options)
+        await join(args.server, options, args.seconds)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
-
+import pytest
 from rtcroom.accesstoken import AccessToken, VideoGrant
+from rtcroom.aiortc_ext.ice import use_host_addresses
 from rtcroom.server.app import RunningServer, start_server
 from rtcroom.server.config import ServerConfig
 
@@ -106,22 +108,21 @@ def connect_body(tok: str, name: str | None = "room",
 
 @asynccontextmanager
 async def raw_client(server: RunningServer) -> AsyncIterator[RawClient]:
-    async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(server.url) as ws:
-            client = RawClient(ws)
+    async with aiohttp.ClientSession() as http, http.ws_connect(server.url) as ws:
+        client = RawClient(ws)
 
-            async def keepalive() -> None:
-                # Like any client, keep the server's heartbeat timeout from firing.
-                while not ws.closed:
-                    await asyncio.sleep(1.0)
-                    if client.heartbeats:
-                        await ws.send_str('{"type":"heartbeat"}')
+        async def keepalive() -> None:
+            # Like any client, keep the server's heartbeat timeout from firing.
+            while not ws.closed:
+                await asyncio.sleep(1.0)
+                if client.heartbeats:
+                    await ws.send_str('{"type":"heartbeat"}')
 
-            task = asyncio.create_task(keepalive())
-            try:
-                yield client
-            finally:
-                task.cancel()
+        task = asyncio.create_task(keepalive())
+        try:
+            yield client
+        finally:
+            task.cancel()
 
 
 async def joined(server: RunningServer, identity: str, room: str = "room",
@@ -145,3 +146,62 @@ async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
         if loop.time() > end:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+class TcpProxy:
+    """A loopback TCP relay in front of the server, so a test can cut a client's connection
+    the way a network failure would, and refuse new ones for a while."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.refusing = False
+        self._server: asyncio.AbstractServer | None = None
+        self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/signaling"
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._pairs.append((writer, up_writer))
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+    def cut(self) -> None:
+        """Abort every relayed connection, both ways, without a WebSocket close."""
+        for client, upstream in self._pairs:
+            client.transport.abort()
+            upstream.transport.abort()
+        self._pairs.clear()
+
+    async def stop(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+@pytest.fixture
+def loopback_ice() -> Any:
+    """Peer connections gather host candidates on 127.0.0.1 only, for the whole test."""
+    with use_host_addresses(["127.0.0.1"]):
+        yield

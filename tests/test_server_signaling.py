@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from serverutil import connect_body, joined, raw_client, running_server, token
@@ -20,20 +21,19 @@ async def test_hello_gets_welcome_with_negotiated_timeout() -> None:
 
 
 async def test_server_sends_heartbeats_and_closes_a_silent_client() -> None:
-    async with running_server() as server:
-        async with raw_client(server) as c:
-            c.heartbeats = False
-            await c.hello(timeout=300)
-            assert (await c.frame("heartbeat"))["type"] == "heartbeat"
-            # 3 x 300 ms of silence from us: the server gives up with 3001.
-            assert await c.closed() == 3001
+    async with running_server() as server, raw_client(server) as c:
+        c.heartbeats = False
+        await c.hello(timeout=300)
+        assert (await c.frame("heartbeat"))["type"] == "heartbeat"
+        # 3 x 300 ms of silence from us: the server gives up with 3001.
+        assert await c.closed() == 3001
 
 
 async def test_connect_returns_connected_with_identity_and_session() -> None:
     async with running_server() as server:
         tracks = [{"id": "a1", "kind": "audio", "name": "mic", "enabled": True,
                    "priority": "standard"}]
-        alice, connected, cm = await joined(server, "alice", tracks=tracks)
+        _, connected, cm = await joined(server, "alice", tracks=tracks)
         try:
             assert connected["participant"]["identity"] == "alice"
             assert connected["participant"]["sid"].startswith("PA")
@@ -117,7 +117,7 @@ async def test_disconnect_tells_the_others() -> None:
 
 @pytest.mark.parametrize("make_token, code", [
     (lambda: "not-a-jwt", 20101),
-    (lambda: token("alice", "room", secret="wrong-secret"), 20107),
+    (lambda: token("alice", "room", secret="wrong-secret-of-the-right-length-0123456"), 20107),
     (lambda: token("alice", "another-room"), 20106),
 ])
 async def test_bad_tokens_get_their_codes_and_leave_others_alone(make_token, code) -> None:
@@ -162,17 +162,16 @@ async def test_malformed_frames_get_bad_and_invalid_messages_get_53004() -> None
 
 
 async def test_hello_with_wrong_version_is_refused() -> None:
-    async with running_server() as server:
-        async with raw_client(server) as c:
-            await c.send({"type": "hello", "id": "x", "timeout": 5000, "version": 1})
-            assert "version" in (await c.frame("bad"))["reason"]
-            assert await c.closed() == 3002
+    async with running_server() as server, raw_client(server) as c:
+        await c.send({"type": "hello", "id": "x", "timeout": 5000, "version": 1})
+        assert "version" in (await c.frame("bad"))["reason"]
+        assert await c.closed() == 3002
 
 
 async def test_duplicate_identity_disconnects_the_first_with_53205() -> None:
     async with running_server() as server:
         first, _, f_cm = await joined(server, "alice")
-        second, connected, s_cm = await joined(server, "alice")
+        _, connected, s_cm = await joined(server, "alice")
         try:
             error = await first.body("error")
             assert error["code"] == 53205
@@ -184,8 +183,8 @@ async def test_duplicate_identity_disconnects_the_first_with_53205() -> None:
 
 async def test_max_participants_gives_53105() -> None:
     async with running_server(max_participants=2) as server:
-        a, _, a_cm = await joined(server, "a")
-        b, _, b_cm = await joined(server, "b")
+        _, _, a_cm = await joined(server, "a")
+        _, _, b_cm = await joined(server, "b")
         try:
             async with raw_client(server) as c:
                 await c.hello(connect_body(token("c"), "room"))
@@ -199,12 +198,73 @@ async def test_ice_message_gets_configured_ice_servers() -> None:
     from rtcroom.signaling.messages import IceServer
 
     turn = IceServer(urls=["turn:127.0.0.1:3478"], username="u", credential="p")
-    async with running_server(ice_servers=(turn,)) as server:
-        async with raw_client(server) as c:
-            await c.hello({"type": "ice", "edge": "roaming", "token": token("a"), "version": 1})
-            iced = await c.body("iced")
-            assert iced["ice_servers"] == [{"urls": ["turn:127.0.0.1:3478"], "username": "u",
-                                            "credential": "p"}]
-            await c.msg(connect_body(token("a"), "room"))
-            connected = await c.body("connected")
-            assert connected["ice_servers"] == iced["ice_servers"]
+    async with running_server(ice_servers=(turn,)) as server, raw_client(server) as c:
+        await c.hello({"type": "ice", "edge": "roaming", "token": token("a"), "version": 1})
+        iced = await c.body("iced")
+        assert iced["ice_servers"] == [{"urls": ["turn:127.0.0.1:3478"], "username": "u",
+                                        "credential": "p"}]
+        await c.msg(connect_body(token("a"), "room"))
+        connected = await c.body("connected")
+        assert connected["ice_servers"] == iced["ice_servers"]
+
+
+def _junk(rng: random.Random) -> str:
+    """A malformed frame or room message of some kind."""
+    choices = [
+        lambda: "".join(rng.choice('{}[]":,ab1 ') for _ in range(rng.randint(0, 40))),
+        lambda: json.dumps(rng.choice([None, 1, "x", [], {"type": None}, {"type": 7}])),
+        lambda: json.dumps({"type": "msg", "body": rng.choice([None, 3, "x", [], {}])}),
+        lambda: json.dumps({"type": "msg", "body": {"type": rng.choice(
+            ["connect", "sync", "update", "ice", "bogus"]), "version": rng.choice([2, "2", None]),
+            "participant": rng.choice([{}, {"revision": -1, "tracks": [{}]}, None]),
+            "session": rng.choice([None, "SS0", 5]), "token": rng.choice([None, "x", 1])}}),
+        lambda: json.dumps({"type": rng.choice(["welcome", "bad", "busy", "heartbeat", "bye"])}),
+    ]
+    return rng.choice(choices)()
+
+
+async def test_garbage_from_many_clients_leaves_a_joined_pair_working() -> None:
+    rng = random.Random(7)
+    async with running_server() as server:
+        alice, _, a_cm = await joined(server, "alice")
+        bob, _, b_cm = await joined(server, "bob")
+        try:
+            await alice.body("update")
+            for _ in range(30):
+                async with raw_client(server) as c:
+                    if rng.random() < 0.5:
+                        await c.hello()
+                    for _ in range(rng.randint(1, 5)):
+                        await c.send(_junk(rng))
+            # alice and bob still talk through the server
+            await bob.msg({"type": "update", "participant": {"revision": 2, "tracks": [DATA]}})
+            update = await alice.body("update")
+            assert [t["kind"] for t in update["participants"][0]["tracks"]] == ["data"]
+            room = next(iter(server.service.store._rooms.values()))
+            assert sorted(p.identity for p in room.active_participants()) == ["alice", "bob"]
+        finally:
+            await b_cm.__aexit__(None, None, None)
+            await a_cm.__aexit__(None, None, None)
+
+
+async def test_sync_resumes_only_with_the_same_identity() -> None:
+    async with running_server() as server:
+        alice, connected, a_cm = await joined(server, "alice")
+        session = connected["session"]
+        await alice.ws.close()  # dropped without disconnect: the session is kept
+        try:
+            sync = {"type": "sync", "version": 2, "session": session, "name": "room",
+                    "participant": {"revision": 2, "tracks": []}}
+            async with raw_client(server) as thief:
+                await thief.hello({**sync, "token": token("mallory")})
+                assert (await thief.body("error"))["code"] == 20106
+            async with raw_client(server) as back:
+                await back.hello({**sync, "token": token("alice")})
+                synced = await back.body("synced")
+                assert synced["session"] == session
+                assert synced["participant"]["identity"] == "alice"
+            async with raw_client(server) as late:
+                await late.hello({**sync, "session": "SS" + "0" * 32, "token": token("alice")})
+                assert (await late.body("error"))["code"] == 53002
+        finally:
+            await a_cm.__aexit__(None, None, None)

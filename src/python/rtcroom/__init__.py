@@ -30,6 +30,7 @@ from rtcroom.client import (
     create_local_tracks,
     create_local_video_track,
 )
+from rtcroom.client.connection import connect
 from rtcroom.constants import (
     AudioCodec,
     BandwidthProfileMode,
@@ -137,6 +138,7 @@ __all__ = [
     "RemoteVideoTrack",
     "RemoteVideoTrackPublication",
     "Room",
+    "connect",
     "TrackPublication",
     "create_local_audio_track",
     "create_local_tracks",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from enum import Enum, IntEnum
 from typing import Any, TypeVar
 
-from typing_extensions import Self
 
 __all__ = [
     "AudioCodec",
@@ -39,7 +38,7 @@ class _StrEnum(str, Enum):
         return str(self.value)
 
     @classmethod
-    def coerce(cls, value: Any, path: str) -> Self:
+    def coerce(cls: type[_S], value: Any, path: str) -> _S:
         """``value`` as a member, or a ValueError/TypeError saying which values ``path`` allows."""
         if isinstance(value, cls):
             return value
@@ -56,7 +55,7 @@ class _IntEnum(IntEnum):
         return str(self.value)
 
     @classmethod
-    def coerce(cls, value: Any, path: str) -> Self:
+    def coerce(cls: type[_I], value: Any, path: str) -> _I:
         """``value`` as a member, or a ValueError/TypeError saying which values ``path`` allows."""
         if isinstance(value, cls):
             return value

@@ -31,7 +31,6 @@ from typing import Any, ClassVar, TypeVar
 
 from aiortc import RTCIceServer
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
-from typing_extensions import Self
 
 from rtcroom.constants import (
     AudioCodec,
@@ -120,7 +119,7 @@ class _Options:
         """Rules that involve more than one field."""
 
     @classmethod
-    def from_dict(cls, data: Any, path: str = "") -> Self:
+    def from_dict(cls: type[_O], data: Any, path: str = "") -> _O:
         """Build from a dict with snake_case or twilio-video.js camelCase keys."""
         if isinstance(data, cls):
             return data

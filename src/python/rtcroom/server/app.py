@@ -14,7 +14,7 @@ from rtcroom.server.service import SERVICE, RoomService
 from rtcroom.server.signaling import signaling_handler
 from rtcroom.server.store import RoomStore
 
-__all__ = ["create_app", "RunningServer", "start_server"]
+__all__ = ["RunningServer", "create_app", "start_server"]
 
 SIGNALING_PATH = "/signaling"
 

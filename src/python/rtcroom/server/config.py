@@ -11,21 +11,22 @@ import json
 import os
 import secrets
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from rtcroom.server.rooms.room import ROOM_TYPES
 from rtcroom.signaling.fields import MessageFormatError
 from rtcroom.signaling.messages import IceServer
 
 __all__ = [
-    "ServerConfig",
     "ConfigError",
     "Credentials",
-    "load_config",
-    "development_credentials",
+    "ServerConfig",
     "credentials_path",
+    "development_credentials",
+    "load_config",
     "load_saved_credentials",
 ]
 
@@ -139,11 +140,12 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
     try:
         if path.suffix == ".toml":
-            if sys.version_info < (3, 11):
-                raise ConfigError(f"config file {path}: TOML needs Python 3.11; use JSON")
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
 
-            data: Any = tomllib.loads(text)
+                data: Any = tomllib.loads(text)
+            else:
+                raise ConfigError(f"config file {path}: TOML needs Python 3.11; use JSON")
         else:
             data = json.loads(text)
     except ValueError as exc:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -24,9 +25,9 @@ from rtcroom.errors import (
     TwilioError,
 )
 from rtcroom.server.rooms import Participant, Room, Track
-from rtcroom.server.service import SERVICE, RoomService
+from rtcroom.server.service import SERVICE
 
-__all__ = ["routes", "auth_middleware"]
+__all__ = ["auth_middleware", "routes"]
 
 # Twilio's REST codes outside the Video table: bad parameter, failed auth, no such resource.
 INVALID_PARAMETER = 20001
@@ -283,15 +284,12 @@ async def list_subscribed(request: web.Request) -> web.Response:
     room = await service.get_room(request.match_info["room"])
     p = _find_participant(room, request.match_info["participant"])
     items = []
-    if p.active:
-        for publisher in room.active_participants():
-            if publisher.sid == p.sid:
-                continue
-            for t in publisher.tracks.values():
-                item = track_json(request, room, publisher, t)
-                item.update(publisher_sid=publisher.sid, subscriber_sid=p.sid,
-                            participant_sid=p.sid,
-                            url=f"{_base(request)}/v1/Rooms/{room.sid}/Participants/{p.sid}"
-                                f"/SubscribedTracks/{t.sid}")
-                items.append(item)
+    publishers = {t.sid: q for q in room.active_participants() for t in q.tracks.values()}
+    for t in room.subscriptions(p) if p.active else []:
+        publisher = publishers[t.sid]
+        item = track_json(request, room, publisher, t)
+        item.update(publisher_sid=publisher.sid, subscriber_sid=p.sid, participant_sid=p.sid,
+                    url=f"{_base(request)}/v1/Rooms/{room.sid}/Participants/{p.sid}"
+                        f"/SubscribedTracks/{t.sid}")
+        items.append(item)
     return _page(request, "subscribed_tracks", items)

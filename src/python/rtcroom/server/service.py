@@ -11,15 +11,17 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from rtcroom.accesstoken import verify_token
 from rtcroom.errors import (
-    ParticipantNotFoundError,
+    AccessTokenGrantsInvalidError,
     ParticipantIdentityCharsInvalidError,
     ParticipantIdentityTooLongError,
+    ParticipantNotFoundError,
     RoomCreateFailedError,
     RoomInvalidParametersError,
     RoomMaxParticipantsOutOfRangeError,
@@ -47,7 +49,7 @@ from rtcroom.signaling.messages import (
     Sync,
 )
 
-__all__ = ["RoomService", "SERVICE", "Delivery", "MAX_NAME_LENGTH", "MAX_IDENTITY_LENGTH"]
+__all__ = ["MAX_IDENTITY_LENGTH", "MAX_NAME_LENGTH", "SERVICE", "Delivery", "RoomService"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,14 @@ def check_identity(identity: str) -> None:
     if _BAD_IDENTITY_CHARS.search(identity):
         raise ParticipantIdentityCharsInvalidError(
             "Participant identity contains control characters")
+
+
+def _subscribe_all(message: Connect) -> bool:
+    """False when the client asked for no automatic subscription (rule ``exclude`` all)."""
+    rules = (message.subscribe or {}).get("rules")
+    if isinstance(rules, list) and rules and isinstance(rules[0], dict):
+        return rules[0].get("type") != "exclude"
+    return True
 
 
 class RoomService:
@@ -126,7 +136,8 @@ class RoomService:
             if room is None:
                 room = await self._create(name, self.config.room_type,
                                           self.config.max_participants)
-            participant, out = room.join(identity, message.participant, self.clock())
+            participant, out = room.join(identity, message.participant, self.clock(),
+                                         subscribe_all=_subscribe_all(message))
             self._deliveries[participant.sid] = delivery
             await self.store.save(room)
             self._deliver(out, room)
@@ -134,13 +145,16 @@ class RoomService:
 
     async def sync(self, message: Sync, delivery: Delivery) -> Participant:
         """Resume a suspended session on a new connection; it receives ``synced``."""
-        self.verify(message.token, message.name)
+        claims = self.verify(message.token, message.name)
         async with self._lock:
             room = await self.store.find_by_session(message.session)
             participant = room.by_session(message.session) if room else None
             if room is None or participant is None:
                 raise SignalingConnectionTimeoutError(
                     "The session could not be resumed: it expired or never existed")
+            if claims["grants"]["identity"] != participant.identity:
+                raise AccessTokenGrantsInvalidError(
+                    "Invalid Access Token grants: the session belongs to another identity")
             old = self._deliveries.pop(participant.sid, None)
             if old is not None and old is not delivery:
                 old.end()

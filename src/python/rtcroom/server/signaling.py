@@ -87,9 +87,13 @@ class SignalingConnection:
         """Sends queued frames in order; a heartbeat when nothing went out for a while."""
         interval = max(self._timeout_ms - HEARTBEAT_OFFSET_MS, 100) / 1000
         while True:
-            try:
-                text = await asyncio.wait_for(self._outbox.get(), interval)
-            except asyncio.TimeoutError:
+            # asyncio.wait (not wait_for) so that a frame dequeued as the timer fires is kept.
+            get = asyncio.ensure_future(self._outbox.get())
+            done, _ = await asyncio.wait({get}, timeout=interval)
+            if done:
+                text = get.result()
+            else:
+                get.cancel()
                 text = encode_frame(Heartbeat())
             if text is None:
                 await self.ws.close(code=CLOSE_NORMAL)

@@ -7,11 +7,12 @@ server.
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["MessageFormatError", "req", "opt", "req_list", "opt_list", "req_obj", "opt_obj"]
+__all__ = ["MessageFormatError", "opt", "opt_list", "opt_obj", "req", "req_list", "req_obj"]
 
 
 class MessageFormatError(ValueError):

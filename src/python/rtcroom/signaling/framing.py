@@ -9,31 +9,31 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from rtcroom.signaling.fields import MessageFormatError, opt, req
 
 __all__ = [
-    "TCMP_VERSION",
-    "Hello",
-    "Welcome",
-    "Msg",
-    "Heartbeat",
-    "Bye",
-    "Bad",
-    "Busy",
-    "Frame",
-    "parse_frame",
-    "encode_frame",
-    "CLOSE_NORMAL",
-    "CLOSE_WELCOME_TIMEOUT",
+    "CLOSE_BUSY_WAIT",
     "CLOSE_HEARTBEATS_MISSED",
     "CLOSE_HELLO_FAILED",
-    "CLOSE_SEND_FAILED",
     "CLOSE_NETWORK_CHANGED",
-    "CLOSE_BUSY_WAIT",
-    "CLOSE_SERVER_BUSY",
+    "CLOSE_NORMAL",
     "CLOSE_OPEN_TIMEOUT",
+    "CLOSE_SEND_FAILED",
+    "CLOSE_SERVER_BUSY",
+    "CLOSE_WELCOME_TIMEOUT",
+    "TCMP_VERSION",
+    "Bad",
+    "Busy",
+    "Bye",
+    "Frame",
+    "Heartbeat",
+    "Hello",
+    "Msg",
+    "Welcome",
+    "encode_frame",
+    "parse_frame",
 ]
 
 TCMP_VERSION = 2
@@ -170,7 +170,7 @@ class Busy:
         return out
 
 
-Frame = Union[Hello, Welcome, Msg, Heartbeat, Bye, Bad, Busy]
+Frame = Hello | Welcome | Msg | Heartbeat | Bye | Bad | Busy
 
 _FRAMES: dict[str, Any] = {
     "hello": Hello, "welcome": Welcome, "msg": Msg, "heartbeat": Heartbeat, "bye": Bye,

@@ -10,7 +10,7 @@ Client to server: ``ice``, ``connect``, ``sync``, ``update``, ``disconnect``. Se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from rtcroom.signaling.fields import (
     MessageFormatError,
@@ -25,32 +25,32 @@ from rtcroom.signaling.fields import (
 __all__ = [
     "RSP_VERSION",
     "TRACK_KINDS",
-    "TrackState",
-    "ParticipantState",
-    "SessionDescription",
-    "IceCandidate",
-    "IceState",
-    "PeerConnectionState",
-    "IceServer",
-    "RemoteTrackState",
-    "RemoteParticipantState",
-    "ParticipantInfo",
-    "PublishedTrack",
-    "Published",
-    "SubscribedTrack",
-    "Subscribed",
-    "Ice",
-    "Iced",
-    "Connect",
-    "Sync",
+    "ClientMessage",
     "ClientUpdate",
+    "Connect",
     "Disconnect",
-    "RoomState",
     "Disconnected",
     "Error",
-    "Warning",
-    "ClientMessage",
+    "Ice",
+    "IceCandidate",
+    "IceServer",
+    "IceState",
+    "Iced",
+    "ParticipantInfo",
+    "ParticipantState",
+    "PeerConnectionState",
+    "Published",
+    "PublishedTrack",
+    "RemoteParticipantState",
+    "RemoteTrackState",
+    "RoomState",
     "ServerMessage",
+    "SessionDescription",
+    "Subscribed",
+    "SubscribedTrack",
+    "Sync",
+    "TrackState",
+    "Warning",
     "parse_client_message",
     "parse_server_message",
 ]
@@ -509,7 +509,7 @@ class Disconnect:
                            "version": self.version})
 
 
-ClientMessage = Union[Ice, Connect, Sync, ClientUpdate, Disconnect]
+ClientMessage = Ice | Connect | Sync | ClientUpdate | Disconnect
 
 _CLIENT: dict[str, Any] = {"ice": Ice, "connect": Connect, "sync": Sync, "update": ClientUpdate,
                            "disconnect": Disconnect}
@@ -651,7 +651,7 @@ class Warning:
         return _drop_none({"type": "warning", "code": self.code, "message": self.message})
 
 
-ServerMessage = Union[Iced, RoomState, Disconnected, Error, Warning]
+ServerMessage = Iced | RoomState | Disconnected | Error | Warning
 
 
 def parse_server_message(body: dict[str, Any]) -> ServerMessage:

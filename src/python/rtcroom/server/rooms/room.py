@@ -41,7 +41,7 @@ from rtcroom.signaling.messages import (
     SubscribedTrack,
 )
 
-__all__ = ["ROOM_TYPES", "Track", "Participant", "Room", "Outgoing", "Message"]
+__all__ = ["ROOM_TYPES", "Message", "Outgoing", "Participant", "Room", "Track"]
 
 ROOM_TYPES = ("peer-to-peer", "group", "group-small", "go")
 PEER_TO_PEER_TYPES = ("peer-to-peer", "go")
@@ -90,6 +90,9 @@ class Participant:
     disconnected_at: float | None = None
     # Set while the signaling connection is gone and the session may still be resumed.
     suspended_at: float | None = None
+    # False when the client connected with automatic subscription off (``subscribe`` rule
+    # ``exclude all``): it is sent no media and no subscriptions.
+    subscribe_all: bool = True
 
     @property
     def active(self) -> bool:
@@ -172,12 +175,16 @@ class Room:
             tracks=[PublishedTrack(id=t.id, sid=t.sid) for t in p.tracks.values()],
         )
 
+    def subscriptions(self, p: Participant) -> list[Track]:
+        """The tracks ``p`` receives: every other participant's, unless it subscribes to none."""
+        if not p.subscribe_all:
+            return []
+        return [t for other in self.active_participants() if other.sid != p.sid
+                for t in other.tracks.values()]
+
     def _subscribed(self, p: Participant) -> Subscribed:
-        # Everyone subscribes to everything: the subscribe rules of the API issue
-        # (track subscriptions) narrow this later.
         p.subscribed_revision += 1
-        tracks = [SubscribedTrack(sid=t.sid, id=t.id) for other in self.active_participants()
-                  if other.sid != p.sid for t in other.tracks.values()]
+        tracks = [SubscribedTrack(sid=t.sid, id=t.id) for t in self.subscriptions(p)]
         return Subscribed(revision=p.subscribed_revision, tracks=tracks)
 
     def _others(self, p: Participant) -> list[RemoteParticipantState]:
@@ -207,8 +214,8 @@ class Room:
 
     # --- operations --------------------------------------------------------------------------
 
-    def join(self, identity: str, state: ParticipantState, now: float) -> tuple[Participant,
-                                                                                list[Outgoing]]:
+    def join(self, identity: str, state: ParticipantState, now: float,
+             subscribe_all: bool = True) -> tuple[Participant, list[Outgoing]]:
         """Add ``identity``; the newcomer gets ``connected`` (first in the list), the others
         an ``update``. A participant with the same identity is disconnected with 53205."""
         if not self.in_progress:
@@ -221,7 +228,7 @@ class Room:
             raise RoomMaxParticipantsExceededError(
                 f"Room {self.unique_name} is full ({self.max_participants} participants)")
         p = Participant(sid=new_sid(PARTICIPANT), identity=identity, session=new_sid(SESSION),
-                        connected_at=now)
+                        connected_at=now, subscribe_all=subscribe_all)
         self._apply_participant_state(p, state, now)
         others = [o for o in self.active_participants()]
         self.participants[p.sid] = p
@@ -229,10 +236,13 @@ class Room:
         new_links: dict[str, list[PeerConnectionState]] = {}
         if self.peer_to_peer:
             for other in others:
-                for publisher, subscriber in ((other.sid, p.sid), (p.sid, other.sid)):
-                    link = Link(id=str(uuid.uuid4()), publisher=publisher, subscriber=subscriber)
+                for publisher, subscriber in ((other, p), (p, other)):
+                    if not subscriber.subscribe_all:
+                        continue
+                    link = Link(id=str(uuid.uuid4()), publisher=publisher.sid,
+                                subscriber=subscriber.sid)
                     self.links[link.id] = link
-                    new_links.setdefault(publisher, []).append(PeerConnectionState(
+                    new_links.setdefault(publisher.sid, []).append(PeerConnectionState(
                         id=link.id, description=SessionDescription(type="create-offer",
                                                                    revision=1)))
         out.insert(0, Outgoing(p.sid, self.full_state(p, "connected")))
@@ -243,10 +253,10 @@ class Room:
         """Apply a client ``update``: its new participant state and its SDP / ICE to relay."""
         p = self.participant(sid)
         out: list[Outgoing] = []
-        if update.participant is not None and update.participant.revision > p.client_revision:
-            if self._apply_participant_state(p, update.participant, now):
-                p.revision += 1
-                out += [self._update(o) for o in self.active_participants()]
+        newer = update.participant is not None and update.participant.revision > p.client_revision
+        if newer and self._apply_participant_state(p, update.participant, now):  # type: ignore[arg-type]
+            p.revision += 1
+            out += [self._update(o) for o in self.active_participants()]
         for pc in update.peer_connections or []:
             out += self._relay(p, pc)
         return out

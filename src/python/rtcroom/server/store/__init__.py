@@ -3,4 +3,4 @@
 from rtcroom.server.store.base import RoomStore
 from rtcroom.server.store.memory import MemoryRoomStore
 
-__all__ = ["RoomStore", "MemoryRoomStore"]
+__all__ = ["MemoryRoomStore", "RoomStore"]

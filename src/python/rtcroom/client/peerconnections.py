@@ -1,0 +1,304 @@
+"""Peer-to-peer media: the one-way RTCPeerConnections of a peer-to-peer room.
+
+The server pairs participants with one connection per direction, each named by an id it
+chose: on an *outgoing* connection (the server sent ``create-offer``) this participant sends
+every track it publishes and always makes the offers; on an *incoming* one (an ``offer``
+arrived for an id it does not know) it only receives and answers. Because one side always
+offers, publishing while the other side publishes can never cause an offer collision.
+
+aiortc gathers all ICE candidates before ``setLocalDescription`` returns, so every description
+sent carries its candidates and no trickle is needed between two rtcroom clients.
+
+When a connection fails (ICE or DTLS), the publisher's end replaces it with a fresh one under the
+same id and offers again; the subscriber's end asks for that by sending ``create-offer`` back
+through the server's relay, and replaces its own dead connection when the new offer arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+
+from rtcroom.aiortc_ext.dscp import enable_dscp
+from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
+from rtcroom.signaling.messages import PeerConnectionState, SessionDescription
+
+__all__ = ["PeerConnections"]
+
+logger = logging.getLogger("rtcroom.webrtc")
+
+# How long an offer may wait for its answer before the next negotiation is allowed.
+ANSWER_TIMEOUT = 20.0
+
+
+@dataclass
+class _Outgoing:
+    pc: RTCPeerConnection
+    revision: int = 0
+    senders: dict[LocalTrack, tuple[RTCRtpSender, MediaStreamTrack]] = field(default_factory=dict)
+    channels: dict[LocalTrack, RTCDataChannel] = field(default_factory=dict)
+    dirty: bool = True
+    answer: asyncio.Future[None] | None = None
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Incoming:
+    pc: RTCPeerConnection
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class PeerConnections:
+    def __init__(
+        self,
+        configuration: Callable[[], RTCConfiguration],
+        send: Callable[[PeerConnectionState], None],
+        on_track: Callable[[MediaStreamTrack], None],
+        on_channel: Callable[[RTCDataChannel], None],
+        on_state: Callable[[str, str], None],
+        dscp: bool = False,
+    ) -> None:
+        self._configuration = configuration
+        self._send = send
+        self._on_track = on_track
+        self._on_channel = on_channel
+        self._on_state = on_state
+        self._dscp = dscp
+        self._tracks: list[LocalTrack] = []
+        self._outgoing: dict[str, _Outgoing] = {}
+        self._incoming: dict[str, _Incoming] = {}
+
+    # --- what we publish -----------------------------------------------------------------------
+
+    def add_track(self, track: LocalTrack) -> None:
+        if track not in self._tracks:
+            self._tracks.append(track)
+            self._renegotiate_all()
+
+    def remove_track(self, track: LocalTrack) -> None:
+        if track not in self._tracks:
+            return
+        self._tracks.remove(track)
+        for out in self._outgoing.values():
+            self._detach(out, track)
+
+    def _detach(self, out: _Outgoing, track: LocalTrack) -> None:
+        sent = out.senders.pop(track, None)
+        if sent is not None:
+            sender, tap = sent
+            # The m-line stays (aiortc cannot remove one); it just carries nothing.
+            sender.replaceTrack(None)
+            tap.stop()
+        channel = out.channels.pop(track, None)
+        if channel is not None:
+            if isinstance(track, LocalDataTrack):
+                track._remove_data_channel(channel)
+            channel.close()
+
+    def _renegotiate_all(self) -> None:
+        for pc_id in self._outgoing:
+            self._negotiate_soon(pc_id)
+
+    def _negotiate_soon(self, pc_id: str) -> None:
+        out = self._outgoing[pc_id]
+        out.dirty = True
+        if out.task is None or out.task.done():
+            out.task = asyncio.create_task(self._negotiate(pc_id, out))
+
+    async def _negotiate(self, pc_id: str, out: _Outgoing) -> None:
+        while out.dirty and self._outgoing.get(pc_id) is out:
+            out.dirty = False
+            added = self._attach_tracks(out)
+            if not added and out.revision > 0:
+                continue
+            if not out.senders and not out.channels:
+                return  # nothing to send yet: offer once something is published
+            try:
+                await out.pc.setLocalDescription(await out.pc.createOffer())
+            except Exception:
+                logger.exception("creating an offer on %s failed", pc_id)
+                return
+            out.revision += 1
+            out.answer = asyncio.get_running_loop().create_future()
+            self._send(PeerConnectionState(id=pc_id, description=SessionDescription(
+                type="offer", revision=out.revision, sdp=out.pc.localDescription.sdp)))
+            try:
+                await asyncio.wait_for(out.answer, ANSWER_TIMEOUT)
+            except asyncio.TimeoutError:
+                logger.warning("no answer on %s for revision %d", pc_id, out.revision)
+                return
+
+    def _attach_tracks(self, out: _Outgoing) -> bool:
+        added = False
+        for track in self._tracks:
+            if isinstance(track, LocalMediaTrack) and track not in out.senders:
+                tap = track._sender_track()
+                out.senders[track] = (out.pc.addTrack(tap), tap)
+                added = True
+            elif isinstance(track, LocalDataTrack) and track not in out.channels:
+                channel = out.pc.createDataChannel(
+                    track.id, ordered=track.ordered,
+                    maxPacketLifeTime=track.max_packet_life_time,
+                    maxRetransmits=track.max_retransmits)
+                out.channels[track] = channel
+                track._add_data_channel(channel)
+                added = True
+        return added
+
+    # --- what the server relays ----------------------------------------------------------------
+
+    async def handle(self, state: PeerConnectionState) -> None:
+        description = state.description
+        if description is None:
+            return  # ICE-only updates: our peers put their candidates in the SDP
+        if description.type == "create-offer":
+            out = self._outgoing.get(state.id)
+            if out is None:
+                self._outgoing[state.id] = _Outgoing(self._new_pc(state.id))
+            elif _dead(out.pc):
+                await self._restart_outgoing(state.id)
+                return
+            elif out.pc.signalingState == "have-local-offer":
+                # Asked again while our offer is unanswered (it or its answer was lost with
+                # the signaling connection): say it again.
+                self._send(PeerConnectionState(id=state.id, description=SessionDescription(
+                    type="offer", revision=out.revision, sdp=out.pc.localDescription.sdp)))
+                return
+            self._negotiate_soon(state.id)
+        elif description.type == "answer":
+            await self._handle_answer(state.id, description)
+        elif description.type == "offer":
+            await self._handle_offer(state.id, description)
+        elif description.type == "close":
+            await self._close_one(state.id)
+
+    async def _handle_answer(self, pc_id: str, description: SessionDescription) -> None:
+        out = self._outgoing.get(pc_id)
+        if out is None or description.revision != out.revision or out.answer is None:
+            return  # an answer to an offer we have since replaced
+        if out.pc.signalingState != "have-local-offer":
+            return
+        try:
+            await out.pc.setRemoteDescription(RTCSessionDescription(description.sdp or "",
+                                                                    "answer"))
+        except Exception:
+            logger.exception("applying the answer on %s failed", pc_id)
+        if not out.answer.done():
+            out.answer.set_result(None)
+
+    async def _handle_offer(self, pc_id: str, description: SessionDescription) -> None:
+        incoming = self._incoming.get(pc_id)
+        if incoming is not None and (_dead(incoming.pc) or _ufrag(incoming.pc.remoteDescription)
+                                     != _ufrag(description.sdp)):
+            # The publisher started over on a new connection after a failure (aiortc has no ICE
+            # restart, so new ICE credentials mean a new connection): so do we.
+            del self._incoming[pc_id]
+            await incoming.pc.close()
+            incoming = None
+        if incoming is None:
+            incoming = self._incoming[pc_id] = _Incoming(self._new_pc(pc_id))
+            incoming.pc.on("track", self._on_track)
+            incoming.pc.on("datachannel", self._on_channel)
+        async with incoming.lock:
+            pc = incoming.pc
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(description.sdp or "",
+                                                                    "offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
+            except Exception:
+                logger.exception("answering the offer on %s failed", pc_id)
+                return
+            self._send(PeerConnectionState(id=pc_id, description=SessionDescription(
+                type="answer", revision=description.revision, sdp=pc.localDescription.sdp)))
+
+    def _new_pc(self, pc_id: str) -> RTCPeerConnection:
+        pc = RTCPeerConnection(self._configuration())
+        if self._dscp:
+            enable_dscp(pc)
+
+        @pc.on("connectionstatechange")
+        def state_changed() -> None:
+            if not self._current(pc_id, pc):
+                return  # replaced or closed by us
+            state = pc.connectionState
+            self._on_state(pc_id, state)
+            if state == "failed":
+                self._failed(pc_id, pc)
+
+        return pc
+
+    def _current(self, pc_id: str, pc: RTCPeerConnection) -> bool:
+        out, incoming = self._outgoing.get(pc_id), self._incoming.get(pc_id)
+        return (out is not None and out.pc is pc) or (incoming is not None
+                                                        and incoming.pc is pc)
+
+    def _failed(self, pc_id: str, pc: RTCPeerConnection) -> None:
+        out = self._outgoing.get(pc_id)
+        if out is not None and out.pc is pc:
+            asyncio.create_task(self._restart_outgoing(pc_id))
+        else:
+            self._send(PeerConnectionState(id=pc_id, description=SessionDescription(
+                type="create-offer", revision=0)))
+
+    async def _restart_outgoing(self, pc_id: str) -> None:
+        old = self._outgoing.get(pc_id)
+        if old is None:
+            return
+        for track in list(old.senders) + list(old.channels):
+            self._detach(old, track)
+        if old.task is not None:
+            old.task.cancel()
+        fresh = _Outgoing(self._new_pc(pc_id), revision=old.revision)
+        self._outgoing[pc_id] = fresh
+        await old.pc.close()
+        self._negotiate_soon(pc_id)
+
+    # --- ending --------------------------------------------------------------------------------
+
+    async def _close_one(self, pc_id: str) -> None:
+        out = self._outgoing.pop(pc_id, None)
+        if out is not None:
+            for track in list(out.senders) + list(out.channels):
+                self._detach(out, track)
+            if out.task is not None:
+                out.task.cancel()
+            await out.pc.close()
+        incoming = self._incoming.pop(pc_id, None)
+        if incoming is not None:
+            await incoming.pc.close()
+
+    async def close(self) -> None:
+        for pc_id in list(self._outgoing) + list(self._incoming):
+            await self._close_one(pc_id)
+
+    def failed(self) -> list[str]:
+        """Ids of the connections that are down right now."""
+        return [pc_id for pc_id, pc in self.connections() if _dead(pc)]
+
+    def connections(self) -> list[tuple[str, RTCPeerConnection]]:
+        """Every live connection with its id, outgoing first."""
+        return ([(pc_id, o.pc) for pc_id, o in self._outgoing.items()]
+                + [(pc_id, i.pc) for pc_id, i in self._incoming.items()])
+
+
+def _dead(pc: RTCPeerConnection) -> bool:
+    return pc.connectionState in ("failed", "closed")
+
+
+def _ufrag(sdp: RTCSessionDescription | str | None) -> str | None:
+    text = sdp.sdp if isinstance(sdp, RTCSessionDescription) else sdp
+    for line in (text or "").splitlines():
+        if line.startswith("a=ice-ufrag:"):
+            return line[len("a=ice-ufrag:"):].strip()
+    return None

@@ -1,0 +1,74 @@
+"""Relay-only media through a real TURN server (Debian's coturn) on 127.0.0.1: the server hands
+out the TURN credentials with ``connected``, and ``ice_transport_policy="relay"`` makes both
+clients use relayed candidates only."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import rtcroom
+from rtcroom.signaling.messages import IceServer
+from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401
+from test_connect_p2p import count_frames, subscribed_tracks
+
+TURNSERVER = shutil.which("turnserver")
+pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.skipif(TURNSERVER is None,
+                                reason="coturn is not installed (apt-get install coturn)")]
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def turn(tmp_path: Path) -> AsyncIterator[tuple[IceServer, Path]]:
+    port = free_udp_port()
+    log = tmp_path / "turn.log"
+    proc = await asyncio.create_subprocess_exec(
+        TURNSERVER or "turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
+        f"--listening-port={port}", "--min-port=49160", "--max-port=49360",
+        "--lt-cred-mech", "--user=rtc:room", "--realm=rtcroom", "--allow-loopback-peers",
+        "--no-cli", "--no-tls", "--no-dtls", "--no-tcp-relay", f"--log-file={log}",
+        "--simple-log", "--verbose",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await wait_until(lambda: log.exists() and "listener opened" in log.read_text(), 20)
+        yield IceServer(urls=[f"turn:127.0.0.1:{port}?transport=udp"], username="rtc",
+                        credential="room"), log
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+@pytest.mark.parametrize("from_server", [True, False], ids=["server-ice", "client-ice"])
+async def test_relay_only_media_through_coturn(turn: tuple[IceServer, Path],
+                                               from_server: bool) -> None:
+    ice_server, log = turn
+    # The TURN server comes either from the room server (with `connected`) or from the
+    # client's own ice_servers option, which then overrides whatever the server hands out.
+    server_ice = (ice_server,) if from_server else ()
+    client_ice = {} if from_server else {"ice_servers": [ice_server.to_wire()]}
+    async with running_server(ice_servers=server_ice) as server:
+        options = {"ice_transport_policy": "relay", "audio": True,
+                   "video": {"width": 160, "height": 120, "frame_rate": 10}, **client_ice}
+        alice = await rtcroom.connect(token("alice"), server=server.url, name="room", **options)
+        bob = await rtcroom.connect(token("bob"), server=server.url, name="room", **options)
+        try:
+            await wait_until(lambda: len(subscribed_tracks(bob).get("alice", {})) == 2, 60)
+            await wait_until(lambda: len(subscribed_tracks(alice).get("bob", {})) == 2, 60)
+            assert await count_frames(subscribed_tracks(bob)["alice"]["audio"], 10) == 10
+            assert await count_frames(subscribed_tracks(alice)["bob"]["video"], 3) == 3
+        finally:
+            await bob.disconnect()
+            await alice.disconnect()
+    text = log.read_text()
+    # Every peer connection allocated a relay and sent media through it.
+    assert text.count("ALLOCATE processed, success") >= 4
+    assert "peer 127.0.0.1" in text
