@@ -27,11 +27,14 @@ from loopback_peers import (
     negotiate,
     wait_connected,
 )
+from rtcroom import dscp
+from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.pacing import enable_pacing
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
-from rtcroom.aiortc_ext.rtp import negotiated_codecs
+from rtcroom.aiortc_ext.rtp import negotiated_codecs, sender_ssrc
 from rtcroom.server.sfu import ForwardedTrack, Router, rtx_ssrcs
 from sfu_room import add_publisher, add_subscriber, close_all, connect_all
+from wire import LoopbackCapture
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -492,3 +495,31 @@ async def test_audio_level_is_measured_when_the_sender_does_not_send_it() -> Non
         await close_all(router, [], [sub])
         await client.close()
         await server.close()
+
+
+async def test_forwarded_media_is_marked_per_kind_with_dscp() -> None:
+    router = Router()
+    pub = await add_publisher(router, "p", [ToneTrack(700), PatternTrack()])
+    sids = [t.sid for t in pub.tracks]
+    sub = await add_subscriber(router, "s", sids)
+    marker = enable_dscp(sub.server)
+    with LoopbackCapture() as capture:
+        try:
+            await connect_all([pub], [sub])
+            await _pattern_frames(sub.remote_tracks[sids[1]], 3)
+            audio_ssrc, video_ssrc = (sender_ssrc(s.sender) for s in sub.subscriptions)
+            sock, = marker.sockets()
+            port = sock.getsockname()[1]
+            for _ in range(100):
+                seen: dict[int, set[int]] = {}
+                for d in capture.datagrams():
+                    if d.src[1] == port and len(d.payload) >= 12 and 127 < d.payload[0] < 192:
+                        seen.setdefault(int.from_bytes(d.payload[8:12], "big"), set()).add(
+                            d.traffic_class)
+                if {audio_ssrc, video_ssrc} <= seen.keys():
+                    break
+                await asyncio.sleep(0.05)
+            assert seen[audio_ssrc] == {dscp.AUDIO_TRAFFIC_CLASS}
+            assert seen[video_ssrc] == {dscp.VIDEO_TRAFFIC_CLASS}
+        finally:
+            await close_all(router, [pub], [sub])

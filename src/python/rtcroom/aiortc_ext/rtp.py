@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import random
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pylibsrtp
@@ -250,34 +250,56 @@ def write_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
     nominated pair's socket, skipping the per-packet coroutine chain (aiortc -> aioice ->
     protocol) that costs a forwarding path more than the encryption. False when not connected.
 
-    Where rtcroom hooks the transport's RTP (the pacer of `aiortc_ext.pacing` shadows
-    `_send_rtp` on the instance), the packet goes through that hook instead, which decides
-    when it leaves."""
+    Where rtcroom hooks the path (the pacer of `aiortc_ext.pacing` shadows the transport's
+    `_send_rtp`, DSCP marking of `aiortc_ext.dscp` the protocol's `send_data`), the packet goes
+    through the hook, which decides when and how it leaves."""
     if transport._state is not DtlsState.CONNECTED:
         return False
-    hook = transport.__dict__.get("_send_rtp")
-    if hook is not None:
-        asyncio.ensure_future(_send_quietly(hook, data))
+    paced = transport.__dict__.get("_send_rtp")
+    if paced is not None:
+        try:
+            _run_now(paced(data))
+        except ConnectionError:
+            return False
         return True
     pair = transport.transport._connection._nominated.get(1)
     if pair is None:
         return False
     data = transport._tx_srtp.protect(data)
     protocol = pair.protocol
-    if type(protocol) is StunProtocol:
+    if type(protocol) is StunProtocol and "send_data" not in protocol.__dict__:
         protocol.transport.sendto(data, pair.remote_addr)
-    else:  # a TURN allocation wraps the datagram: let it, asynchronously
-        asyncio.ensure_future(protocol.send_data(data, pair.remote_addr))
+    else:  # marked (DSCP), or wrapped for a TURN relay
+        _run_now(protocol.send_data(data, pair.remote_addr))
     transport._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
     transport._RTCDtlsTransport__tx_bytes += len(data)  # type: ignore[attr-defined]
     return True
 
 
-async def _send_quietly(send: Callable[[bytes], Awaitable[None]], data: bytes) -> None:
+def _run_now(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a send coroutine to its end right away, without a task: those on the packet path
+    (aioice's, the pacer's, DSCP marking's) only call sendto or queue, so they finish in one
+    step. One that does wait is finished by a task. Exceptions of the first step propagate."""
     try:
-        await send(data)
-    except ConnectionError:
-        pass
+        awaited = coroutine.send(None)
+    except StopIteration:
+        return
+    asyncio.ensure_future(_finish(coroutine, awaited))
+
+
+async def _finish(coroutine: Coroutine[Any, Any, None], awaited: Any) -> None:
+    # What a task does for a coroutine: wait for what it yielded, then resume it.
+    while True:
+        if awaited is None:
+            await asyncio.sleep(0)
+        else:  # done either way; the coroutine reads the outcome when it resumes
+            await asyncio.wait({awaited})
+        try:
+            awaited = coroutine.send(None)
+        except StopIteration:
+            return
+        except ConnectionError:
+            return
 
 
 async def send_rtcp(transport: RTCDtlsTransport, packets: list[AnyRtcpPacket]) -> bool:
