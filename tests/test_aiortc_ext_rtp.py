@@ -228,3 +228,27 @@ async def test_attached_sender_carries_raw_rtp_and_reports_feedback() -> None:
         # close() returns only if the replaced RTCP loop set the event stop() waits on.
         await asyncio.wait_for(sfu.close(), 10)
         await sub.close()
+
+
+async def test_hooked_sends_run_at_once_or_finish_later() -> None:
+    from rtcroom.aiortc_ext.rtp import _run_now
+
+    done: list[str] = []
+
+    async def immediate() -> None:
+        done.append("immediate")
+
+    gate = asyncio.get_running_loop().create_future()
+
+    async def waits() -> None:
+        done.append(f"waited for {await gate}")
+
+    _run_now(immediate())
+    assert done == ["immediate"]  # no task, no loop iteration needed
+    _run_now(waits())
+    await asyncio.sleep(0)
+    assert done == ["immediate"]
+    gate.set_result("gate")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert done == ["immediate", "waited for gate"]
