@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pylibsrtp
 from aioice.ice import StunProtocol
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
@@ -71,6 +72,10 @@ socket's callback: it must not block, and schedules any I/O of its own."""
 RtcpHandler = Callable[[AnyRtcpPacket], Awaitable[None]]
 SenderReportSource = Callable[[], dict[int, RtcpSenderInfo]]
 """The sender information to report now, by SSRC (several for simulcast layers)."""
+
+_NTP_EPOCH_OFFSET_MS = 2_208_988_800_000
+"""aiortc's arrival times are milliseconds since 1900 (aiortc.clock.current_ms, which builds
+datetimes: too slow for every packet)."""
 
 RTCP_INTERVAL = 1.0
 """Mean seconds between RTCP reports, varied by +-50 % as aiortc's own sender does."""
@@ -123,7 +128,7 @@ class _TransportTap:
                     data = srtp.unprotect(data)
                 except pylibsrtp.Error:
                     return
-                handler(data, clock.current_ms())
+                handler(data, int(time.time() * 1000) + _NTP_EPOCH_OFFSET_MS)
                 return
         type(self.connection).data_received(self.connection, data, component)
 
