@@ -8,10 +8,14 @@ must be told, and runs the two clocks a room needs (empty-room completion, sessi
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -111,9 +115,19 @@ class RoomService:
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def ice_servers(self) -> list[IceServer]:
-        return list(self.config.ice_servers)
+    def ice_servers(self, identity: str) -> list[IceServer]:
+        """The configured ICE servers, with TURN credentials minted for ``identity`` when a
+        TURN REST secret is set (the scheme coturn's ``use-auth-secret`` checks)."""
+        secret = self.config.turn_secret
+        if secret is None:
+            return list(self.config.ice_servers)
+        expires = int(self.clock() + self.config.turn_ttl)
+        username = f"{expires}:{identity}"
+        credential = base64.b64encode(hmac.new(secret.encode(), username.encode(),
+                                               hashlib.sha1).digest()).decode()
+        return [replace(s, username=username, credential=credential)
+                if s.username is None and any(u.startswith(("turn:", "turns:")) for u in s.urls)
+                else s for s in self.config.ice_servers]
 
     def verify(self, token: str, room: str | None = None) -> dict[str, Any]:
         """The token's claims, or the 2010x error that refuses it."""
@@ -299,7 +313,8 @@ class RoomService:
             message = item.message
             if isinstance(message, RoomState) and message.type in ("connected", "synced"):
                 message.options = {"session_timeout": self.config.session_timeout}
-                message.ice_servers = self.ice_servers
+                assert message.participant is not None
+                message.ice_servers = self.ice_servers(message.participant.identity)
             delivery.send_body(message.to_wire())
             if isinstance(message, (Error, Disconnected)):
                 del self._deliveries[item.participant_sid]
