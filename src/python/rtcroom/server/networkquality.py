@@ -27,8 +27,9 @@ Formula. LiveKit's open connection-quality scorer, on a 0-100 score per measurem
 
 rtcroom's thresholds (Twilio publishes the scale, not its thresholds): level 5 (excellent) from
 a score of 85, 4 from 70, 3 from 55, 2 from 40, 1 above 0, 0 at 0. So a clean loopback link is
-5, 2 % loss is 4, 5 % loss is 3 (audio) or 2 (video), 10 % video loss or a 1 s effective delay (2 s RTT) is 1, and
-half the expected bitrate still reads 5 (encoders ramp up, and simulcast layers differ).
+5, 2 % loss is 4, 5 % loss is 3 (audio) or 2 (video), 10 % video loss or a 1 s effective delay
+(2 s RTT) is 1, and half the expected bitrate still reads 5 (encoders ramp up, and simulcast
+layers differ).
 
 Smoothing: each measurement's score moves towards the new value by 40 % per ``INTERVAL`` (5 s)
 when it rises and by 80 % when it falls (LiveKit's factors, scaled to the time since the last
