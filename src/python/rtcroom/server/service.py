@@ -152,6 +152,8 @@ class RoomService:
                                           self.config.max_participants)
             participant, out = room.join(identity, message.participant, self.clock(),
                                          subscribe_all=_subscribe_all(message))
+            log.info("%s joined room %s (%s) as %s", identity, room.unique_name, room.sid,
+                     participant.sid)
             self._deliveries[participant.sid] = delivery
             await self.store.save(room)
             self._deliver(out, room)
@@ -174,6 +176,7 @@ class RoomService:
                 old.end()
             self._deliveries[participant.sid] = delivery
             out = room.resume(participant.sid, message.participant, self.clock())
+            log.info("%s resumed its session in room %s", participant.identity, room.unique_name)
             await self.store.save(room)
             self._deliver(out, room)
         return participant
@@ -196,6 +199,8 @@ class RoomService:
                 return
             self._deliveries.pop(participant_sid, None)
             out = room.leave(participant_sid, self.clock())
+            log.info("%s left room %s", room.participants[participant_sid].identity,
+                     room.unique_name)
             await self.store.save(room)
             self._deliver(out, room)
 
@@ -210,6 +215,8 @@ class RoomService:
             if room is None:
                 return
             out = room.suspend(participant_sid, self.clock())
+            log.info("%s lost its signaling connection; keeping its session for %.0f s",
+                     room.participants[participant_sid].identity, self.config.session_timeout)
             await self.store.save(room)
             self._deliver(out, room)
         self._later(self.config.session_timeout, self._expire_session, session)
@@ -223,6 +230,7 @@ class RoomService:
             if participant.sid in self._deliveries:
                 return
             out = room.leave(participant.sid, self.clock())
+            log.info("%s's session expired in room %s", participant.identity, room.unique_name)
             await self.store.save(room)
             self._deliver(out, room)
 
@@ -291,6 +299,7 @@ class RoomService:
 
     def _complete(self, room: Room) -> None:
         out = room.complete(self.clock())
+        log.info("room %s (%s) completed", room.unique_name, room.sid)
         self._deliver(out, room)
 
     async def _expire_empty(self, room_sid: str) -> None:
