@@ -41,6 +41,7 @@ class Serving:
         self.proc: Any = None
         self.url = ""
         self.banner: list[str] = []
+        self.log = ""  # its stderr, once it has stopped
 
     async def __aenter__(self) -> Serving:
         self.proc = await asyncio.create_subprocess_exec(
