@@ -293,6 +293,10 @@ class RoomConnection:
                         participant._unsubscribe(sid)
         for pc in state.peer_connections or []:
             await self.pcs.handle(pc)
+            if pc.description is not None and pc.description.type == "close":
+                # A failed connection to someone who left will not come back.
+                self._media_down.discard(pc.id)
+                self._maybe_reconnected()
         self._try_subscribe()
 
     def _apply_participants(self, room: Room, states: list[RemoteParticipantState],
