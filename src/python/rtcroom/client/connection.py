@@ -69,6 +69,7 @@ from rtcroom.signaling.messages import (
     TrackState,
     parse_server_message,
 )
+from rtcroom.signaling.messages import Warning as ServerWarning
 
 __all__ = ["SERVER_ENV", "RoomConnection", "connect"]
 
@@ -263,6 +264,8 @@ class RoomConnection:
                 elif isinstance(message, Disconnected):
                     await self._end(RoomCompletedError() if message.status == "completed"
                                     else None)
+                elif isinstance(message, ServerWarning):
+                    logger.warning("server warning %s: %s", message.code, message.message)
             except Exception:
                 logger.exception("applying a server message failed")
 
