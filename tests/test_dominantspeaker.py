@@ -226,3 +226,17 @@ def test_remove_unknown_is_a_no_op_and_bad_levels_are_rejected() -> None:
     for bad in (-1, 128):
         with pytest.raises(ValueError, match="RFC 6464 audio level 0..127"):
             detector.add_level("alice", bad, 0.0)
+
+
+def test_noise_floor_adapts_to_a_steady_noise_that_starts_late() -> None:
+    """A fan switched on next to alice's microphone first sounds like speech (the floor is the
+    quiet room's); after the floor has risen to the fan (15 s windows), bob takes over and,
+    once he stops, alice's fan does not take dominance back."""
+    rng = random.Random(11)
+    detector: DominantSpeakerDetector[str] = DominantSpeakerDetector()
+    quiet, fan = noise(rng, floor=100, spread=2), noise(rng, floor=40, spread=2)
+    scripts = {"alice": lambda t: quiet(t) if t < 2.0 else fan(t),
+               "bob": speech(rng, 100.0, 103.0, floor=100)}
+    changes = run(detector, scripts, 115.0)
+    assert changes[-1].speaker == "bob"
+    assert 100.0 < changes[-1].time <= 100.0 + MAX_DELAY
