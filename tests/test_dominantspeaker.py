@@ -238,5 +238,6 @@ def test_noise_floor_adapts_to_a_steady_noise_that_starts_late() -> None:
     scripts = {"alice": lambda t: quiet(t) if t < 2.0 else fan(t),
                "bob": speech(rng, 100.0, 103.0, floor=100)}
     changes = run(detector, scripts, 115.0)
+    assert changes[0].speaker == "alice" and changes[0].time < 2.0 + MAX_DELAY
     assert changes[-1].speaker == "bob"
     assert 100.0 < changes[-1].time <= 100.0 + MAX_DELAY
