@@ -12,6 +12,8 @@ import random
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rtcroom.server.dominantspeaker import (
     INTERVAL,
@@ -241,3 +243,34 @@ def test_noise_floor_adapts_to_a_steady_noise_that_starts_late() -> None:
     assert changes[0].speaker == "alice" and changes[0].time < 2.0 + MAX_DELAY
     assert changes[-1].speaker == "bob"
     assert 100.0 < changes[-1].time <= 100.0 + MAX_DELAY
+
+
+# Runs of 20 ms slots: in each run, every one of three speakers sends the same level (or
+# nothing), so that runs of loud packets long enough to count as speech are common.
+runs = st.lists(st.tuples(st.tuples(*[st.one_of(st.none(), st.integers(0, 127))] * 3),
+                          st.integers(1, 12)), max_size=80)
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs, st.integers(0, 2))
+def test_changes_are_consistent_and_quiet_speakers_never_win(
+        stream: list[tuple[tuple[int | None, ...], int]], quiet: int) -> None:
+    """Whatever the levels: each change starts from the previous one's speaker, the detector's
+    state matches the last change, and a speaker never louder than -48 dBov (volume < 80, so no
+    medium-scale activity) never becomes dominant."""
+    detector: DominantSpeakerDetector[int] = DominantSpeakerDetector()
+    changes: list[DominantSpeakerChange[int]] = []
+    slots = [levels for levels, repeat in stream for _ in range(repeat)]
+    for i, levels in enumerate(slots):
+        t = i * PACKET
+        for speaker, level in enumerate(levels):
+            if level is not None:
+                detector.add_level(speaker, max(level, 48) if speaker == quiet else level, t)
+        if i % 15 == 14 and (change := detector.evaluate(t)) is not None:
+            changes.append(change)
+    previous = None
+    for change in changes:
+        assert change.previous == previous and change.speaker != previous
+        assert change.speaker is not None and change.speaker != quiet
+        previous = change.speaker
+    assert detector.dominant_speaker == previous
