@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from aiortc.rtp import RtcpReceiverInfo
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rtcroom.bandwidth import SubscribedVideoTrack, Subscription, VideoLayer, allocate
 from rtcroom.constants import TrackSwitchOffMode
@@ -225,3 +227,31 @@ def test_detected_mode_switches_off_only_under_congestion() -> None:
                    previous=kept)
     assert [t.layer for t in cut.tracks] == [0, None]
     assert cut["MT2"].reason == "bandwidth"
+
+
+# (time since the previous event, what, a, b): a REMB of a bps; a receiver report covering b
+# packets with fraction lost a % 256; an update while sending a bps.
+events = st.lists(st.tuples(st.floats(0.0, 3.0), st.sampled_from(["remb", "rr", "update"]),
+                            st.integers(0, 10**10), st.integers(0, 300)), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events, st.integers(1, 10**10))
+def test_estimate_stays_within_bounds_and_under_remb(
+        sequence: list[tuple[float, str, int, int]], start: int) -> None:
+    estimator = DownlinkEstimator(start_bitrate=start)
+    now, highest, remb = 0.0, 0, None
+    for delay, kind, a, b in sequence:
+        now += delay
+        if kind == "remb":
+            remb = a
+            estimate = estimator.on_remb(remb, now)
+        elif kind == "rr":
+            highest += b
+            estimate = estimator.on_receiver_report([block(SSRC, a % 256, highest)], now)
+        else:
+            estimate = estimator.update(now, sending_bitrate=a)
+        assert MIN_BITRATE <= estimate.bitrate <= MAX_BITRATE
+        if remb is not None:
+            assert estimate.bitrate <= max(remb, MIN_BITRATE)
+        assert estimate == estimator.estimate
