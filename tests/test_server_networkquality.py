@@ -6,6 +6,8 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rtcroom.client.networkquality import (
     NetworkQualityAudioStats,
@@ -254,3 +256,28 @@ def test_report_messages_read_back_with_the_client_parser(verbosity: V) -> None:
 
 def test_report_waits_for_the_recipients_own_level() -> None:
     assert build_report("PC", NetworkQualityConfiguration(), full_stats()) is None
+
+
+loss = st.floats(0.0, 1.0)
+seconds = st.one_of(st.none(), st.floats(0.0, 10.0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(loss, loss, seconds, seconds, st.floats(0.0, 1e7), st.floats(1.0, 1e7),
+       st.sampled_from(["audio", "video"]))
+def test_worse_measurements_never_give_a_higher_level(
+        loss_a: float, loss_b: float, jitter: float | None, rtt: float | None,
+        actual: float, available: float, kind: str) -> None:
+    low, high = sorted((loss_a, loss_b))
+
+    def level(fraction_lost: float) -> int:
+        direction = measurements(actual=actual, available=available,
+                                 fraction_lost=fraction_lost, jitter=jitter, rtt=rtt)
+        inputs: Inputs = {kind: media(send=direction)}
+        stats = NetworkQualityScorer().update(0.0, **inputs)
+        sent = getattr(stats, kind)
+        parts = (sent.send_stats.bandwidth, sent.send_stats.fraction_lost, sent.send_stats.latency)
+        assert stats.level == sent.send == min(p.level for p in parts if p is not None)
+        return stats.level
+
+    assert 0 <= level(high) <= level(low) <= 5
