@@ -5,7 +5,6 @@ clients use relayed candidates only."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,12 +12,11 @@ from pathlib import Path
 import pytest
 import rtcroom
 from rtcroom.signaling.messages import IceServer
+from system_packages import ensure_command
 from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401
 from test_connect_p2p import count_frames, subscribed_tracks
 
-TURNSERVER = shutil.which("turnserver")
-pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.skipif(TURNSERVER is None,
-                                reason="coturn is not installed (apt-get install coturn)")]
+pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 
 def free_udp_port() -> int:
@@ -35,7 +33,7 @@ async def start_coturn(tmp_path: Path, auth: list[str]) -> tuple[asyncio.subproc
     port = free_udp_port()
     log = tmp_path / "turn.log"
     proc = await asyncio.create_subprocess_exec(
-        TURNSERVER or "turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
+        ensure_command("turnserver", "coturn"), "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
         f"--listening-port={port}", "--min-port=49160", "--max-port=49360", *auth,
         "--realm=rtcroom", "--allow-loopback-peers",
         "--no-cli", "--no-tls", "--no-dtls", "--no-tcp-relay", f"--log-file={log}",

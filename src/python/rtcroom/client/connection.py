@@ -93,6 +93,9 @@ async def connect(token: str, server: str | None = None, **options: Any) -> Room
     53105 for a full room), or SignalingConnectionError (53000) when the server is unreachable.
     """
     opts = options.pop("options", None)
+    if opts is not None and options:
+        raise TypeError(f"connect(): give the options either as options= or as keywords, not "
+                        f"both (options= came with {', '.join(sorted(options))})")
     opts = ConnectOptions.from_dict(opts if opts is not None else options, "options")
     url = server or os.environ.get(SERVER_ENV)
     if not url:
