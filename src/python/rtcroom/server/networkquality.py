@@ -11,7 +11,8 @@ link). They are passed in the client's own stats types: a
 ``recv_stats`` hold the measurements (levels left None; :func:`measurements` builds one). A
 direction left None (nothing published / subscribed) does not count, and a measurement left None
 is not judged. For media whose rate legitimately collapses (audio with DTX during silence) leave
-the bandwidth out: a low rate there is not a network problem.
+the bandwidth out, and expect nothing (``available`` 0 or None) of a disabled or switched-off
+track: a low rate there is not a network problem.
 
 Formula. LiveKit's open connection-quality scorer, on a 0-100 score per measurement:
 
