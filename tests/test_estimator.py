@@ -17,6 +17,7 @@ from rtcroom.server.estimator import (
     START_BITRATE,
     DownlinkEstimate,
     DownlinkEstimator,
+    round_trip_time,
 )
 
 SSRC = 1234
@@ -185,6 +186,28 @@ def test_a_rejected_report_changes_nothing() -> None:
         estimator.on_receiver_report([block(1, 0, 200), block(2, 300, 10)], 1.0)
     # the 100 packets up to 200 are still counted, with their loss, by the next good report
     assert estimator.on_receiver_report([block(1, 128, 200)], 1.1).fraction_lost == 0.5
+
+
+def ntp(seconds: float) -> int:
+    return round(seconds * 2**32)
+
+
+@pytest.mark.parametrize(("sent", "held", "arrived", "expected"), [
+    (1000.0, 0.25, 1000.3, 0.05),
+    (2**32 - 0.1, 0.05, 2**32 + 0.05, 0.1),  # across the NTP era wrap
+])
+def test_round_trip_time_from_lsr_and_dlsr(sent: float, held: float, arrived: float,
+                                           expected: float) -> None:
+    lsr = (ntp(sent) >> 16) & 0xFFFFFFFF
+    dlsr = round(held * 65536)
+    rtt = round_trip_time(lsr, dlsr, ntp(arrived) & (2**64 - 1))
+    assert rtt == pytest.approx(expected, abs=1 / 65536)
+
+
+def test_round_trip_time_unknown() -> None:
+    assert round_trip_time(0, 0, ntp(5.0)) is None  # no sender report seen yet
+    lsr = (ntp(10.0) >> 16) & 0xFFFFFFFF
+    assert round_trip_time(lsr, round(0.5 * 65536), ntp(10.2)) is None  # negative
 
 
 @pytest.mark.parametrize(("call", "message"), [

@@ -7,7 +7,8 @@ The SFU sends; the subscriber's RTCP tells it how that went. Two kinds of feedba
   estimate, as libwebrtc's sender treats it.
 - RTCP receiver report blocks, one per stream the SFU sends: fraction lost (Q8, 0..255), the
   extended highest sequence number (the packets each report covers), and the round-trip time the
-  SFU derives from the block's LSR / DLSR. These drive a loss-based estimate.
+  SFU derives from the block's LSR / DLSR (:func:`round_trip_time`). These drive a loss-based
+  estimate.
 
 The loss-based control is libwebrtc's ``SendSideBandwidthEstimation``
 (``modules/congestion_controller/goog_cc/send_side_bandwidth_estimation.cc``), with its numbers:
@@ -64,6 +65,7 @@ __all__ = [
     "DownlinkEstimate",
     "DownlinkEstimator",
     "ReportBlock",
+    "round_trip_time",
 ]
 
 START_BITRATE: Final = 1_000_000
@@ -83,6 +85,18 @@ _FEEDBACK_INTERVAL: Final = 5.0
 _FEEDBACK_TIMEOUT: Final = 3 * _FEEDBACK_INTERVAL
 _TIMEOUT_INTERVAL: Final = 1.0
 _TIMEOUT_FACTOR: Final = 0.8
+
+
+def round_trip_time(lsr: int, dlsr: int, arrival_ntp: int) -> float | None:
+    """RFC 3550 section 6.4.1: the RTT (seconds) a report block's ``lsr`` / ``dlsr`` give, with
+    ``arrival_ntp`` the 64-bit NTP time the report arrived at the SFU. None when the subscriber
+    has had no sender report yet (``lsr`` 0) or the result is negative (clocks stepped)."""
+    if lsr == 0:
+        return None
+    units = (((arrival_ntp >> 16) & 0xFFFFFFFF) - lsr - dlsr) & 0xFFFFFFFF
+    if units >= 1 << 31:
+        return None
+    return units / 65536
 
 
 class ReportBlock(Protocol):
