@@ -41,6 +41,7 @@ class Serving:
         self.proc: Any = None
         self.url = ""
         self.banner: list[str] = []
+        self.log = ""  # its stderr, once it has stopped
 
     async def __aenter__(self) -> Serving:
         self.proc = await asyncio.create_subprocess_exec(
@@ -58,6 +59,7 @@ class Serving:
     async def __aexit__(self, *exc: object) -> None:
         self.proc.terminate()
         await asyncio.wait_for(self.proc.wait(), 30)
+        self.log = (await self.proc.stderr.read()).decode()
 
 
 async def test_serve_without_credentials_creates_dev_ones_that_token_uses(tmp_path: Path) -> None:
@@ -78,6 +80,8 @@ async def test_serve_without_credentials_creates_dev_ones_that_token_uses(tmp_pa
         assert room.local_participant.identity == "alice"
         await room.disconnect()
     assert server.proc.returncode == 0
+    assert f"alice joined room standup ({room.sid})" in server.log
+    assert "alice left room standup" in server.log
 
 
 async def test_serve_and_token_use_the_env_vars(tmp_path: Path) -> None:

@@ -92,6 +92,12 @@ async def test_bad_token_raises_its_code() -> None:
             await rtcroom.connect(token("a", "other"), server=server.url, name="room")
 
 
+async def test_options_object_and_keywords_together_are_refused() -> None:
+    with pytest.raises(TypeError, match="options= came with tracks"):
+        await rtcroom.connect(token("a"), server="ws://127.0.0.1:9/signaling",
+                              options=rtcroom.ConnectOptions(), tracks=[])
+
+
 async def test_unreachable_server_is_53000() -> None:
     async with running_server() as server:
         url = server.url

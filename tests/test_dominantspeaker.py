@@ -12,6 +12,8 @@ import random
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rtcroom.server.dominantspeaker import (
     INTERVAL,
@@ -226,3 +228,49 @@ def test_remove_unknown_is_a_no_op_and_bad_levels_are_rejected() -> None:
     for bad in (-1, 128):
         with pytest.raises(ValueError, match="RFC 6464 audio level 0..127"):
             detector.add_level("alice", bad, 0.0)
+
+
+def test_noise_floor_adapts_to_a_steady_noise_that_starts_late() -> None:
+    """A fan switched on next to alice's microphone first sounds like speech (the floor is the
+    quiet room's); after the floor has risen to the fan (15 s windows), bob takes over and,
+    once he stops, alice's fan does not take dominance back."""
+    rng = random.Random(11)
+    detector: DominantSpeakerDetector[str] = DominantSpeakerDetector()
+    quiet, fan = noise(rng, floor=100, spread=2), noise(rng, floor=40, spread=2)
+    scripts = {"alice": lambda t: quiet(t) if t < 2.0 else fan(t),
+               "bob": speech(rng, 100.0, 103.0, floor=100)}
+    changes = run(detector, scripts, 115.0)
+    assert changes[0].speaker == "alice" and changes[0].time < 2.0 + MAX_DELAY
+    assert changes[-1].speaker == "bob"
+    assert 100.0 < changes[-1].time <= 100.0 + MAX_DELAY
+
+
+# Runs of 20 ms slots: in each run, every one of three speakers sends the same level (or
+# nothing), so that runs of loud packets long enough to count as speech are common.
+runs = st.lists(st.tuples(st.tuples(*[st.one_of(st.none(), st.integers(0, 127))] * 3),
+                          st.integers(1, 12)), max_size=80)
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs, st.integers(0, 2))
+def test_changes_are_consistent_and_quiet_speakers_never_win(
+        stream: list[tuple[tuple[int | None, ...], int]], quiet: int) -> None:
+    """Whatever the levels: each change starts from the previous one's speaker, the detector's
+    state matches the last change, and a speaker never louder than -48 dBov (volume < 80, so no
+    medium-scale activity) never becomes dominant."""
+    detector: DominantSpeakerDetector[int] = DominantSpeakerDetector()
+    changes: list[DominantSpeakerChange[int]] = []
+    slots = [levels for levels, repeat in stream for _ in range(repeat)]
+    for i, levels in enumerate(slots):
+        t = i * PACKET
+        for speaker, level in enumerate(levels):
+            if level is not None:
+                detector.add_level(speaker, max(level, 48) if speaker == quiet else level, t)
+        if i % 15 == 14 and (change := detector.evaluate(t)) is not None:
+            changes.append(change)
+    previous = None
+    for change in changes:
+        assert change.previous == previous and change.speaker != previous
+        assert change.speaker is not None and change.speaker != quiet
+        previous = change.speaker
+    assert detector.dominant_speaker == previous

@@ -7,14 +7,17 @@ no browser build is downloaded; every page it opens is on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-TWILIO_VIDEO_VERSION = "2.36.0"
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from system_packages import ensure_command  # noqa: E402
+
+TWILIO_VIDEO_VERSION = "2.36.0"
 NPM_CACHE = ROOT / ".cache" / "npm"
 
 # The flags the project runs Chromium with: no traffic to anywhere but loopback, fake media
@@ -43,21 +46,7 @@ def _run(cmd: list[str]) -> None:
 
 def chromium_path() -> str:
     """/usr/bin/chromium, installed with apt-get when missing (the tests run as root in CI)."""
-    path = shutil.which("chromium")
-    if path is None:
-        if os.geteuid() != 0:
-            raise RuntimeError("Chromium is missing and only root can apt-get install it: "
-                               "apt-get install -y chromium chromium-driver")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
-            result = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if result.returncode != 0:
-                raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-3000:]}")
-        path = shutil.which("chromium")
-        if path is None:
-            raise RuntimeError("apt-get installed chromium but it is not on PATH")
-    return path
+    return ensure_command("chromium", "chromium", "chromium-driver")
 
 
 def twilio_video_dist() -> Path:

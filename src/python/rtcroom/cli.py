@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -105,6 +106,9 @@ def _server_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
 
 async def _serve(args: argparse.Namespace) -> int:
     config, development = _server_config(args)
+    # Room activity (joins, leaves, completions) on stderr; stdout stays for the banner.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     server = await start_server(config)
     if development:
         print(f"using development credentials saved in {credentials_path()}")

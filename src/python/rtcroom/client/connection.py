@@ -69,6 +69,7 @@ from rtcroom.signaling.messages import (
     TrackState,
     parse_server_message,
 )
+from rtcroom.signaling.messages import Warning as ServerWarning
 
 __all__ = ["SERVER_ENV", "RoomConnection", "connect"]
 
@@ -92,6 +93,9 @@ async def connect(token: str, server: str | None = None, **options: Any) -> Room
     53105 for a full room), or SignalingConnectionError (53000) when the server is unreachable.
     """
     opts = options.pop("options", None)
+    if opts is not None and options:
+        raise TypeError(f"connect(): give the options either as options= or as keywords, not "
+                        f"both (options= came with {', '.join(sorted(options))})")
     opts = ConnectOptions.from_dict(opts if opts is not None else options, "options")
     url = server or os.environ.get(SERVER_ENV)
     if not url:
@@ -263,6 +267,8 @@ class RoomConnection:
                 elif isinstance(message, Disconnected):
                     await self._end(RoomCompletedError() if message.status == "completed"
                                     else None)
+                elif isinstance(message, ServerWarning):
+                    logger.warning("server warning %s: %s", message.code, message.message)
             except Exception:
                 logger.exception("applying a server message failed")
 
@@ -293,6 +299,10 @@ class RoomConnection:
                         participant._unsubscribe(sid)
         for pc in state.peer_connections or []:
             await self.pcs.handle(pc)
+            if pc.description is not None and pc.description.type == "close":
+                # A failed connection to someone who left will not come back.
+                self._media_down.discard(pc.id)
+                self._maybe_reconnected()
         self._try_subscribe()
 
     def _apply_participants(self, room: Room, states: list[RemoteParticipantState],

@@ -4,7 +4,9 @@ The server pairs participants with one connection per direction, each named by a
 chose: on an *outgoing* connection (the server sent ``create-offer``) this participant sends
 every track it publishes and always makes the offers; on an *incoming* one (an ``offer``
 arrived for an id it does not know) it only receives and answers. Because one side always
-offers, publishing while the other side publishes can never cause an offer collision.
+offers, publishing while the other side publishes can never cause an offer collision. The same
+two roles serve a group room: the SFU sends ``create-offer`` for the connection a participant
+publishes on, and offers on another id for what it forwards to it.
 
 aiortc gathers all ICE candidates before ``setLocalDescription`` returns, so every description
 sent carries its candidates and no trickle is needed between two rtcroom clients.

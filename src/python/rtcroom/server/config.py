@@ -60,6 +60,10 @@ class ServerConfig:
     # Upper bound on the heartbeat timeout a client may negotiate, in milliseconds.
     max_heartbeat_timeout_ms: int = 5000
     ice_servers: tuple[IceServer, ...] = field(default_factory=tuple)
+    # Shared secret of a TURN server's REST API (coturn's static-auth-secret): TURN entries of
+    # ice_servers without a username get per-participant credentials valid for turn_ttl seconds.
+    turn_secret: str | None = None
+    turn_ttl: float = 86400.0
     dscp: bool = False
 
     @property
@@ -82,6 +86,8 @@ _ENV = {
     "session_timeout": "RTCROOM_SESSION_TIMEOUT",
     "ice_servers": "RTCROOM_ICE_SERVERS",
     "dscp": "RTCROOM_DSCP",
+    "turn_secret": "RTCROOM_TURN_SECRET",
+    "turn_ttl": "RTCROOM_TURN_TTL",
 }
 CONFIG_ENV = "RTCROOM_CONFIG"
 
@@ -104,7 +110,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
                                                                  and number > 65535):
                 raise ConfigError(f"{where}: {number} is out of range")
             return number
-        if name in ("empty_room_timeout", "session_timeout"):
+        if name in ("empty_room_timeout", "session_timeout", "turn_ttl"):
             seconds = float(value)
             if seconds <= 0:
                 raise ConfigError(f"{where}: must be positive seconds, got {value!r}")

@@ -34,6 +34,9 @@ expects:
 - When the dominant speaker leaves (:meth:`~DominantSpeakerDetector.remove`), the dominant
   speaker resets to None at once (twilio-video.js's ``dominantSpeakerChanged(null)``), and the
   next evaluation picks whoever is speaking.
+- A steady noise that starts suddenly (a fan next to a microphone) sounds like speech until
+  the floor has risen to it, which the 15 s windows make take a minute or more; the method
+  accepts this to never mistake quiet speech for noise. The tests show both halves.
 - The voice-activity bit of the one-byte extension is ignored, as both implementations do:
   clients set it inconsistently, and the level says the same thing.
 

@@ -8,10 +8,14 @@ must be told, and runs the two clocks a room needs (empty-room completion, sessi
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -111,9 +115,19 @@ class RoomService:
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def ice_servers(self) -> list[IceServer]:
-        return list(self.config.ice_servers)
+    def ice_servers(self, identity: str) -> list[IceServer]:
+        """The configured ICE servers, with TURN credentials minted for ``identity`` when a
+        TURN REST secret is set (the scheme coturn's ``use-auth-secret`` checks)."""
+        secret = self.config.turn_secret
+        if secret is None:
+            return list(self.config.ice_servers)
+        expires = int(self.clock() + self.config.turn_ttl)
+        username = f"{expires}:{identity}"
+        credential = base64.b64encode(hmac.new(secret.encode(), username.encode(),
+                                               hashlib.sha1).digest()).decode()
+        return [replace(s, username=username, credential=credential)
+                if s.username is None and any(u.startswith(("turn:", "turns:")) for u in s.urls)
+                else s for s in self.config.ice_servers]
 
     def verify(self, token: str, room: str | None = None) -> dict[str, Any]:
         """The token's claims, or the 2010x error that refuses it."""
@@ -138,6 +152,8 @@ class RoomService:
                                           self.config.max_participants)
             participant, out = room.join(identity, message.participant, self.clock(),
                                          subscribe_all=_subscribe_all(message))
+            log.info("%s joined room %s (%s) as %s", identity, room.unique_name, room.sid,
+                     participant.sid)
             self._deliveries[participant.sid] = delivery
             await self.store.save(room)
             self._deliver(out, room)
@@ -160,6 +176,7 @@ class RoomService:
                 old.end()
             self._deliveries[participant.sid] = delivery
             out = room.resume(participant.sid, message.participant, self.clock())
+            log.info("%s resumed its session in room %s", participant.identity, room.unique_name)
             await self.store.save(room)
             self._deliver(out, room)
         return participant
@@ -182,6 +199,8 @@ class RoomService:
                 return
             self._deliveries.pop(participant_sid, None)
             out = room.leave(participant_sid, self.clock())
+            log.info("%s left room %s", room.participants[participant_sid].identity,
+                     room.unique_name)
             await self.store.save(room)
             self._deliver(out, room)
 
@@ -196,6 +215,8 @@ class RoomService:
             if room is None:
                 return
             out = room.suspend(participant_sid, self.clock())
+            log.info("%s lost its signaling connection; keeping its session for %.0f s",
+                     room.participants[participant_sid].identity, self.config.session_timeout)
             await self.store.save(room)
             self._deliver(out, room)
         self._later(self.config.session_timeout, self._expire_session, session)
@@ -209,6 +230,7 @@ class RoomService:
             if participant.sid in self._deliveries:
                 return
             out = room.leave(participant.sid, self.clock())
+            log.info("%s's session expired in room %s", participant.identity, room.unique_name)
             await self.store.save(room)
             self._deliver(out, room)
 
@@ -277,6 +299,7 @@ class RoomService:
 
     def _complete(self, room: Room) -> None:
         out = room.complete(self.clock())
+        log.info("room %s (%s) completed", room.unique_name, room.sid)
         self._deliver(out, room)
 
     async def _expire_empty(self, room_sid: str) -> None:
@@ -299,7 +322,8 @@ class RoomService:
             message = item.message
             if isinstance(message, RoomState) and message.type in ("connected", "synced"):
                 message.options = {"session_timeout": self.config.session_timeout}
-                message.ice_servers = self.ice_servers
+                assert message.participant is not None
+                message.ice_servers = self.ice_servers(message.participant.identity)
             delivery.send_body(message.to_wire())
             if isinstance(message, (Error, Disconnected)):
                 del self._deliveries[item.participant_sid]

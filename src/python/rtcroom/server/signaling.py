@@ -200,8 +200,9 @@ class SignalingConnection:
 
     async def _dispatch(self, message: Any) -> None:
         if isinstance(message, Ice):
-            self.service.verify(message.token)
-            self.send_body(Iced(self.service.ice_servers).to_wire())
+            claims = self.service.verify(message.token)
+            identity = claims["grants"]["identity"]
+            self.send_body(Iced(self.service.ice_servers(identity)).to_wire())
         elif isinstance(message, Connect):
             if self.participant is not None:
                 raise SignalingOutgoingMessageInvalidError("connect: already connected")
