@@ -523,3 +523,32 @@ async def test_forwarded_media_is_marked_per_kind_with_dscp() -> None:
             assert seen[video_ssrc] == {dscp.VIDEO_TRAFFIC_CLASS}
         finally:
             await close_all(router, [pub], [sub])
+
+
+async def test_malformed_packets_from_a_publisher_are_dropped_without_error() -> None:
+    """The packet path runs inside the socket callback: an exception there would close the
+    connection. Garbage shaped like RTP (right version, the track's SSRC and payload types,
+    truncated headers, extensions, padding and payloads) must be dropped quietly."""
+    router = Router()
+    pub = await add_publisher(router, "p", [ToneTrack(500), PatternTrack()])
+    sub = await add_subscriber(router, "s", [t.sid for t in pub.tracks])
+    rng = np.random.default_rng(3)
+    try:
+        await connect_all([pub], [sub])
+        await _pattern_frames(sub.remote_tracks[pub.tracks[1].sid], 1)
+        for track in pub.tracks:
+            ssrc = track.ssrcs[0]
+            types = [c.payloadType for c in track.codecs] + list(track._rtx_apt) + [0, 127]
+            before = track.packets_received
+            for _ in range(2000):
+                data = bytearray(rng.integers(0, 256, int(rng.integers(0, 1400)), np.uint8))
+                if len(data) >= 12:
+                    data[0] = 0x80 | (data[0] & 0x3F)
+                    data[1] = (data[1] & 0x80) | int(rng.choice(types))
+                    data[8:12] = ssrc.to_bytes(4, "big")
+                track._on_rtp(bytes(data), 0)
+            assert track.packets_received > before  # some were well-formed enough to count
+        # Both legs still work.
+        assert abs(await _tone_frequency(sub.remote_tracks[pub.tracks[0].sid], 0.3) - 500) < 10
+    finally:
+        await close_all(router, [pub], [sub])

@@ -28,6 +28,7 @@ from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.router import map_payload_types
 from rtcroom.server.sfu.rtpheader import parse_header, unwrap_rtx, wrap_rtx, write_extensions
+from rtcroom.server.sfu.sequence import MAX_DROPOUT, SequenceCheck, Verdict
 
 EXT_MAP = HeaderExtensionsMap()
 EXT_MAP.configure(RTCRtpParameters(headerExtensions=[
@@ -291,3 +292,23 @@ def test_rtx_wrap_and_unwrap_agree_with_aiortc(p: dict, rtx_pt: int, rtx_seq: in
     assert wrapped == oracle.serialize(EXT_MAP)
     unwrapped = unwrap_rtx(wrapped, parse_header(wrapped), p["pt"], p["ssrc"])
     assert unwrapped == data
+
+
+def test_sequence_check_drops_wild_jumps_and_follows_restarts() -> None:
+    check = SequenceCheck()
+    assert [check.check(s) for s in (100, 101, 103, 102, 150)] == [Verdict.ACCEPT] * 5
+    assert check.check(40000) is Verdict.DROP  # one wild packet
+    assert check.check(151) is Verdict.ACCEPT
+    assert check.check(20000) is Verdict.DROP
+    assert check.check(20001) is Verdict.RESTART  # the sender really jumped
+    assert check.check(20002) is Verdict.ACCEPT
+    assert check.check(19990) is Verdict.ACCEPT  # late, within the misorder window
+
+
+@given(st.integers(0, 0xFFFF), st.lists(st.integers(1, MAX_DROPOUT - 1), max_size=50))
+def test_sequence_check_accepts_any_forward_progress_with_loss(start: int, gaps: list[int]):
+    check, seq = SequenceCheck(), start
+    assert check.check(seq) is Verdict.ACCEPT
+    for gap in gaps:
+        seq = (seq + gap) & 0xFFFF
+        assert check.check(seq) is Verdict.ACCEPT

@@ -270,7 +270,10 @@ def write_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
     pair = transport.transport._connection._nominated.get(1)
     if pair is None:
         return False
-    data = transport._tx_srtp.protect(data)
+    try:
+        data = transport._tx_srtp.protect(data)
+    except (pylibsrtp.Error, ValueError):  # an index far behind the stream's, or too long
+        return False
     protocol = pair.protocol
     if type(protocol) is StunProtocol and "send_data" not in protocol.__dict__:
         protocol.transport.sendto(data, pair.remote_addr)

@@ -108,6 +108,12 @@ class Forwarder:
         if ssrc is None:
             self.source = None
 
+    def restart(self, ssrc: int) -> None:
+        """Stream `ssrc` restarted its numbering: if it is the one forwarded, continue from its
+        next packet that can start a stream (a keyframe for video) as after a switch."""
+        if self.source == ssrc:
+            self.source = None
+
     def rewrite(
         self, data: bytes, h: RtpHeader, keyframe: bool, now: float,
         audio_level: bytes | None = None,

@@ -56,6 +56,7 @@ from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.rtpheader import RtpHeader, parse_header, unwrap_rtx, wrap_rtx
+from rtcroom.server.sfu.sequence import SequenceCheck, Verdict
 from rtcroom.server.sfu.simulcast import StreamRates, choose_layer
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -158,6 +159,7 @@ class PublishedTrack:
         self._nack_generators: dict[int, NackGenerator] | None = (
             {} if self.kind == "video" else None)
         self._sender_report_times: dict[int, float] = {}
+        self._sequence_checks: dict[int, SequenceCheck] = {}
         self._sends: set[asyncio.Future[bool]] = set()
         self.closed = False
         self._keyframe_request_interval = keyframe_request_interval
@@ -181,6 +183,14 @@ class PublishedTrack:
             return
         if h.payload_type not in self._payload_types:
             return
+        sequence = self._sequence_checks.get(h.ssrc)
+        if sequence is None:
+            sequence = self._sequence_checks[h.ssrc] = SequenceCheck()
+        verdict = sequence.check(h.sequence_number)
+        if verdict is Verdict.DROP:
+            return
+        if verdict is Verdict.RESTART:
+            self._restart_stream(h.ssrc)
         self.packets_received += 1
         statistics = self.statistics.get(h.ssrc)
         if statistics is None:
@@ -224,6 +234,16 @@ class PublishedTrack:
                 wanted = forwarder.target
         if wanted is not None:
             self.request_keyframe(wanted, now)
+
+    def _restart_stream(self, ssrc: int) -> None:
+        """The publisher renumbered a stream: start its statistics, loss detection and every
+        forwarder on it over, from the current packet."""
+        self.statistics.pop(ssrc, None)
+        if self._nack_generators is not None:
+            self._nack_generators.pop(ssrc, None)
+        for sub in self.subscriptions:
+            if sub.forwarder is not None:
+                sub.forwarder.restart(ssrc)
 
     def _new_stream(self, ssrc: int) -> None:
         self.ssrcs.append(ssrc)
