@@ -357,9 +357,9 @@ class RoomConnection:
                     if media is not None and media.readyState == "live":
                         participant._subscribe(sid, media)
 
-    def _on_remote_track(self, track: MediaStreamTrack) -> None:
-        self._replace_receiver(track.id)
-        self._remote_media[track.id] = track
+    def _on_remote_track(self, track: MediaStreamTrack, receiver_id: str) -> None:
+        self._replace_receiver(receiver_id)
+        self._remote_media[receiver_id] = track
         self._try_subscribe()
 
     def _on_remote_channel(self, channel: RTCDataChannel) -> None:

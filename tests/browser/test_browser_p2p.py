@@ -1,0 +1,131 @@
+"""The unmodified twilio-video.js in headless Chromium, in peer-to-peer rooms with Python
+participants: joining, seeing who is there, and media and data flowing both ways."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rtcroom
+from roompage import page_server
+from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("loopback_ice")
+
+MEDIA = {"audio": True, "video": {"width": 320}}
+
+
+async def open_page(browser: Any, url: str) -> Any:
+    page = await browser.new_page()
+    await page.goto(url)
+    return page
+
+
+async def join_page(page: Any, identity: str, ws_url: str, data: bool = False,
+                    **options: Any) -> dict[str, Any]:
+    return await page.evaluate(
+        "([t, options, data]) => join(t, options, data)",
+        [token(identity), {"wsServer": ws_url, "name": "room", **MEDIA, **options}, data])
+
+
+async def page_wait(page: Any, expression: str, timeout: float = 30.0) -> Any:
+    """Poll a page expression until it is truthy; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = await page.evaluate(expression)
+        if value:
+            return value
+        if loop.time() > end:
+            raise AssertionError(f"page never satisfied {expression}")
+        await asyncio.sleep(0.25)
+
+
+def received(room: rtcroom.Room, identity: str) -> dict[str, Any]:
+    """kind -> RemoteTrack of what ``room`` receives from ``identity``."""
+    return {str(pub.kind): pub.track for p in room.participants.values()
+            if p.identity == identity for pub in p.tracks.values() if pub.track is not None}
+
+
+async def read_frames(track: Any, count: int, timeout: float = 30.0) -> list[Any]:
+    frames: list[Any] = []
+
+    async def read() -> None:
+        async for frame in track.frames():
+            frames.append(frame)
+            if len(frames) >= count:
+                return
+
+    await asyncio.wait_for(read(), timeout)
+    return frames
+
+
+async def test_browser_and_python_bots_share_a_peer_to_peer_room(
+        browser: Any, twilio_video_dist: Path) -> None:
+    async with running_server(room_type="peer-to-peer") as server, \
+            page_server(twilio_video_dist) as url:
+        bot_data = rtcroom.LocalDataTrack()
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room", audio=True,
+                                    video=True)
+        late: rtcroom.Room | None = None
+        try:
+            await bot.local_participant.publish_track(bot_data)
+            page = await open_page(browser, url)
+            joined = await join_page(page, "browser", server.url, data=True)
+            assert "error" not in joined, joined
+            assert joined["sid"] == bot.sid and joined["name"] == "room"
+            assert joined["localIdentity"] == "browser" and joined["state"] == "connected"
+            assert sorted(t["kind"] for t in joined["localTracks"]) == ["audio", "data",
+                                                                        "video"]
+            assert all(t["sid"].startswith("MT") for t in joined["localTracks"])
+            [seen] = joined["participants"]
+            assert seen["identity"] == "bot" and seen["sid"] == bot.local_participant.sid
+            assert {t["sid"] for t in seen["tracks"]} == set(bot.local_participant.tracks)
+
+            # Python -> browser: decoded video frames, audio energy, data messages.
+            await page_wait(page, "inbound().then(r => r.frames >= 10 && r.audioEnergy > 0)")
+            for _ in range(100):
+                bot_data.send("hello browser")
+                if await page.evaluate("dataReceived.length"):
+                    break
+                await asyncio.sleep(0.1)
+            assert "hello browser" in await page.evaluate("dataReceived")
+
+            # Browser -> Python: decoded frames, non-silent audio (Chromium's fake microphone
+            # beeps), data messages.
+            await wait_until(lambda: set(received(bot, "browser")) == {"audio", "video",
+                                                                       "data"}, 30)
+            tracks = received(bot, "browser")
+            video = await read_frames(tracks["video"], 10)
+            assert video[-1].width == 320
+            audio = await read_frames(tracks["audio"], 150)
+            assert max(np.abs(f.to_ndarray()).max() for f in audio) > 1000
+            messages: list[Any] = []
+            tracks["data"].on("message", lambda data, track: messages.append(data))
+            for _ in range(100):
+                await page.evaluate("dataTrack.send('hello bot')")
+                if messages:
+                    break
+                await asyncio.sleep(0.1)
+            assert messages[0] == "hello bot"
+
+            # Someone joining later appears with its publications, subscribed.
+            late = await rtcroom.connect(token("late"), server=server.url, name="room",
+                                         audio=True, video=False)
+            later = await page_wait(page, """(() => {
+                const p = describe().participants.find(p => p.identity === 'late');
+                return p && p.tracks.length && p.tracks.every(t => t.subscribed) && p;
+            })()""")
+            assert [t["kind"] for t in later["tracks"]] == ["audio"]
+            assert later["sid"] == late.local_participant.sid
+            assert {"event": "participantConnected", "identity": "late"} in await page.evaluate(
+                "events")
+            await wait_until(lambda: set(received(late, "browser")) == {"audio", "video",
+                                                                        "data"}, 30)
+        finally:
+            if late is not None:
+                await late.disconnect()
+            await bot.disconnect()
