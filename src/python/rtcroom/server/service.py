@@ -35,6 +35,7 @@ from rtcroom.errors import (
     RoomNotFoundError,
     RoomRoomExistsError,
     RoomTypeInvalidError,
+    SignalingConnectionDisconnectedError,
     SignalingConnectionTimeoutError,
     TwilioError,
 )
@@ -347,13 +348,20 @@ class RoomService:
         return error_message(error).to_wire()
 
     async def close(self) -> None:
-        """Stop timers; tell every connected participant the room service is going away."""
+        """Stop timers; tell every connected participant the room service is going away.
+
+        Each is sent ``error`` 53001 before its connection closes: a bare close would make
+        twilio-video.js (and the Python client) try to resume a session no server holds, and
+        report the loss only when that times out."""
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
+        going_away = self.error_body(SignalingConnectionDisconnectedError(
+            "Signaling connection disconnected: the room server is shutting down"))
         for delivery in list(self._deliveries.values()):
+            delivery.send_body(going_away)
             delivery.end()
         self._deliveries.clear()
 
