@@ -58,6 +58,25 @@ def test_group_rooms_have_no_peer_to_peer_links() -> None:
     assert messages_for(out, bob.sid)[0].peer_connections == []
 
 
+def test_connections_offered_with_connect_are_closed_in_peer_to_peer_rooms() -> None:
+    offer = PeerConnectionState(id="sdk-pc", description=SessionDescription(
+        type="offer", revision=1, sdp="v=0\r\n"))
+    r = room()
+    r.join("alice", NOBODY, now=1)
+    bob, out = r.join("bob", NOBODY, now=2, offered=[offer])
+    [connected] = messages_for(out, bob.sid)
+    closes = [pc for pc in connected.peer_connections if pc.description.type == "close"]
+    assert [(pc.id, pc.description.revision) for pc in closes] == [("sdk-pc", 2)]
+    # bob's own link to alice is still offered by him; the relay never reaches the closed id
+    assert [pc.description.type for pc in connected.peer_connections
+            if pc.id in r.links] == ["create-offer"]
+    assert r.update(bob.sid, ClientUpdate(session=bob.session, peer_connections=[offer]),
+                    now=3) == []
+    g = room("group")
+    carol, out = g.join("carol", NOBODY, now=1, offered=[offer])
+    assert messages_for(out, carol.sid)[0].peer_connections == []
+
+
 def test_relay_goes_only_to_the_other_end_of_the_link() -> None:
     r = room()
     alice, _ = r.join("alice", NOBODY, now=1)

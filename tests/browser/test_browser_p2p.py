@@ -111,6 +111,12 @@ async def test_browser_and_python_bots_share_a_peer_to_peer_room(
                     break
                 await asyncio.sleep(0.1)
             assert messages[0] == "hello bot"
+            # One connection per direction, none left waiting for an answer (the SDK's
+            # opening offer was closed by the server).
+            open_states = await page.evaluate(
+                "peerConnections.filter(pc => pc.connectionState !== 'closed')"
+                ".map(pc => pc.signalingState)")
+            assert open_states == ["stable", "stable"]
 
             # Someone joining later appears with its publications, subscribed.
             late = await rtcroom.connect(token("late"), server=server.url, name="room",

@@ -152,7 +152,8 @@ class RoomService:
                 room = await self._create(name, self.config.room_type,
                                           self.config.max_participants)
             participant, out = room.join(identity, message.participant, self.clock(),
-                                         subscribe_all=_subscribe_all(message))
+                                         subscribe_all=_subscribe_all(message),
+                                         offered=message.peer_connections)
             log.info("%s joined room %s (%s) as %s", identity, room.unique_name, room.sid,
                      participant.sid)
             self._deliveries[participant.sid] = delivery

@@ -215,9 +215,15 @@ class Room:
     # --- operations --------------------------------------------------------------------------
 
     def join(self, identity: str, state: ParticipantState, now: float,
-             subscribe_all: bool = True) -> tuple[Participant, list[Outgoing]]:
+             subscribe_all: bool = True,
+             offered: list[PeerConnectionState] | None = None) -> tuple[Participant,
+                                                                      list[Outgoing]]:
         """Add ``identity``; the newcomer gets ``connected`` (first in the list), the others
-        an ``update``. A participant with the same identity is disconnected with 53205."""
+        an ``update``. A participant with the same identity is disconnected with 53205.
+
+        ``offered`` are the connections the client opened with ``connect`` (twilio-video.js
+        always offers one). A peer-to-peer room pairs participants on links of its own, so
+        ``connected`` closes those: left open, they would wait for an answer forever."""
         if not self.in_progress:
             raise RoomCompletedError(f"Room {self.unique_name} is completed")
         out: list[Outgoing] = []
@@ -245,7 +251,15 @@ class Room:
                     new_links.setdefault(publisher.sid, []).append(PeerConnectionState(
                         id=link.id, description=SessionDescription(type="create-offer",
                                                                    revision=1)))
-        out.insert(0, Outgoing(p.sid, self.full_state(p, "connected")))
+        connected = self.full_state(p, "connected")
+        if self.peer_to_peer and offered:
+            assert connected.peer_connections is not None
+            connected.peer_connections += [
+                PeerConnectionState(id=pc.id, description=SessionDescription(
+                    type="close", revision=(pc.description.revision if pc.description else 0)
+                    + 1))
+                for pc in offered if pc.id not in self.links]
+        out.insert(0, Outgoing(p.sid, connected))
         out += [self._update(o, peer_connections=new_links.get(o.sid)) for o in others]
         return p, out
 
