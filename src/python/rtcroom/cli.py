@@ -35,6 +35,7 @@ from rtcroom.server.config import (
     load_config,
     load_saved_credentials,
 )
+from rtcroom.server.demo import find_twilio_video
 
 __all__ = ["main"]
 
@@ -115,6 +116,10 @@ async def _serve(args: argparse.Namespace) -> int:
         print("mint a token with: rtcroom token --identity alice --room my-room")
     print(f"room type {config.room_type}; REST API {server.http_url}/v1/Rooms "
           f"(Basic auth: API key SID and secret); OpenAPI {server.http_url}/openapi.json")
+    if config.demo_enabled:
+        missing = "" if find_twilio_video(config) else " (twilio-video.js is not installed: " \
+            "the page says how to add it)"
+        print(f"browser demo {server.http_url}/demo{missing}")
     print(f"listening on {server.url}", flush=True)
     try:
         await _wait_for_stop(None)

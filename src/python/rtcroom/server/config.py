@@ -65,6 +65,18 @@ class ServerConfig:
     turn_secret: str | None = None
     turn_ttl: float = 86400.0
     dscp: bool = False
+    # The browser demo at /demo, which mints tokens for whoever opens it: None means on when
+    # the server listens on a loopback address only.
+    demo: bool | None = None
+    # Where /demo finds twilio-video.min.js; None: the copy the build installed in the package
+    # (see rtcroom.server.demo), else a development checkout's .cache/npm.
+    twilio_video_dir: str | None = None
+
+    @property
+    def demo_enabled(self) -> bool:
+        if self.demo is not None:
+            return self.demo
+        return self.host in ("127.0.0.1", "::1", "localhost")
 
     @property
     def credentials(self) -> Credentials | None:
@@ -88,6 +100,8 @@ _ENV = {
     "dscp": "RTCROOM_DSCP",
     "turn_secret": "RTCROOM_TURN_SECRET",
     "turn_ttl": "RTCROOM_TURN_TTL",
+    "demo": "RTCROOM_DEMO",
+    "twilio_video_dir": "RTCROOM_TWILIO_VIDEO_DIR",
 }
 CONFIG_ENV = "RTCROOM_CONFIG"
 
@@ -115,7 +129,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if seconds <= 0:
                 raise ConfigError(f"{where}: must be positive seconds, got {value!r}")
             return seconds
-        if name == "dscp":
+        if name in ("dscp", "demo"):
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()
