@@ -13,6 +13,7 @@ also finds the copy the browser tests install in ``.cache/npm``; ``twilio_video_
 
 from __future__ import annotations
 
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -38,8 +39,11 @@ def find_twilio_video(config: ServerConfig) -> Path | None:
     if config.twilio_video_dir is not None:
         candidates = [Path(config.twilio_video_dir)]
     else:
-        candidates = [_HERE / "static" / "twilio-video",
-                      _HERE.parents[3] / ".cache" / "npm" / _CHECKOUT_COPY]
+        # Every directory of this package: an editable install's files installed by the build
+        # live beside the source tree, not in it.
+        package_dirs = [Path(p) for p in sys.modules[__package__ or ""].__path__]
+        candidates = [d / "static" / "twilio-video" for d in package_dirs]
+        candidates.append(_HERE.parents[3] / ".cache" / "npm" / _CHECKOUT_COPY)
     for directory in candidates:
         if (directory / SDK_FILE).is_file():
             return directory
