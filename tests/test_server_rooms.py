@@ -77,6 +77,20 @@ def test_connections_offered_with_connect_are_closed_in_peer_to_peer_rooms() -> 
     assert messages_for(out, carol.sid)[0].peer_connections == []
 
 
+def test_synced_names_every_link_of_the_participant() -> None:
+    r = room()
+    r.join("alice", NOBODY, now=1)
+    bob, _ = r.join("bob", NOBODY, now=2)
+    r.suspend(bob.sid, now=3)
+    [synced] = messages_for(r.resume(bob.sid, NOBODY, now=4), bob.sid)
+    kinds = {pc.id: pc.description.type if pc.description else None
+             for pc in synced.peer_connections}
+    sending = next(lk.id for lk in r.links.values() if lk.publisher == bob.sid)
+    receiving = next(lk.id for lk in r.links.values() if lk.subscriber == bob.sid)
+    # re-offer where bob sends; the connection he receives on is kept, unchanged
+    assert kinds == {sending: "create-offer", receiving: None}
+
+
 def test_relay_goes_only_to_the_other_end_of_the_link() -> None:
     r = room()
     alice, _ = r.join("alice", NOBODY, now=1)

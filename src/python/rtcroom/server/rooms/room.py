@@ -201,6 +201,12 @@ class Room:
                 PeerConnectionState(id=link.id, description=SessionDescription(
                     type="create-offer", revision=1))
                 for link in self.links.values() if link.publisher == p.sid
+            ] + [
+                # twilio-video.js closes every connection a `synced` leaves out, so the ones p
+                # receives on are named too (with nothing to change on them).
+                PeerConnectionState(id=link.id)
+                for link in self.links.values()
+                if kind == "synced" and link.subscriber == p.sid
             ],
         )
 
