@@ -91,6 +91,26 @@ def test_synced_names_every_link_of_the_participant() -> None:
     assert kinds == {sending: "create-offer", receiving: None}
 
 
+def test_two_sdk_participants_share_one_link() -> None:
+    r = room()
+    a, _ = r.join("a", NOBODY, now=1, sends_on_every_connection=True)
+    b, out = r.join("b", NOBODY, now=2, sends_on_every_connection=True)
+    [link] = r.links.values()
+    assert (link.publisher, link.subscriber) == (b.sid, a.sid)
+    [connected] = messages_for(out, b.sid)
+    assert [(pc.id, pc.description.type) for pc in connected.peer_connections] == [
+        (link.id, "create-offer")]
+    # with a participant that sends each track once, one link per direction again
+    c, _ = r.join("c", NOBODY, now=3)
+    assert len(r.links) == 1 + 2 + 2
+    # the shared link relays both ways
+    pc = PeerConnectionState(id=link.id, description=SessionDescription(
+        type="offer", revision=3, sdp="v=0\r\n"))
+    assert [o.participant_sid for o in r.update(a.sid, ClientUpdate(
+        session=a.session, peer_connections=[pc]), now=4)] == [b.sid]
+    assert c.sid not in (link.publisher, link.subscriber)
+
+
 def test_relay_goes_only_to_the_other_end_of_the_link() -> None:
     r = room()
     alice, _ = r.join("alice", NOBODY, now=1)

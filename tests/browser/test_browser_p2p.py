@@ -172,3 +172,39 @@ async def test_browser_resumes_after_the_server_drops_its_websocket(
         finally:
             await bot.disconnect()
             await proxy.stop()
+
+
+async def test_two_browsers_share_one_connection_and_see_the_bot(
+        browser: Any, twilio_video_dist: Path) -> None:
+    async with running_server(room_type="peer-to-peer") as server, \
+            page_server(twilio_video_dist) as url:
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room", audio=True,
+                                    video=True)
+        try:
+            pages = [await open_page(browser, url) for _ in range(2)]
+            for i, page in enumerate(pages):
+                assert "error" not in await join_page(page, f"b{i}", server.url)
+            for page in pages:
+                await page_wait(page, """describe().participants.length === 2 &&
+                    describe().participants.every(p => p.tracks.length === 2
+                                                  && p.tracks.every(t => t.subscribed))""")
+                # Open connections: to the bot, from the bot, and one shared with the other
+                # browser; video is decoded on the last two.
+                await page_wait(page, """(async () => {
+                    const open = peerConnections.filter(pc => pc.connectionState === 'connected');
+                    let decoding = 0;
+                    for (const pc of open) {
+                      let frames = 0;
+                      (await pc.getStats()).forEach(s => {
+                        if (s.type === 'inbound-rtp' && s.kind === 'video') {
+                          frames += s.framesDecoded || 0;
+                        }
+                      });
+                      if (frames >= 5) decoding += 1;
+                    }
+                    return open.length === 3 && decoding === 2;
+                })()""")
+            await wait_until(lambda: all(set(received(bot, f"b{i}")) == {"audio", "video"}
+                                         for i in range(2)), 30)
+        finally:
+            await bot.disconnect()

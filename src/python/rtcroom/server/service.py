@@ -101,6 +101,10 @@ def _subscribe_all(message: Connect) -> bool:
     return True
 
 
+def _is_twilio_video(message: Connect) -> bool:
+    return (message.publisher or {}).get("name") == "twilio-video.js"
+
+
 class RoomService:
     def __init__(self, config: ServerConfig, store: RoomStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -153,7 +157,8 @@ class RoomService:
                                           self.config.max_participants)
             participant, out = room.join(identity, message.participant, self.clock(),
                                          subscribe_all=_subscribe_all(message),
-                                         offered=message.peer_connections)
+                                         offered=message.peer_connections,
+                                         sends_on_every_connection=_is_twilio_video(message))
             log.info("%s joined room %s (%s) as %s", identity, room.unique_name, room.sid,
                      participant.sid)
             self._deliveries[participant.sid] = delivery
