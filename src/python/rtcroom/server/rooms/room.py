@@ -254,7 +254,7 @@ class Room:
         new_links: dict[str, list[PeerConnectionState]] = {}
         if self.peer_to_peer:
             for other in others:
-                pairs = ((other, p), (p, other))
+                pairs: tuple[tuple[Participant, Participant], ...] = ((other, p), (p, other))
                 if all(x.sends_on_every_connection and x.subscribe_all for x in (p, other)):
                     pairs = ((p, other),)
                 for publisher, subscriber in pairs:
