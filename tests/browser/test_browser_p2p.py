@@ -182,8 +182,11 @@ async def test_two_browsers_share_one_connection_and_see_the_bot(
                                     video=True)
         try:
             pages = [await open_page(browser, url) for _ in range(2)]
-            for i, page in enumerate(pages):
-                assert "error" not in await join_page(page, f"b{i}", server.url)
+            assert "error" not in await join_page(pages[0], "b0", server.url)
+            # b1 publishes VP8 simulcast (the SDK munges its SDP for it, peer-to-peer too).
+            assert "error" not in await join_page(
+                pages[1], "b1", server.url, video={"width": 640, "height": 480},
+                preferredVideoCodecs=[{"codec": "VP8", "simulcast": True}])
             for page in pages:
                 await page_wait(page, """describe().participants.length === 2 &&
                     describe().participants.every(p => p.tracks.length === 2
@@ -206,5 +209,19 @@ async def test_two_browsers_share_one_connection_and_see_the_bot(
                 })()""")
             await wait_until(lambda: all(set(received(bot, f"b{i}")) == {"audio", "video"}
                                          for i in range(2)), 30)
+            # The bot decodes b1's simulcast video (one layer of it), which goes out as several
+            # encodings.
+            frames = await read_frames(received(bot, "b1")["video"], 10)
+            assert frames[-1].width in (160, 320, 640)
+            encodings = await pages[1].evaluate("""(async () => {
+                let n = 0;
+                for (const pc of peerConnections.filter(pc => pc.connectionState === 'connected')) {
+                  (await pc.getStats()).forEach(s => {
+                    if (s.type === 'outbound-rtp' && s.kind === 'video') n += 1;
+                  });
+                }
+                return n;
+            })()""")
+            assert encodings > 3  # without simulcast: one per connection b1 sends on (3)
         finally:
             await bot.disconnect()
