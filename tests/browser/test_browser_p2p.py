@@ -137,6 +137,24 @@ async def test_browser_and_python_bots_share_a_peer_to_peer_room(
                 "events")
             await wait_until(lambda: set(received(late, "browser")) == {"audio", "video",
                                                                         "data"}, 30)
+
+            # Publishing later, both ways: a second browser camera reaches the bot; a track the
+            # bot adds reaches the page; unpublishing is seen by the bot.
+            await page.evaluate("""Twilio.Video.createLocalVideoTrack({width: 160, name: 'second'})
+                .then(t => { window.second = t; return room.localParticipant.publishTrack(t); })""")
+
+            def second() -> Any:
+                return next((pub for p in bot.participants.values() for pub in p.tracks.values()
+                             if pub.track_name == "second"), None)
+
+            await wait_until(lambda: second() is not None and second().track is not None, 30)
+            assert (await read_frames(second().track, 5))[-1].width == 160
+            await bot.local_participant.publish_track(rtcroom.LocalVideoTrack.test_pattern(
+                160, 120, name="bot-second"))
+            await page_wait(page, """describe().participants.find(p => p.identity === 'bot')
+                .tracks.some(t => t.name === 'bot-second' && t.subscribed)""")
+            await page.evaluate("room.localParticipant.unpublishTrack(second)")
+            await wait_until(lambda: second() is None, 30)
         finally:
             if late is not None:
                 await late.disconnect()

@@ -12,6 +12,8 @@ aiortc gathers all ICE candidates before ``setLocalDescription`` returns, so eve
 this end sends carries its candidates. Browsers trickle theirs in ``ice`` updates (each revision
 repeating all candidates so far); those are added to the connection once its remote description
 is set, and a candidate for other ICE credentials (a connection since replaced) is dropped.
+A browser (twilio-video.js) also offers on the connections it receives on, to add its own
+tracks; on an outgoing connection such an offer is answered without receiving anything.
 
 When a connection fails (ICE or DTLS), the publisher's end replaces it with a fresh one under the
 same id and offers again; the subscriber's end asks for that by sending ``create-offer`` back
@@ -276,17 +278,18 @@ class PeerConnections:
     async def _answer_on_outgoing(self, pc_id: str, out: _Outgoing,
                                   description: SessionDescription) -> None:
         """The subscriber offered on our connection: twilio-video.js sends its own tracks on
-        every connection it has. We get them on its own connection, so its m-lines here are
-        answered inactive. While our offer is unanswered we ignore its offer: the SDK rolls
-        back, answers ours, and offers again."""
+        every connection it has, even on m-lines it reuses from our offer. We get them on its
+        own connection, so here we only send: our m-lines are answered sendonly, its new ones
+        inactive. While our offer is unanswered we ignore its offer: the SDK rolls back,
+        answers ours, and offers again."""
         pc = out.pc
         if pc.signalingState != "stable":
             return
         try:
             await pc.setRemoteDescription(RTCSessionDescription(description.sdp or "", "offer"))
             for transceiver in pc.getTransceivers():
-                if transceiver.sender.track is None:
-                    transceiver.direction = "inactive"
+                transceiver.direction = ("inactive" if transceiver.sender.track is None
+                                         else "sendonly")
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception:
             logger.exception("answering the subscriber's offer on %s failed", pc_id)
