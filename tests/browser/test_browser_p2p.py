@@ -155,6 +155,11 @@ async def test_browser_and_python_bots_share_a_peer_to_peer_room(
                 .tracks.some(t => t.name === 'bot-second' && t.subscribed)""")
             await page.evaluate("room.localParticipant.unpublishTrack(second)")
             await wait_until(lambda: second() is None, 30)
+
+            left: list[str] = []
+            bot.on("participant_disconnected", lambda p: left.append(p.identity))
+            await page.evaluate("room.disconnect()")
+            await wait_until(lambda: left == ["browser"])
         finally:
             if late is not None:
                 await late.disconnect()
@@ -200,7 +205,8 @@ async def test_two_browsers_share_one_connection_and_see_the_bot(
                                     video=True)
         try:
             pages = [await open_page(browser, url) for _ in range(2)]
-            assert "error" not in await join_page(pages[0], "b0", server.url)
+            # b0's app brings its own (empty) ICE server list: no `ice`/`iced` round trip.
+            assert "error" not in await join_page(pages[0], "b0", server.url, iceServers=[])
             # b1 publishes VP8 simulcast (the SDK munges its SDP for it, peer-to-peer too).
             assert "error" not in await join_page(
                 pages[1], "b1", server.url, video={"width": 640, "height": 480},
