@@ -83,11 +83,15 @@ RTCP_INTERVAL = 1.0
 
 class ForwardedTrack(MediaStreamTrack):
     """The track of a sender whose packets the SFU writes itself: it never yields a frame, so the
-    sender's encoding loop waits without polling until the sender stops."""
+    sender's encoding loop waits without polling until the sender stops. ``id`` is the track id
+    its m-line signals in ``a=msid`` (aiortc's sender reads ``track.id``); a random one if not
+    given."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, id: str | None = None) -> None:
         super().__init__()
         self.kind = kind
+        if id is not None:
+            self._id = id
         self._ended = asyncio.Event()
 
     async def recv(self) -> Any:

@@ -30,6 +30,7 @@ from rtcroom.client.localtrack import (
     LocalVideoTrack,
 )
 from rtcroom.client.participant import LocalParticipant, RemoteParticipant
+from rtcroom.client.groupconnection import GroupPeerConnection
 from rtcroom.client.peerconnections import PeerConnections
 from rtcroom.client.room import Room
 from rtcroom.client.stats import StatsReport, collect_stats_report
@@ -82,6 +83,7 @@ PUBLISH_TIMEOUT = 15.0
 BACKOFF_MIN = 0.08
 BACKOFF_FACTOR = 1.5
 BACKOFF_MAX = 5.0
+GROUP_ROOM_TYPES = ("group", "group-small")
 
 
 async def connect(token: str, server: str | None = None, **options: Any) -> Room:
@@ -195,6 +197,11 @@ class RoomConnection:
         assert connected.participant is not None and connected.session is not None
         self.session = connected.session
         self.session_timeout = float((connected.options or {}).get("session_timeout", 30))
+        if (connected.options or {}).get("room_type") in GROUP_ROOM_TYPES:
+            # One connection to the server's SFU instead of one per pair of participants.
+            self.pcs = GroupPeerConnection(self._rtc_configuration, self._send_pc,
+                                           self._on_remote_track, self._on_remote_channel,
+                                           self._on_pc_state, dscp=self.options.enable_dscp)
         self._server_ice = connected.ice_servers or []
         local = LocalParticipant(connected.participant.sid, connected.participant.identity)
         room = Room(connected.sid or "", connected.name or (self.options.name or ""), local,
@@ -444,11 +451,16 @@ class RoomConnection:
         waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._publishing[track.id] = waiter
         self._tracks[track.id] = (track, priority)
+        if isinstance(self.pcs, GroupPeerConnection):
+            # The SFU asks for the offer carrying the track right after it has the new state,
+            # possibly before this coroutine resumes.
+            self.pcs.add_track(track)
         self._state_changed()
         try:
             sid = await asyncio.wait_for(waiter, PUBLISH_TIMEOUT)
         except BaseException:
             self._tracks.pop(track.id, None)
+            self.pcs.remove_track(track)
             raise
         finally:
             self._publishing.pop(track.id, None)

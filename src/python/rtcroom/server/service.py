@@ -40,6 +40,7 @@ from rtcroom.errors import (
     TwilioError,
 )
 from rtcroom.server.config import ServerConfig
+from rtcroom.server.grouproom import GroupMedia
 from rtcroom.server.rooms import ROOM_TYPES, Outgoing, Participant, Room
 from rtcroom.server.rooms.room import error_message
 from rtcroom.server.rooms.sids import ROOM, new_sid
@@ -119,6 +120,7 @@ class RoomService:
         self._deliveries: dict[str, Delivery] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.media = GroupMedia(self._deliveries.get, dscp=config.dscp)
 
     def ice_servers(self, identity: str) -> list[IceServer]:
         """The configured ICE servers, with TURN credentials minted for ``identity`` when a
@@ -164,6 +166,7 @@ class RoomService:
             self._deliveries[participant.sid] = delivery
             await self.store.save(room)
             self._deliver(out, room)
+            self.media.received(room, participant.sid, message.peer_connections)
         return participant
 
     async def sync(self, message: Sync, delivery: Delivery) -> Participant:
@@ -197,6 +200,7 @@ class RoomService:
             out = room.update(participant_sid, message, self.clock())
             await self.store.save(room)
             self._deliver(out, room)
+            self.media.received(room, participant_sid, message.peer_connections or [])
 
     async def leave(self, participant_sid: str, session: str) -> None:
         """A clean ``disconnect`` from the participant."""
@@ -331,12 +335,14 @@ class RoomService:
                 message.options = {"session_timeout": self.config.session_timeout}
                 assert message.participant is not None
                 message.ice_servers = self.ice_servers(message.participant.identity)
+                self.media.amend(room, item.participant_sid, message)
             delivery.send_body(message.to_wire())
             if isinstance(message, (Error, Disconnected)):
                 del self._deliveries[item.participant_sid]
                 delivery.end()
         if room.in_progress and room.empty_since is not None:
             self._later(room.empty_timeout, self._expire_empty, room.sid)
+        self.media.apply(room)
 
     def _later(self, delay: float, func: Callable[[str], Any], arg: str) -> None:
         loop = asyncio.get_running_loop()
@@ -370,6 +376,7 @@ class RoomService:
             delivery.send_body(going_away)
             delivery.end()
         self._deliveries.clear()
+        await self.media.close()
 
 
 SERVICE = web.AppKey("service", RoomService)
