@@ -119,3 +119,73 @@ async def test_three_participants_receive_each_others_audio_video_and_data(
         finally:
             for room in rooms.values():
                 await room.disconnect()
+
+
+async def test_publish_unpublish_and_leave_renegotiate_without_dropping_other_tracks() -> None:
+    async with running_server(room_type="group") as server:
+        baseline = asyncio.all_tasks()
+        alice = await join(server, "alice", tracks=[rtcroom.LocalAudioTrack(ToneTrack(600))])
+        bob = await join(server, "bob", tracks=[rtcroom.LocalAudioTrack(ToneTrack(900))])
+        carol = await join(server, "carol", tracks=[])
+        rooms = [alice, bob, carol]
+        try:
+            await wait_until(lambda: set(received(carol)) == {"alice", "bob"}, 60)
+            assert abs(await tone_frequency(received(carol)["alice"]["audio"]) - 600) < 10
+
+            # Publishing later: the new track reaches carol, alice's keeps flowing.
+            video = rtcroom.LocalVideoTrack(PatternTrack(160, 120))
+            publication = await bob.local_participant.publish_track(video)
+            await wait_until(lambda: "video" in received(carol).get("bob", {}), 30)
+            assert len(await pattern_frames(received(carol)["bob"]["video"], 3)) == 3
+            assert abs(await tone_frequency(received(carol)["alice"]["audio"]) - 600) < 10
+            assert abs(await tone_frequency(received(alice)["bob"]["audio"]) - 900) < 10
+
+            # Unpublishing: carol and alice lose bob's video only.
+            await bob.local_participant.unpublish_track(publication.track)
+            await wait_until(lambda: "video" not in received(carol).get("bob", {}), 30)
+            await wait_until(lambda: "video" not in received(alice).get("bob", {}), 30)
+            group = server.service.media.rooms[alice.sid]
+            assert publication.track_sid not in group.router.tracks
+            assert abs(await tone_frequency(received(carol)["bob"]["audio"]) - 900) < 10
+
+            # Leaving: bob's tracks and legs end everywhere; alice's audio still reaches carol.
+            bob_sid = bob.local_participant.sid
+            await bob.disconnect()
+            rooms.remove(bob)
+            await wait_until(lambda: "bob" not in received(carol), 30)
+            assert bob_sid not in group.peers
+            alice_sids = {pub.track_sid for pub in alice.local_participant.tracks.values()}
+            assert set(group.router.tracks) == alice_sids
+            assert set(group.peers[carol.local_participant.sid].legs) == alice_sids
+            assert abs(await tone_frequency(received(carol)["alice"]["audio"]) - 600) < 10
+        finally:
+            for room in rooms:
+                await room.disconnect()
+        # Everyone left: the room's media is gone, and no task of it is left running.
+        await wait_until(lambda: not server.service.media.rooms or all(
+            not g.peers for g in server.service.media.rooms.values()), 30)
+        for _ in range(100):
+            leftover = {t for t in asyncio.all_tasks() - baseline if not t.done()}
+            leftover.discard(asyncio.current_task())
+            if not leftover:
+                break
+            await asyncio.sleep(0.1)
+        assert not leftover, leftover
+
+
+async def test_automatic_subscription_off_receives_nothing_in_a_group_room() -> None:
+    async with running_server(room_type="group") as server:
+        alice = await join(server, "alice", tracks=[rtcroom.LocalAudioTrack(ToneTrack(700))])
+        lurker = await join(server, "lurker", tracks=[], automatic_subscription=False)
+        bob = await join(server, "bob", tracks=[])
+        try:
+            await wait_until(lambda: "alice" in received(bob), 30)
+            assert abs(await tone_frequency(received(bob)["alice"]["audio"]) - 700) < 10
+            assert [p.identity for p in lurker.participants.values()] == ["alice", "bob"]
+            assert received(lurker) == {}
+            group = server.service.media.rooms[alice.sid]
+            assert group.peers[lurker.local_participant.sid].legs == {}
+            assert lurker._signaling.pcs.connections() == []  # type: ignore[union-attr]
+        finally:
+            for room in (bob, lurker, alice):
+                await room.disconnect()
