@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
 
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
@@ -42,7 +43,12 @@ from rtcroom.server.sfu import (
     rtx_ssrcs,
     simulcast_ssrcs,
 )
-from rtcroom.signaling.messages import PeerConnectionState, RoomState, SessionDescription
+from rtcroom.signaling.messages import (
+    IceState,
+    PeerConnectionState,
+    RoomState,
+    SessionDescription,
+)
 from rtcroom.signaling.sdp import msid_track_ids
 
 __all__ = ["GroupMedia", "GroupPeer", "GroupRoom"]
@@ -109,6 +115,8 @@ class GroupPeer:
         ``synced``, in case it was lost with the signaling connection)."""
         self.closed = False
         self._dscp = dscp
+        self._remote_ice: IceState | None = None
+        self._remote_candidates: set[str] = set()
         self._events: asyncio.Queue[PeerConnectionState | tuple[str, int] | None] = \
             asyncio.Queue()
         self._task = asyncio.ensure_future(self._run())
@@ -174,8 +182,32 @@ class GroupPeer:
             if self.pc is not None or description is None or description.type != "offer":
                 return  # not this participant's connection to the SFU
             self.pc_id = state.id  # the client opened it (twilio-video.js offers on connect)
-        if description is None:
+        if state.ice is not None and (self._remote_ice is None
+                                      or state.ice.revision >= self._remote_ice.revision):
+            self._remote_ice = state.ice
+        if description is not None:
+            await self._description(description)
+        await self._add_remote_candidates()
+
+    async def _add_remote_candidates(self) -> None:
+        """Browsers trickle their candidates (each ``ice`` revision repeats all so far); they
+        apply once a remote description is set."""
+        ice, pc = self._remote_ice, self.pc
+        if ice is None or pc is None or pc.remoteDescription is None:
             return
+        for c in ice.candidates:
+            if c.candidate in self._remote_candidates or not c.candidate.startswith("candidate:"):
+                continue
+            self._remote_candidates.add(c.candidate)
+            try:
+                candidate = candidate_from_sdp(c.candidate[len("candidate:"):])
+            except (ValueError, IndexError):
+                log.info("participant %s sent a malformed ICE candidate", self.sid)
+                continue
+            candidate.sdpMid, candidate.sdpMLineIndex = c.sdpMid, c.sdpMLineIndex
+            await pc.addIceCandidate(candidate)
+
+    async def _description(self, description: SessionDescription) -> None:
         if description.type == "offer":
             if self.awaiting is not None and self.awaiting[0] == "answer":
                 return  # a collision: the client rolls back and answers ours
