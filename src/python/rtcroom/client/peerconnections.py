@@ -40,6 +40,7 @@ from aiortc.sdp import candidate_from_sdp
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
 from rtcroom.signaling.messages import IceState, PeerConnectionState, SessionDescription
+from rtcroom.signaling.sdp import msid_track_ids
 
 __all__ = ["PeerConnections"]
 
@@ -265,10 +266,8 @@ class PeerConnections:
                 type="answer", revision=description.revision, sdp=pc.localDescription.sdp)))
 
     def _announce_tracks(self, incoming: _Incoming, sdp: str) -> None:
-        """Hand on the offer's new tracks, each under the track id its m-line signals
-        (``a=msid:<stream> <track>``). aiortc uses that id only when the stream is listed in
-        ``a=msid-semantic``, which browsers leave empty, so it is read here."""
-        signaled = _msid_track_ids(sdp)
+        """Hand on the offer's new tracks, each under the track id its m-line signals."""
+        signaled = msid_track_ids(sdp)
         mids = {t.receiver.track: t.mid for t in incoming.pc.getTransceivers()}
         for track in incoming.new_tracks:
             mid = mids.get(track)
@@ -372,22 +371,6 @@ class PeerConnections:
 
 def _dead(pc: RTCPeerConnection) -> bool:
     return pc.connectionState in ("failed", "closed")
-
-
-def _msid_track_ids(sdp: str) -> dict[str, str]:
-    """mid -> the track id of the m-line's ``a=msid`` in ``sdp``."""
-    out: dict[str, str] = {}
-    for section in sdp.split("\nm=")[1:]:
-        mid = msid = None
-        for line in section.splitlines():
-            if line.startswith("a=mid:"):
-                mid = line[len("a=mid:"):].strip()
-            elif line.startswith("a=msid:"):
-                parts = line[len("a=msid:"):].split()
-                msid = parts[1] if len(parts) > 1 else None
-        if mid is not None and msid is not None:
-            out[mid] = msid
-    return out
 
 
 def _ufrag(sdp: RTCSessionDescription | str | None) -> str | None:
