@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import struct
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
@@ -146,7 +147,9 @@ class _TransportTap:
         transport = self.transport
         try:
             packet = RtpPacket.parse(data, transport._rtp_header_extensions_map)
-        except ValueError:
+        except (ValueError, struct.error):
+            # A malformed packet, or a header extension whose id the bundle's other m-lines map
+            # to another extension: raised here it would end the transport's receive loop.
             return
         receiver = transport._rtp_router.route_rtp(packet)
         if receiver is None:
