@@ -213,7 +213,7 @@ async def _run_demo(args: argparse.Namespace) -> int:
     creds = Credentials("AC" + "d" * 32, "SK" + "d" * 32, os.urandom(24).hex())
     config = ServerConfig(host=args.host, port=args.port, account_sid=creds.account_sid,
                           api_key_sid=creds.api_key_sid, api_key_secret=creds.api_key_secret,
-                          room_type="peer-to-peer")
+                          room_type="group")
     server = await start_server(config)
     log: list[str] = []
     tty = sys.stdout.isatty()
