@@ -31,6 +31,7 @@ from rtcroom.client.localtrack import (
 )
 from rtcroom.client.participant import LocalParticipant, RemoteParticipant
 from rtcroom.client.groupconnection import GroupPeerConnection
+from rtcroom.client.mediasignaling import MediaSignaling
 from rtcroom.client.peerconnections import PeerConnections
 from rtcroom.client.room import Room
 from rtcroom.client.stats import StatsReport, collect_stats_report
@@ -170,6 +171,7 @@ class RoomConnection:
         self.pcs = PeerConnections(self._rtc_configuration, self._send_pc, self._on_remote_track,
                                    self._on_remote_channel, self._on_pc_state,
                                    dscp=options.enable_dscp)
+        self.media_signaling = MediaSignaling(options, self._on_dominant_speaker)
 
     # --- joining -------------------------------------------------------------------------------
 
@@ -187,6 +189,7 @@ class RoomConnection:
             publisher={"name": "rtcroom", "sdk_version": _version(), "user_agent": "python"},
             subscribe={"rules": [{"type": "include" if self.options.automatic_subscription
                                   else "exclude", "all": True}], "revision": 1},
+            media_signaling=self.media_signaling.request(),
         )
         try:
             connected = await self._open(message.to_wire())
@@ -283,6 +286,8 @@ class RoomConnection:
         room = self.room
         if room is None:
             return
+        if state.media_signaling is not None:
+            self.media_signaling.offered(state.media_signaling)
         if state.participants is not None:
             self._apply_participants(room, state.participants, initial,
                                      synced=state.type == "synced")
@@ -370,6 +375,8 @@ class RoomConnection:
         self._try_subscribe()
 
     def _on_remote_channel(self, channel: RTCDataChannel) -> None:
+        if self.media_signaling.adopt(channel):
+            return
         self._replace_receiver(channel.label)
         self._remote_channels[channel.label] = channel
         if channel.readyState == "open":
@@ -387,6 +394,10 @@ class RoomConnection:
             for sid, publication in participant.tracks.items():
                 if self._subscribed.get(sid) == receiver_id and publication.track is not None:
                     participant._unsubscribe(sid)
+
+    def _on_dominant_speaker(self, sid: str | None) -> None:
+        if self.room is not None:
+            self.room._set_dominant_speaker(sid)
 
     def _on_pc_state(self, pc_id: str, state: str) -> None:
         room = self.room

@@ -23,7 +23,9 @@ twilio-video.js, the polite side of a collision, rolls its own offer back.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ from aiortc.sdp import candidate_from_sdp
 
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
+from rtcroom.server.dominantspeaker import INTERVAL as SPEAKER_INTERVAL
+from rtcroom.server.dominantspeaker import DominantSpeakerChange, DominantSpeakerDetector
 from rtcroom.server.rooms import Room, Track
 from rtcroom.server.sfu import (
     ForwardedTrack,
@@ -44,6 +48,7 @@ from rtcroom.server.sfu import (
     simulcast_ssrcs,
 )
 from rtcroom.signaling.messages import (
+    Connect,
     IceState,
     PeerConnectionState,
     RoomState,
@@ -57,6 +62,9 @@ log = logging.getLogger(__name__)
 
 # How long the server waits for the offer it asked for before it may ask again.
 OFFER_TIMEOUT = 20.0
+
+MEDIA_SIGNALING = ("active_speaker",)
+"""The media signaling channels the server provides (each on a data channel of that label)."""
 
 
 class _Delivery(Protocol):
@@ -113,6 +121,10 @@ class GroupPeer:
         self.pending: SessionDescription | None = None
         """The description sent that the participant has not yet answered (sent again with
         ``synced``, in case it was lost with the signaling connection)."""
+        self.media_signaling: list[str] = []
+        """The media signaling channels the participant asked for and the server provides."""
+        self.msp: dict[str, RTCDataChannel] = {}
+        self.msp_ready: set[str] = set()
         self.closed = False
         self._dscp = dscp
         self._remote_ice: IceState | None = None
@@ -242,8 +254,11 @@ class GroupPeer:
             track = self.expected.get(track_ids.get(transceiver.mid, ""))
             if track is None or track.kind != transceiver.kind or track.sid in router.tracks:
                 continue
-            router.publish(track.sid, transceiver, layers=simulcast_ssrcs(sdp, transceiver.mid),
-                           rtx=rtx_ssrcs(sdp, transceiver.mid))
+            source = router.publish(track.sid, transceiver,
+                                    layers=simulcast_ssrcs(sdp, transceiver.mid),
+                                    rtx=rtx_ssrcs(sdp, transceiver.mid))
+            if source.kind == "audio":
+                source.on_audio_level = self.group.level_of(self.sid)
             published = True
         if published:
             self.group.changed()
@@ -292,10 +307,15 @@ class GroupPeer:
         for sid in [s for s in self.legs if s not in wanted]:
             renegotiate |= await self.legs.pop(sid).close()
         new = [t for sid, t in wanted.items() if sid not in self.legs]
-        if not new:
+        channels = [name for name in self.media_signaling if name not in self.msp]
+        if not new and not channels:
             return renegotiate
         pc = self._ensure_pc()
         had_sctp = pc.sctp is not None
+        for name in channels:
+            channel = self.msp[name] = pc.createDataChannel(name)
+            channel.on("message", lambda message, name=name: self._on_msp(name, message))
+            renegotiate |= not had_sctp
         router = self.group.router
         for track in new:
             if track.kind == "data":
@@ -311,6 +331,23 @@ class GroupPeer:
         return renegotiate
 
 
+    def _on_msp(self, name: str, message: str | bytes) -> None:
+        try:
+            body = json.loads(message)
+        except ValueError:
+            log.info("participant %s sent a malformed %s message", self.sid, name)
+            return
+        if isinstance(body, dict) and body.get("type") == "ready":
+            self.msp_ready.add(name)
+            if name == "active_speaker":
+                self.group.speaker_listener_ready(self)
+
+    def send_msp(self, name: str, body: dict[str, Any]) -> None:
+        channel = self.msp.get(name)
+        if channel is not None and name in self.msp_ready and channel.readyState == "open":
+            channel.send(json.dumps(body))
+
+
 class GroupRoom:
     """The media of one group room."""
 
@@ -320,6 +357,8 @@ class GroupRoom:
         self.peers: dict[str, GroupPeer] = {}
         self.room: Room | None = None
         self._dscp = dscp
+        self.speakers: DominantSpeakerDetector[str] = DominantSpeakerDetector()
+        self._speaker_task: asyncio.Task[None] | None = None
 
     def apply(self, room: Room) -> list[GroupPeer]:
         """Follow the room's new state; the peers that left, for the caller to close."""
@@ -337,11 +376,51 @@ class GroupRoom:
         for sid in [*self.router.tracks, *self.router.data_tracks]:
             if sid not in live:
                 self.router.unpublish(sid)
+        now = time.monotonic()
+        for peer in gone:
+            self._announce(self.speakers.remove(peer.sid, now))
+        for sid in [s for s in self.speakers if not any(
+                t.kind == "audio" for t in room.participants[s].tracks.values())]:
+            self._announce(self.speakers.remove(sid, now))  # it unpublished its audio
+        if not self.peers:
+            self.stop_speakers()
         for sid, peer in self.peers.items():
             peer.expected = {t.id: t for t in room.participants[sid].tracks.values()}
             peer.publish_channels()
             peer.kick()
         return gone
+
+    # --- dominant speaker ------------------------------------------------------------------------
+
+    def level_of(self, participant_sid: str) -> Callable[[int, float], None]:
+        """What a participant's audio track calls with each packet's level."""
+        def add_level(level: int, now: float) -> None:
+            self.speakers.add_level(participant_sid, level, now)
+        return add_level
+
+    def speaker_listener_ready(self, peer: GroupPeer) -> None:
+        if self._speaker_task is None:
+            self._speaker_task = asyncio.ensure_future(self._evaluate_speakers())
+        if self.speakers.dominant_speaker is not None:
+            peer.send_msp("active_speaker", {"type": "active_speaker",
+                                             "participant": self.speakers.dominant_speaker})
+
+    async def _evaluate_speakers(self) -> None:
+        while True:
+            await asyncio.sleep(SPEAKER_INTERVAL)
+            self._announce(self.speakers.evaluate(time.monotonic()))
+
+    def _announce(self, change: DominantSpeakerChange[str] | None) -> None:
+        if change is None:
+            return
+        for peer in self.peers.values():
+            peer.send_msp("active_speaker", {"type": "active_speaker",
+                                             "participant": change.speaker})
+
+    def stop_speakers(self) -> None:
+        if self._speaker_task is not None:
+            self._speaker_task.cancel()
+            self._speaker_task = None
 
     def changed(self) -> None:
         """A track started arriving: the others may now subscribe to it."""
@@ -384,6 +463,23 @@ class GroupMedia:
             group.router.close()
             del self.rooms[room.sid]
 
+    def connected(self, room: Room, participant_sid: str, message: Connect) -> None:
+        """A participant joined with ``message``: the media signaling channels it asked for
+        that the server provides are named to it in an ``update`` and opened on its connection;
+        the connections it offered are answered."""
+        group = self.rooms.get(room.sid)
+        peer = group.peers.get(participant_sid) if group is not None else None
+        if peer is None:
+            return
+        peer.media_signaling = [n for n in MEDIA_SIGNALING if n in (message.media_signaling or {})]
+        delivery = self.deliveries(participant_sid)
+        if peer.media_signaling and delivery is not None:
+            delivery.send_body(RoomState(type="update", media_signaling={
+                name: {"transport": {"type": "data-channel", "label": name}}
+                for name in peer.media_signaling}).to_wire())
+            peer.kick()
+        self.received(room, participant_sid, message.peer_connections)
+
     def received(self, room: Room, participant_sid: str,
                  peer_connections: list[PeerConnectionState]) -> None:
         """Descriptions a participant sent about its connection to the SFU."""
@@ -417,6 +513,7 @@ class GroupMedia:
             for peer in group.peers.values():
                 self._close_later(peer)
             group.peers.clear()
+            group.stop_speakers()
             group.router.close()
         self.rooms.clear()
         if self._closing:

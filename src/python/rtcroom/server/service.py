@@ -166,7 +166,7 @@ class RoomService:
             self._deliveries[participant.sid] = delivery
             await self.store.save(room)
             self._deliver(out, room)
-            self.media.received(room, participant.sid, message.peer_connections)
+            self.media.connected(room, participant.sid, message)
         return participant
 
     async def sync(self, message: Sync, delivery: Delivery) -> Participant:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpTransceiver
@@ -149,6 +149,8 @@ class PublishedTrack:
         """Last (NTP, RTP) timestamp pair from the publisher's sender report, per SSRC."""
         self.audio_level: int | None = None
         """Last RFC 6464 level, in -dBov (0 loudest, 127 silence)."""
+        self.on_audio_level: Callable[[int, float], None] | None = None
+        """Called with each packet's level and ``time.monotonic()`` (the dominant speaker)."""
         self.voice_activity: bool | None = None
         self.packets_received = 0
         self.keyframe_requests_sent = 0
@@ -213,6 +215,8 @@ class PublishedTrack:
             if decoded is not None:
                 self.audio_level = decoded
                 level = bytes([decoded])  # subscribers get the level in the extension too
+        if level and self.on_audio_level is not None:
+            self.on_audio_level(level[0] & 0x7F, now)
         test = self._keyframe_tests.get(h.payload_type)
         keyframe = test is not None and test(data, h.payload_offset, h.payload_end)
         if self.cache is not None:
