@@ -13,7 +13,7 @@ import rtcroom
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 from loopback_peers import PatternTrack, ToneTrack, dominant_frequency, looks_like_pattern
-from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401
+from serverutil import TcpProxy, loopback_ice, running_server, token, wait_until  # noqa: F401
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
 
@@ -238,3 +238,32 @@ async def test_dominant_speaker_follows_who_speaks() -> None:
         finally:
             for room in rooms.values():
                 await room.disconnect()
+
+
+async def test_a_dropped_websocket_resumes_and_media_keeps_flowing() -> None:
+    async with running_server(room_type="group") as server:
+        proxy = TcpProxy(server.port)
+        await proxy.start()
+        alice = await join(server, "alice", tracks=[])
+        bob = await rtcroom.connect(token("bob"), server=proxy.url, name="room",
+                                    tracks=[rtcroom.LocalAudioTrack(ToneTrack(750))])
+        states: list[str] = []
+        bob.on("reconnecting", lambda error: states.append("reconnecting"))
+        bob.on("reconnected", lambda: states.append("reconnected"))
+        try:
+            await wait_until(lambda: "audio" in received(alice).get("bob", {}), 30)
+            proxy.cut()
+            await wait_until(lambda: states == ["reconnecting", "reconnected"], 20)
+            # The connection to the SFU outlived the signaling connection.
+            assert abs(await tone_frequency(received(alice)["bob"]["audio"]) - 750) < 10
+            # The session goes on: a track published after the resume is negotiated and
+            # forwarded on the same connection.
+            await bob.local_participant.publish_track(
+                rtcroom.LocalVideoTrack(PatternTrack(160, 120)))
+            await wait_until(lambda: "video" in received(alice).get("bob", {}), 30)
+            assert len(await pattern_frames(received(alice)["bob"]["video"], 3)) == 3
+            assert len(bob._signaling.pcs.connections()) == 1  # type: ignore[union-attr]
+        finally:
+            await bob.disconnect()
+            await alice.disconnect()
+            await proxy.stop()
