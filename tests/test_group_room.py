@@ -267,3 +267,34 @@ async def test_a_dropped_websocket_resumes_and_media_keeps_flowing() -> None:
             await bob.disconnect()
             await alice.disconnect()
             await proxy.stop()
+
+
+async def test_eight_participants_each_receive_every_other(encoder_calls: Counter) -> None:
+    # 8 x 7 = 56 received streams decoded in this one process: video at 5 frames/s keeps the
+    # event loop (and so every signaling heartbeat) responsive on a small shared machine.
+    n = 8
+    frequencies = [400.0 + 150 * i for i in range(n)]
+    async with running_server(room_type="group") as server:
+        rooms = [await join(server, f"p{i}", tracks=[
+            rtcroom.LocalAudioTrack(ToneTrack(frequencies[i])),
+            rtcroom.LocalVideoTrack.test_pattern(160, 120, frame_rate=5)]) for i in range(n)]
+        try:
+            for room in rooms:
+                await wait_until(lambda: sum(len(t) for t in received(room).values())
+                                 == 2 * (n - 1), 90)
+
+            async def check(room: rtcroom.Room) -> None:
+                for identity, tracks in received(room).items():
+                    i = int(identity[1:])
+                    assert abs(await tone_frequency(tracks["audio"], 0.3) - frequencies[i]) < 10
+                    async for frame in tracks["video"].frames():
+                        assert (frame.width, frame.height) == (160, 120)
+                        break
+
+            await asyncio.wait_for(asyncio.gather(*(check(r) for r in rooms)), 120)
+            assert all(r.state == rtcroom.RoomState.CONNECTED for r in rooms)
+            # One VP8 encoder per publisher, whatever the number of subscribers.
+            assert len([k for k in encoder_calls if k[0] == "Vp8Encoder"]) == n
+        finally:
+            for room in rooms:
+                await room.disconnect()
