@@ -87,8 +87,8 @@ async def test_three_participants_receive_each_others_audio_video_and_data(
         try:
             for name, room in rooms.items():
                 others = [n for n in frequencies if n != name]
-                await wait_until(lambda: all(len(received(room).get(o, {})) == 3
-                                             for o in others), 60)
+                await wait_until(lambda room=room, others=others: all(
+                    len(received(room).get(o, {})) == 3 for o in others), 60)
             for name, room in rooms.items():
                 # One connection per participant, to the server.
                 assert len(room._signaling.pcs.connections()) == 1  # type: ignore[union-attr]
@@ -220,13 +220,13 @@ async def test_dominant_speaker_follows_who_speaks() -> None:
                 p.identity if p is not None else None))
         try:
             for name, room in rooms.items():
-                await wait_until(lambda: len(received(room)) == 2, 60)
+                await wait_until(lambda room=room: len(received(room)) == 2, 60)
             for speaker in ("b", "a", "b"):
                 for name, voice in voices.items():
                     voice.speaking = name == speaker
                 # The stated delay is 2.5 s from the first word; the machine is shared, so the
                 # wait is longer, but the turn lasts until the change is seen.
-                await wait_until(lambda: all(
+                await wait_until(lambda speaker=speaker: all(
                     room.dominant_speaker is not None
                     and room.dominant_speaker.identity == speaker
                     for name, room in rooms.items() if name not in ("c", speaker)), 15)
@@ -280,8 +280,8 @@ async def test_eight_participants_each_receive_every_other(encoder_calls: Counte
             rtcroom.LocalVideoTrack.test_pattern(160, 120, frame_rate=5)]) for i in range(n)]
         try:
             for room in rooms:
-                await wait_until(lambda: sum(len(t) for t in received(room).values())
-                                 == 2 * (n - 1), 90)
+                await wait_until(lambda room=room: sum(
+                    len(t) for t in received(room).values()) == 2 * (n - 1), 90)
 
             async def check(room: rtcroom.Room) -> None:
                 for identity, tracks in received(room).items():

@@ -24,14 +24,14 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcroom.client.create import create_local_audio_track, create_local_video_track
+from rtcroom.client.groupconnection import GroupPeerConnection
 from rtcroom.client.localtrack import (
     LocalAudioTrack,
     LocalTrack,
     LocalVideoTrack,
 )
-from rtcroom.client.participant import LocalParticipant, RemoteParticipant
-from rtcroom.client.groupconnection import GroupPeerConnection
 from rtcroom.client.mediasignaling import MediaSignaling
+from rtcroom.client.participant import LocalParticipant, RemoteParticipant
 from rtcroom.client.peerconnections import PeerConnections
 from rtcroom.client.room import Room
 from rtcroom.client.stats import StatsReport, collect_stats_report
@@ -168,9 +168,9 @@ class RoomConnection:
         # Peer connections that failed and are being replaced (reconnecting until empty).
         self._media_down: set[str] = set()
         self._signaling_down = False
-        self.pcs = PeerConnections(self._rtc_configuration, self._send_pc, self._on_remote_track,
-                                   self._on_remote_channel, self._on_pc_state,
-                                   dscp=options.enable_dscp)
+        self.pcs: PeerConnections | GroupPeerConnection = PeerConnections(
+            self._rtc_configuration, self._send_pc, self._on_remote_track,
+            self._on_remote_channel, self._on_pc_state, dscp=options.enable_dscp)
         self.media_signaling = MediaSignaling(options, self._on_dominant_speaker)
 
     # --- joining -------------------------------------------------------------------------------
