@@ -12,7 +12,13 @@ import pytest
 import rtcroom
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
-from loopback_peers import PatternTrack, ToneTrack, dominant_frequency, looks_like_pattern
+from loopback_peers import (
+    NoiseTrack,
+    PatternTrack,
+    ToneTrack,
+    dominant_frequency,
+    looks_like_pattern,
+)
 from serverutil import TcpProxy, loopback_ice, running_server, token, wait_until  # noqa: F401
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
@@ -295,6 +301,57 @@ async def test_eight_participants_each_receive_every_other(encoder_calls: Counte
             assert all(r.state == rtcroom.RoomState.CONNECTED for r in rooms)
             # One VP8 encoder per publisher, whatever the number of subscribers.
             assert len([k for k in encoder_calls if k[0] == "Vp8Encoder"]) == n
+        finally:
+            for room in rooms:
+                await room.disconnect()
+
+
+async def test_max_subscription_bitrate_switches_off_the_lower_priority_video() -> None:
+    """Two publishers of incompressible video (each encoder spends its whole budget); a
+    subscriber capped below their sum keeps the high-priority one and has the other switched
+    off: the SFU stops forwarding it and the client sees track_switched_off."""
+    async with running_server(room_type="group") as server:
+        high = await join(server, "high", tracks=[rtcroom.LocalVideoTrack(NoiseTrack(160, 120))])
+        low = await join(server, "low", tracks=[rtcroom.LocalVideoTrack(NoiseTrack(160, 120))])
+        for pub in high.local_participant.tracks.values():
+            pub.set_priority("high")
+        probe = await join(server, "probe", tracks=[])
+        rooms = [high, low, probe]
+        try:
+            group = server.service.media.rooms[high.sid]
+            await wait_until(lambda: len(group.router.tracks) == 2 and all(
+                t.rates.rates for t in group.router.tracks.values()), 30)
+            # The encoders start with a burst (keyframes); the cap is set from the settled rates.
+            rates: list[float] = []
+            for _ in range(60):
+                await asyncio.sleep(0.5)
+                now = sorted(max(t.rates.rates.values()) for t in group.router.tracks.values())
+                if rates and all(abs(a - b) < 0.1 * b for a, b in zip(now, rates)):
+                    break
+                rates = now
+            # Room for the larger of the two, not for both.
+            cap = int(rates[1] * 1.3)
+            assert cap < sum(rates)
+            capped = await join(server, "capped", tracks=[], bandwidth_profile={
+                "video": {"max_subscription_bitrate": cap}})
+            rooms.append(capped)
+            switched: list[str] = []
+            capped.on("track_switched_off",
+                      lambda track, pub, participant: switched.append(participant.identity))
+            await wait_until(lambda: switched == ["low"], 30)
+            by_identity = {p.identity: p for p in capped.participants.values()}
+            low_pub = next(iter(by_identity["low"].tracks.values()))
+            high_pub = next(iter(by_identity["high"].tracks.values()))
+            assert low_pub.is_track_switched_off and not high_pub.is_track_switched_off
+            legs = group.peers[capped.local_participant.sid].legs
+            low_leg, high_leg = (legs[p.track_sid].subscription for p in (low_pub, high_pub))
+            assert low_leg.paused and not high_leg.paused
+            sent = low_leg.packets_sent, high_leg.packets_sent
+            await asyncio.sleep(1.0)
+            assert low_leg.packets_sent == sent[0] and high_leg.packets_sent > sent[1]
+            # The uncapped probe gets both.
+            probe_legs = group.peers[probe.local_participant.sid].legs
+            assert not any(leg.subscription.paused for leg in probe_legs.values())
         finally:
             for room in rooms:
                 await room.disconnect()

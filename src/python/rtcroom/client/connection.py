@@ -171,7 +171,8 @@ class RoomConnection:
         self.pcs: PeerConnections | GroupPeerConnection = PeerConnections(
             self._rtc_configuration, self._send_pc, self._on_remote_track,
             self._on_remote_channel, self._on_pc_state, dscp=options.enable_dscp)
-        self.media_signaling = MediaSignaling(options, self._on_dominant_speaker)
+        self.media_signaling = MediaSignaling(options, self._on_dominant_speaker,
+                                              self._on_track_switch)
 
     # --- joining -------------------------------------------------------------------------------
 
@@ -190,6 +191,7 @@ class RoomConnection:
             subscribe={"rules": [{"type": "include" if self.options.automatic_subscription
                                   else "exclude", "all": True}], "revision": 1},
             media_signaling=self.media_signaling.request(),
+            bandwidth_profile=self.media_signaling.bandwidth_profile(),
         )
         try:
             connected = await self._open(message.to_wire())
@@ -398,6 +400,10 @@ class RoomConnection:
     def _on_dominant_speaker(self, sid: str | None) -> None:
         if self.room is not None:
             self.room._set_dominant_speaker(sid)
+
+    def _on_track_switch(self, track_sid: str, off: bool) -> None:
+        if self.room is not None:
+            self.room._switch_tracks(off=[track_sid] if off else [], on=[] if off else [track_sid])
 
     def _on_pc_state(self, pc_id: str, state: str) -> None:
         room = self.room

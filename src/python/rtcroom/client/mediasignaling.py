@@ -5,7 +5,8 @@ The client asks for the channels in ``connect`` (``media_signaling``), the serve
 label of each it provides (in ``connected`` or an ``update``), then opens a data channel with that
 label; the client answers ``{"type": "ready"}`` once it is open and from then on receives its
 messages. Implemented: ``active_speaker`` (``dominant_speaker: true``), which sets the room's
-dominant speaker.
+dominant speaker, and ``track_switch_off`` (asked for with a ``bandwidth_profile``), which
+switches remote tracks off and on as the server's bandwidth allocation decides.
 """
 
 from __future__ import annotations
@@ -26,15 +27,19 @@ logger = logging.getLogger("rtcroom.signaling")
 
 class MediaSignaling:
     def __init__(self, options: ConnectOptions,
-                 on_dominant_speaker: Callable[[str | None], None]) -> None:
+                 on_dominant_speaker: Callable[[str | None], None],
+                 on_switch: Callable[[str, bool], None]) -> None:
         self._options = options
         self._on_dominant_speaker = on_dominant_speaker
+        self._on_switch = on_switch
         self._labels: dict[str, str] = {}
         """Channel label -> the signal it carries, as the server named them."""
 
     def request(self) -> dict[str, Any] | None:
         """The ``media_signaling`` field of ``connect``."""
         wanted = ["active_speaker"] if self._options.dominant_speaker else []
+        if self._options.bandwidth_profile is not None:
+            wanted.append("track_switch_off")
         if not wanted:
             return None
         return {name: {"transports": [{"type": "data-channel"}]} for name in wanted}
@@ -74,3 +79,21 @@ class MediaSignaling:
         if body.get("type") == "active_speaker":
             participant = body.get("participant")
             self._on_dominant_speaker(participant if isinstance(participant, str) else None)
+        elif body.get("type") == "track_switch_off":
+            for key, off in (("off", True), ("on", False)):
+                sids = body.get(key)
+                for sid in sids if isinstance(sids, list) else []:
+                    if isinstance(sid, str):
+                        self._on_switch(sid, off)
+
+    def bandwidth_profile(self) -> dict[str, Any] | None:
+        """The ``bandwidth_profile`` field of ``connect``: the video profile, in wire names."""
+        profile = self._options.bandwidth_profile
+        video = profile.video if profile is not None else None
+        if video is None:
+            return None
+        wire = {"mode": str(video.mode), "max_tracks": video.max_tracks,
+                "max_subscription_bandwidth": video.max_subscription_bitrate,
+                "active_speaker_priority": str(video.dominant_speaker_priority),
+                "track_switch_off": str(video.track_switch_off_mode)}
+        return {"video": {k: v for k, v in wire.items() if v is not None}}

@@ -47,6 +47,11 @@ from rtcroom.server.sfu import (
     rtx_ssrcs,
     simulcast_ssrcs,
 )
+from rtcroom.server.subscriberbandwidth import (
+    SubscribedVideo,
+    SubscriberBandwidth,
+    profile_from_wire,
+)
 from rtcroom.signaling.messages import (
     Connect,
     IceState,
@@ -62,8 +67,10 @@ log = logging.getLogger(__name__)
 
 # How long the server waits for the offer it asked for before it may ask again.
 OFFER_TIMEOUT = 20.0
+# Seconds between bandwidth allocations of the subscribers that sent a bandwidth profile.
+ALLOCATION_INTERVAL = 1.0
 
-MEDIA_SIGNALING = ("active_speaker",)
+MEDIA_SIGNALING = ("active_speaker", "track_switch_off")
 """The media signaling channels the server provides (each on a data channel of that label)."""
 
 
@@ -125,6 +132,7 @@ class GroupPeer:
         """The media signaling channels the participant asked for and the server provides."""
         self.msp: dict[str, RTCDataChannel] = {}
         self.msp_ready: set[str] = set()
+        self.bandwidth: SubscriberBandwidth | None = None
         self.closed = False
         self._dscp = dscp
         self._remote_ice: IceState | None = None
@@ -312,12 +320,11 @@ class GroupPeer:
             return renegotiate
         pc = self._ensure_pc()
         had_sctp = pc.sctp is not None
-        for name in channels:
-            channel = self.msp[name] = pc.createDataChannel(name)
-            channel.on("message", lambda message, name=name: self._on_msp(name, message))
-            renegotiate |= not had_sctp
         router = self.group.router
-        for track in new:
+        # Media first: with max-bundle aiortc puts the SCTP transport on the first transceiver's,
+        # and gives it one of its own (which the subscriber's end never connects) when a data
+        # channel is created before any transceiver exists.
+        for track in sorted(new, key=lambda t: t.kind == "data"):
             if track.kind == "data":
                 self.legs[track.sid] = _DataLeg(router.data_tracks[track.sid],
                                                 router.subscribe_data(track.sid, pc))
@@ -328,6 +335,10 @@ class GroupPeer:
                 self.legs[track.sid] = _MediaLeg(transceiver,
                                                  router.subscribe(track.sid, transceiver))
                 renegotiate = True
+        for name in channels:
+            channel = self.msp[name] = pc.createDataChannel(name)
+            channel.on("message", lambda message, name=name: self._on_msp(name, message))
+            renegotiate |= not had_sctp
         return renegotiate
 
 
@@ -359,6 +370,7 @@ class GroupRoom:
         self._dscp = dscp
         self.speakers: DominantSpeakerDetector[str] = DominantSpeakerDetector()
         self._speaker_task: asyncio.Task[None] | None = None
+        self._allocation_task: asyncio.Task[None] | None = None
 
     def apply(self, room: Room) -> list[GroupPeer]:
         """Follow the room's new state; the peers that left, for the caller to close."""
@@ -383,7 +395,7 @@ class GroupRoom:
                 t.kind == "audio" for t in room.participants[s].tracks.values())]:
             self._announce(self.speakers.remove(sid, now))  # it unpublished its audio
         if not self.peers:
-            self.stop_speakers()
+            self.stop_timers()
         for sid, peer in self.peers.items():
             peer.expected = {t.id: t for t in room.participants[sid].tracks.values()}
             peer.publish_channels()
@@ -417,10 +429,41 @@ class GroupRoom:
             peer.send_msp("active_speaker", {"type": "active_speaker",
                                              "participant": change.speaker})
 
-    def stop_speakers(self) -> None:
-        if self._speaker_task is not None:
-            self._speaker_task.cancel()
-            self._speaker_task = None
+    # --- bandwidth profiles ----------------------------------------------------------------------
+
+    def start_allocation(self) -> None:
+        if self._allocation_task is None:
+            self._allocation_task = asyncio.ensure_future(self._allocate())
+
+    async def _allocate(self) -> None:
+        while True:
+            await asyncio.sleep(ALLOCATION_INTERVAL)
+            room = self.room
+            if room is None:
+                continue
+            priorities = {t.sid: t.priority for p in room.active_participants()
+                          for t in p.tracks.values()}
+            for peer in self.peers.values():
+                if peer.bandwidth is None or ("track_switch_off" in peer.media_signaling
+                                              and "track_switch_off" not in peer.msp_ready):
+                    continue  # allocate once the participant can be told what was switched
+                videos = [SubscribedVideo(sid, leg.subscription, priorities.get(sid, "standard"))
+                          for sid, leg in peer.legs.items()
+                          if isinstance(leg, _MediaLeg) and leg.subscription.track.kind == "video"]
+                try:
+                    off, on = peer.bandwidth.run(videos)
+                except ValueError:
+                    log.exception("allocating %s's bandwidth failed", peer.sid)
+                    continue
+                if off or on:
+                    peer.send_msp("track_switch_off", {"type": "track_switch_off",
+                                                       "off": off, "on": on})
+
+    def stop_timers(self) -> None:
+        for task in (self._speaker_task, self._allocation_task):
+            if task is not None:
+                task.cancel()
+        self._speaker_task = self._allocation_task = None
 
     def changed(self) -> None:
         """A track started arriving: the others may now subscribe to it."""
@@ -464,20 +507,24 @@ class GroupMedia:
             del self.rooms[room.sid]
 
     def connected(self, room: Room, participant_sid: str, message: Connect) -> None:
-        """A participant joined with ``message``: the media signaling channels it asked for
-        that the server provides are named to it in an ``update`` and opened on its connection;
-        the connections it offered are answered."""
+        """A participant joins with ``message`` (before its ``connected`` goes out): the media
+        signaling channels it asked for that the server provides are named in ``connected``
+        and opened on its connection; its bandwidth profile is applied; the connections it
+        offered are answered."""
+        self.apply(room)
         group = self.rooms.get(room.sid)
         peer = group.peers.get(participant_sid) if group is not None else None
-        if peer is None:
+        if group is None or peer is None:
             return
         peer.media_signaling = [n for n in MEDIA_SIGNALING if n in (message.media_signaling or {})]
-        delivery = self.deliveries(participant_sid)
-        if peer.media_signaling and delivery is not None:
-            delivery.send_body(RoomState(type="update", media_signaling={
-                name: {"transport": {"type": "data-channel", "label": name}}
-                for name in peer.media_signaling}).to_wire())
-            peer.kick()
+        try:
+            profile = profile_from_wire(message.bandwidth_profile)
+        except ValueError as exc:
+            log.info("ignoring %s's bandwidth profile: %s", participant_sid, exc)
+            profile = None
+        if profile is not None:
+            peer.bandwidth = SubscriberBandwidth(profile)
+            group.start_allocation()
         self.received(room, participant_sid, message.peer_connections)
 
     def received(self, room: Room, participant_sid: str,
@@ -492,12 +539,17 @@ class GroupMedia:
 
     def amend(self, room: Room, participant_sid: str, message: RoomState) -> None:
         """Complete a ``connected`` or ``synced``: the room type (so an rtcroom client knows to
-        use one connection to the SFU), and in ``synced`` the participant's connection, with the
+        use one connection to the SFU), the media signaling channels the server opens for the
+        participant, and in ``synced`` the participant's connection, with the
         description it has not answered yet (twilio-video.js closes connections ``synced``
         leaves out)."""
         message.options = {**(message.options or {}), "room_type": room.type}
         group = self.rooms.get(room.sid)
         peer = group.peers.get(participant_sid) if group is not None else None
+        if peer is not None and peer.media_signaling:
+            message.media_signaling = {
+                name: {"transport": {"type": "data-channel", "label": name}}
+                for name in peer.media_signaling}
         if message.type != "synced" or peer is None or peer.pc is None:
             return
         message.peer_connections = (message.peer_connections or []) + [
@@ -513,7 +565,7 @@ class GroupMedia:
             for peer in group.peers.values():
                 self._close_later(peer)
             group.peers.clear()
-            group.stop_speakers()
+            group.stop_timers()
             group.router.close()
         self.rooms.clear()
         if self._closing:

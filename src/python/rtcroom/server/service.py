@@ -165,8 +165,8 @@ class RoomService:
                      participant.sid)
             self._deliveries[participant.sid] = delivery
             await self.store.save(room)
-            self._deliver(out, room)
             self.media.connected(room, participant.sid, message)
+            self._deliver(out, room)
         return participant
 
     async def sync(self, message: Sync, delivery: Delivery) -> Participant:
