@@ -19,7 +19,14 @@ from loopback_peers import (
     dominant_frequency,
     looks_like_pattern,
 )
-from serverutil import TcpProxy, loopback_ice, running_server, token, wait_until  # noqa: F401
+from serverutil import (  # noqa: F401
+    TcpProxy,
+    joined,
+    loopback_ice,
+    running_server,
+    token,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
 
@@ -355,3 +362,24 @@ async def test_max_subscription_bitrate_switches_off_the_lower_priority_video() 
         finally:
             for room in rooms:
                 await room.disconnect()
+
+
+async def test_a_malformed_offer_leaves_the_others_media_alone() -> None:
+    async with running_server(room_type="group") as server:
+        alice = await join(server, "alice", tracks=[rtcroom.LocalAudioTrack(ToneTrack(650))])
+        client, connected, cm = await joined(server, "mallory")
+        try:
+            await client.msg({"type": "update", "peer_connections": [
+                {"id": "x", "description": {"type": "offer", "revision": 1,
+                                            "sdp": "v=0\r\nnot an SDP\r\n"}}]})
+            bob = await join(server, "bob", tracks=[])
+            try:
+                await wait_until(lambda: "alice" in received(bob), 30)
+                assert abs(await tone_frequency(received(bob)["alice"]["audio"]) - 650) < 10
+                group = server.service.media.rooms[alice.sid]
+                assert connected["participant"]["sid"] in group.peers
+            finally:
+                await bob.disconnect()
+        finally:
+            await cm.__aexit__(None, None, None)
+            await alice.disconnect()
