@@ -19,6 +19,8 @@ from loopback_peers import (
     dominant_frequency,
     looks_like_pattern,
 )
+from rtcroom.aiortc_ext.ice import udp_endpoints
+from rtcroom.dscp import get_traffic_class
 from serverutil import (  # noqa: F401
     TcpProxy,
     joined,
@@ -382,4 +384,23 @@ async def test_a_malformed_offer_leaves_the_others_media_alone() -> None:
                 await bob.disconnect()
         finally:
             await cm.__aexit__(None, None, None)
+            await alice.disconnect()
+
+
+async def test_server_dscp_marks_the_sfu_sockets() -> None:
+    async with running_server(room_type="group", dscp=True) as server:
+        alice = await join(server, "alice", tracks=[rtcroom.LocalAudioTrack(ToneTrack(500))])
+        bob = await join(server, "bob", tracks=[])
+        try:
+            await wait_until(lambda: "alice" in received(bob), 30)
+            group = server.service.media.rooms[alice.sid]
+            for peer in group.peers.values():
+                assert peer.pc is not None
+                classes = {get_traffic_class(e.socket) for e in udp_endpoints(peer.pc)}
+                assert classes and 0 not in classes
+            # The clients did not ask for DSCP: theirs stay unmarked.
+            pc = bob._signaling.pcs.connections()[0][1]  # type: ignore[union-attr]
+            assert {get_traffic_class(e.socket) for e in udp_endpoints(pc)} == {0}
+        finally:
+            await bob.disconnect()
             await alice.disconnect()
