@@ -347,17 +347,21 @@ async def test_max_subscription_bitrate_switches_off_the_lower_priority_video() 
             switched: list[str] = []
             capped.on("track_switched_off",
                       lambda track, pub, participant: switched.append(participant.identity))
-            await wait_until(lambda: switched == ["low"], 30)
             by_identity = {p.identity: p for p in capped.participants.values()}
             low_pub = next(iter(by_identity["low"].tracks.values()))
             high_pub = next(iter(by_identity["high"].tracks.values()))
-            assert low_pub.is_track_switched_off and not high_pub.is_track_switched_off
+            # The new subscriber's keyframe requests make both rates jump for a moment, so the
+            # first allocations may differ; it settles with the high-priority video on.
+            await wait_until(lambda: low_pub.is_track_switched_off
+                             and not high_pub.is_track_switched_off, 30)
+            assert "low" in switched
             legs = group.peers[capped.local_participant.sid].legs
             low_leg, high_leg = (legs[p.track_sid].subscription for p in (low_pub, high_pub))
             assert low_leg.paused and not high_leg.paused
             sent = low_leg.packets_sent, high_leg.packets_sent
             await asyncio.sleep(1.0)
-            assert low_leg.packets_sent == sent[0] and high_leg.packets_sent > sent[1]
+            assert low_leg.packets_sent == sent[0]
+            await wait_until(lambda: high_leg.packets_sent > sent[1], 10)
             # The uncapped probe gets both.
             probe_legs = group.peers[probe.local_participant.sid].legs
             assert not any(leg.subscription.paused for leg in probe_legs.values())
