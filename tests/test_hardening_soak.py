@@ -95,3 +95,16 @@ async def test_join_publish_leave_cycles_return_to_baseline() -> None:
             assert after["rss_kib"] - baseline["rss_kib"] < 64 * 1024
         finally:
             await resident.disconnect()
+
+
+async def test_consent_checks_do_not_outlive_a_connection_closed_while_connecting() -> None:
+    """What the soak found: connect() finishing after close() started consent checks that never
+    ended. A consent task started on a closed connection now returns at once."""
+    import aioice
+
+    connection = aioice.Connection(ice_controlling=True)
+    await connection.close()
+    connection.remote_password = "password"
+    task = asyncio.create_task(connection.query_consent())
+    await asyncio.wait_for(task, 10)
+    assert task.done() and connection._query_consent_task is None
