@@ -97,9 +97,10 @@ async def test_join_publish_leave_cycles_return_to_baseline() -> None:
             await resident.disconnect()
 
 
+
 async def test_consent_checks_do_not_outlive_a_connection_closed_while_connecting() -> None:
-    """What the soak found: connect() finishing after close() started consent checks that never
-    ended. A consent task started on a closed connection now returns at once."""
+    """What the soak found first: connect() finishing after close() started consent checks
+    that never ended. A consent task started on a closed connection now returns at once."""
     import aioice
 
     connection = aioice.Connection(ice_controlling=True)
@@ -108,3 +109,23 @@ async def test_consent_checks_do_not_outlive_a_connection_closed_while_connectin
     task = asyncio.create_task(connection.query_consent())
     await asyncio.wait_for(task, 10)
     assert task.done() and connection._query_consent_task is None
+
+
+async def test_a_sender_stopped_before_it_started_never_starts() -> None:
+    """What the soak found next: a peer connection closed while DTLS came up started its
+    sender after stopping it, with RTP and RTCP loops nobody would end."""
+    from aiortc.codecs import get_capabilities
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+
+    gatherer = aiortc.RTCIceGatherer()
+    transport = aiortc.RTCDtlsTransport(aiortc.RTCIceTransport(gatherer),
+                                        [aiortc.RTCCertificate.generateCertificate()])
+    sender = aiortc.RTCRtpSender("audio", transport)
+    before = len(asyncio.all_tasks())
+    await sender.stop()
+    codec = get_capabilities("audio").codecs[0]
+    await sender.send(RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(
+        mimeType=codec.mimeType, clockRate=codec.clockRate, channels=codec.channels,
+        payloadType=111)]))
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == before

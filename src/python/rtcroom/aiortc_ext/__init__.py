@@ -8,15 +8,16 @@ fails there first:
   goes through before SRTP; libwebrtc's pacer sits at the same point);
 - aioice: ``Connection._protocols`` (one ``StunProtocol`` per local candidate), their
   ``transport`` (an asyncio datagram transport) and ``send_data(data, addr)`` (the coroutine
-  every outgoing datagram of a selected pair goes through), ``aioice.ice.get_host_addresses``,
-  and ``Connection.query_consent`` / ``_closing`` / ``_query_consent_task`` (:mod:`.consent`
-  ends a consent task started on a connection closed while connecting; installed on import).
+  every outgoing datagram of a selected pair goes through), ``aioice.ice.get_host_addresses``;
+- :mod:`.closing` (installed on import) wraps ``aioice.ice.Connection.query_consent`` (reading
+  ``_closing``, clearing ``_query_consent_task``) and ``RTCRtpSender.send`` / ``stop``, so that
+  nothing starts on a connection closed while it was still connecting.
 
 Modules: :mod:`.ice` (sockets and candidates), :mod:`.ssrc` (which sender a packet comes from),
 :mod:`.dscp` (DSCP marking of a peer connection), :mod:`.pacing` (paced RTP).
 """
 
-from rtcroom.aiortc_ext.consent import stop_consent_after_close
+from rtcroom.aiortc_ext.closing import stop_late_starts
 from rtcroom.aiortc_ext.dscp import DscpMarker, enable_dscp
 from rtcroom.aiortc_ext.ice import ice_connections, udp_endpoints, use_host_addresses
 from rtcroom.aiortc_ext.pacing import RtpPacer, enable_pacing
@@ -27,9 +28,9 @@ __all__ = [
     "enable_dscp",
     "enable_pacing",
     "ice_connections",
+    "stop_late_starts",
     "udp_endpoints",
-    "stop_consent_after_close",
     "use_host_addresses",
 ]
 
-stop_consent_after_close()
+stop_late_starts()
