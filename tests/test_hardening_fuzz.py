@@ -30,11 +30,13 @@ JSON = st.recursive(
                                                                   max_size=4),
     max_leaves=12)
 SESSION = "$SESSION"  # replaced by the fuzzing connection's own session, once it has one
+LINK = "$LINK"  # replaced by the id of its peer connection with room fuzz's resident, if any
 
 
 def strategies(media_ids: list[str], media_sessions: list[str]) -> st.SearchStrategy[Any]:
     """One input: a frame to send as text or bytes."""
-    ids = st.sampled_from(media_ids) | st.text(max_size=12) | st.sampled_from(["a1", "v1"])
+    ids = (st.sampled_from([LINK, LINK, *media_ids]) | st.text(max_size=12)
+           | st.sampled_from(["a1", "v1"]))
     sessions = st.sampled_from([SESSION, *media_sessions]) | st.text(max_size=12)
     sdp = (st.sampled_from(["", "v=0\r\n", "garbage", "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"])
            | st.text(max_size=200)
@@ -87,15 +89,17 @@ def strategies(media_ids: list[str], media_sessions: list[str]) -> st.SearchStra
 async def fuzz_connection(h: Harness, join: bool, inputs: list[Any]) -> int:
     """One hostile client: maybe join room ``fuzz`` properly first, then send ``inputs``."""
     assert h.server is not None
-    session = ""
+    session, link = "", ""
     async with aiohttp.ClientSession() as http, \
             http.ws_connect(h.server.url, max_msg_size=0) as ws:
 
         async def drain() -> None:
-            nonlocal session
+            nonlocal session, link
             async for m in ws:
                 if m.type == aiohttp.WSMsgType.TEXT and '"connected"' in m.data:
-                    session = json.loads(m.data)["body"].get("session", "")
+                    body = json.loads(m.data)["body"]
+                    session = body.get("session", "")
+                    link = next((pc["id"] for pc in body.get("peer_connections") or []), "")
 
         reader = asyncio.create_task(drain())
         if join:
@@ -114,7 +118,7 @@ async def fuzz_connection(h: Harness, join: bool, inputs: list[Any]) -> int:
                 if isinstance(item, bytes):
                     await ws.send_bytes(item)
                 else:
-                    await ws.send_str(item.replace(SESSION, session) if session else item)
+                    await ws.send_str(item.replace(SESSION, session).replace(LINK, link))
             except ConnectionError:
                 break
             sent += 1
@@ -171,11 +175,35 @@ def media_ids(h: Harness) -> tuple[list[str], list[str]]:
     return h.run(collect())
 
 
+async def resident(h: Harness, stop: asyncio.Event) -> int:
+    """A participant of room ``fuzz`` that every fuzzing participant is linked with, so their
+    SDP and ICE (huge, invalid, out of order) is relayed to a real socket; it reads all of it
+    and counts the frames."""
+    assert h.server is not None
+    frames = 0
+    async with aiohttp.ClientSession() as http, \
+            http.ws_connect(h.server.url, max_msg_size=0) as ws:
+        await ws.send_str(json.dumps({"type": "hello", "id": "r", "timeout": 3000, "version": 2,
+                                      "body": connect_body(token("resident", "fuzz"), "fuzz")}))
+        while not stop.is_set():
+            try:
+                m = await ws.receive(timeout=1.0)
+            except asyncio.TimeoutError:
+                m = None
+            if m is not None and m.type != aiohttp.WSMsgType.TEXT:
+                raise AssertionError(f"the resident lost its connection: {m}")
+            frames += m is not None
+            await ws.send_str('{"type":"heartbeat"}')
+    return frames
+
+
 def test_signaling_fuzz_leaves_server_and_other_rooms_unharmed() -> None:
     with harness(media=True, max_connections_per_ip=1000) as h:
         media = h.media
         assert media is not None
         ids, sessions = media_ids(h)
+        stop = asyncio.Event()
+        relayed = asyncio.run_coroutine_threadsafe(resident(h, stop), h.loop)
         totals = {"inputs": 0, "connections": 0}
         before, t0 = media.frames, time.monotonic()
 
@@ -190,9 +218,12 @@ def test_signaling_fuzz_leaves_server_and_other_rooms_unharmed() -> None:
         totals["inputs"] += h.run(flood(h, 5, 2000), timeout=120)
         elapsed = time.monotonic() - t0
         during = media.frames - before
+        h.loop.call_soon_threadsafe(stop.set)
+        resident_frames = relayed.result(30)
         print(f"\nfuzz: {totals['inputs']} inputs on {totals['connections']} connections "
               f"+ 5 flooding, {elapsed:.1f} s; the media pair received {during} frames "
-              f"({during / elapsed:.1f}/s)")
+              f"({during / elapsed:.1f}/s); room fuzz's resident received {resident_frames} "
+              "frames and kept its connection")
         assert h.errors.records == []
         assert media.connected
         assert during > 0
