@@ -106,12 +106,12 @@ class Harness:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def __enter__(self) -> Harness:
+    def __enter__(self) -> Harness:  # noqa: PYI034
         self._thread.start()
         self.server = self.run(start_server(self.config))
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         async def stop() -> None:
             if self.media is not None:
                 await self.media.stop()

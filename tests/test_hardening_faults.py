@@ -37,8 +37,9 @@ PARTICIPANT = textwrap.dedent("""
 
 
 async def start_participant(server: Any, identity: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-c", PARTICIPANT, token(identity), server.url],
-                            stdout=subprocess.PIPE, text=True)
+    # Popen (not asyncio's subprocesses): the test needs the plain pid to signal and wait on.
+    proc = subprocess.Popen([sys.executable, "-c", PARTICIPANT, token(identity),  # noqa: ASYNC220
+                             server.url], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
     assert line.startswith("joined PA"), line
@@ -77,7 +78,7 @@ async def test_sigkill_removed_for_everyone_and_media_between_the_others_goes_on
                                       audio=False, video=True)
         bob = await rtcroom.connect(token("bob"), server=server.url, name="room",
                                     audio=False, video=False)
-        proc, sid = await start_participant(server, "doomed")
+        proc, _sid = await start_participant(server, "doomed")
         try:
             for room in (alice, bob):
                 await wait_until(lambda room=room: states(room).get("doomed") == "connected", 30)

@@ -10,7 +10,6 @@ import os
 import socket
 import struct
 
-import aiohttp
 import pytest
 from rtcroom.server.config import load_config
 from rtcroom.server.limits import CONNECTIONS, RateLimiter
@@ -92,8 +91,8 @@ async def test_connections_per_address_refused_with_3006_then_freed() -> None:
 
 async def test_participants_per_room() -> None:
     async with running_server(max_participants=2) as server:
-        a, _, a_cm = await joined(server, "a")
-        b, _, b_cm = await joined(server, "b")
+        _a, _, a_cm = await joined(server, "a")
+        _b, _, b_cm = await joined(server, "b")
         try:
             assert await error_code(server, "c") == 53105
         finally:
@@ -115,11 +114,11 @@ async def test_tracks_per_participant_on_connect_and_on_update() -> None:
 
 async def test_rooms_per_server() -> None:
     async with running_server(max_rooms=1) as server:
-        a, _, a_cm = await joined(server, "a", room="one")
+        _a, _, a_cm = await joined(server, "a", room="one")
         try:
             assert await error_code(server, "b", room="two") == 53103
             # the existing room still takes participants
-            b, _, b_cm = await joined(server, "b", room="one")
+            _b, _, b_cm = await joined(server, "b", room="one")
             await b_cm.__aexit__(None, None, None)
         finally:
             await a_cm.__aexit__(None, None, None)

@@ -88,7 +88,7 @@ async def test_invalid_parameters_refused_with_a_code(method: str, path: str,
                                                        data: dict[str, str] | None,
                                                        code: int) -> None:
     async with running_server() as server, aiohttp.ClientSession(headers=AUTH) as http:
-        alice, _, cm = await joined(server, "alice")
+        _alice, _, cm = await joined(server, "alice")
         try:
             async with http.request(method, server.http_url + path, data=data) as resp:
                 body = await resp.json()
@@ -100,8 +100,8 @@ async def test_invalid_parameters_refused_with_a_code(method: str, path: str,
 async def test_no_data_across_rooms_or_participants() -> None:
     tracks = [{"id": "v1", "kind": "video", "name": "cam"}]
     async with running_server() as server, aiohttp.ClientSession(headers=AUTH) as http:
-        a, a_connected, a_cm = await joined(server, "alice", room="one", tracks=tracks)
-        b, b_connected, b_cm = await joined(server, "bob", room="two")
+        _a, a_connected, a_cm = await joined(server, "alice", room="one", tracks=tracks)
+        _b, b_connected, b_cm = await joined(server, "bob", room="two")
         try:
             alice_sid = a_connected["participant"]["sid"]
             [track] = a_connected["published"]["tracks"]

@@ -188,6 +188,6 @@ async def test_rest_refuses_access_tokens_and_wrong_keys_on_every_route() -> Non
 
 @pytest.mark.parametrize("path", ["/v1/rooms", "/v1//Rooms", "/V1/Rooms", "/v1/Rooms/"])
 async def test_rest_path_variants_do_not_bypass_auth(path: str) -> None:
-    async with running_server() as server, aiohttp.ClientSession() as http:
-        async with http.get(server.http_url + path) as resp:
-            assert resp.status in (401, 404), path
+    async with running_server() as server, aiohttp.ClientSession() as http, \
+            http.get(server.http_url + path) as resp:
+        assert resp.status in (401, 404), path
