@@ -23,7 +23,8 @@ pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 CYCLES = int(os.environ.get("RTCROOM_SOAK_CYCLES", "20"))
 AIORTC_TYPES = (aiortc.RTCPeerConnection, aiortc.RTCDtlsTransport, aiortc.RTCIceTransport,
-                aiortc.RTCRtpSender, aiortc.RTCRtpReceiver, aiortc.RTCSctpTransport)
+                aiortc.RTCRtpSender, aiortc.RTCRtpReceiver, aiortc.RTCSctpTransport,
+                aiortc.MediaStreamTrack)
 
 
 def rss_kib() -> int:

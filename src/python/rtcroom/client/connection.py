@@ -360,15 +360,26 @@ class RoomConnection:
     def _on_remote_track(self, track: MediaStreamTrack) -> None:
         self._replace_receiver(track.id)
         self._remote_media[track.id] = track
+        # Forgotten when its connection closes: a participant that stays while others come and
+        # go would otherwise keep every track it ever received (the soak test found this).
+        track.on("ended", lambda: self._forget(self._remote_media, track.id, track))
         self._try_subscribe()
 
     def _on_remote_channel(self, channel: RTCDataChannel) -> None:
         self._replace_receiver(channel.label)
         self._remote_channels[channel.label] = channel
+        channel.on("close", lambda: self._forget(self._remote_channels, channel.label, channel))
         if channel.readyState == "open":
             self._try_subscribe()
         else:
             channel.on("open", self._try_subscribe)
+
+    def _forget(self, receivers: dict[str, Any], receiver_id: str, receiver: object) -> None:
+        """``receiver`` ended with its connection: unsubscribe what it fed and drop it, unless
+        a newer one (of a replacement connection) has its id already."""
+        if receivers.get(receiver_id) is receiver:
+            self._replace_receiver(receiver_id)
+            del receivers[receiver_id]
 
     def _replace_receiver(self, receiver_id: str) -> None:
         """A receiver came again for a track already subscribed (its connection was replaced
