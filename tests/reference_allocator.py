@@ -78,8 +78,11 @@ def effective_priority(sub: Subscription, t: SubscribedVideoTrack) -> int:
     return rank
 
 
+DEFAULT_RENDER_DIMENSIONS = VideoRenderDimensions()
+
+
 def render_dimensions(sub: Subscription) -> VideoRenderDimensions:
-    return sub.profile.render_dimensions or VideoRenderDimensions()
+    return sub.profile.render_dimensions or DEFAULT_RENDER_DIMENSIONS
 
 
 def render_box(sub: Subscription, t: SubscribedVideoTrack) -> VideoTrackDimensions:

@@ -58,6 +58,59 @@ def test_group_rooms_have_no_peer_to_peer_links() -> None:
     assert messages_for(out, bob.sid)[0].peer_connections == []
 
 
+def test_connections_offered_with_connect_are_closed_in_peer_to_peer_rooms() -> None:
+    offer = PeerConnectionState(id="sdk-pc", description=SessionDescription(
+        type="offer", revision=1, sdp="v=0\r\n"))
+    r = room()
+    r.join("alice", NOBODY, now=1)
+    bob, out = r.join("bob", NOBODY, now=2, offered=[offer])
+    [connected] = messages_for(out, bob.sid)
+    closes = [pc for pc in connected.peer_connections if pc.description.type == "close"]
+    assert [(pc.id, pc.description.revision) for pc in closes] == [("sdk-pc", 2)]
+    # bob's own link to alice is still offered by him; the relay never reaches the closed id
+    assert [pc.description.type for pc in connected.peer_connections
+            if pc.id in r.links] == ["create-offer"]
+    assert r.update(bob.sid, ClientUpdate(session=bob.session, peer_connections=[offer]),
+                    now=3) == []
+    g = room("group")
+    carol, out = g.join("carol", NOBODY, now=1, offered=[offer])
+    assert messages_for(out, carol.sid)[0].peer_connections == []
+
+
+def test_synced_names_every_link_of_the_participant() -> None:
+    r = room()
+    r.join("alice", NOBODY, now=1)
+    bob, _ = r.join("bob", NOBODY, now=2)
+    r.suspend(bob.sid, now=3)
+    [synced] = messages_for(r.resume(bob.sid, NOBODY, now=4), bob.sid)
+    kinds = {pc.id: pc.description.type if pc.description else None
+             for pc in synced.peer_connections}
+    sending = next(lk.id for lk in r.links.values() if lk.publisher == bob.sid)
+    receiving = next(lk.id for lk in r.links.values() if lk.subscriber == bob.sid)
+    # re-offer where bob sends; the connection he receives on is kept, unchanged
+    assert kinds == {sending: "create-offer", receiving: None}
+
+
+def test_two_sdk_participants_share_one_link() -> None:
+    r = room()
+    a, _ = r.join("a", NOBODY, now=1, sends_on_every_connection=True)
+    b, out = r.join("b", NOBODY, now=2, sends_on_every_connection=True)
+    [link] = r.links.values()
+    assert (link.publisher, link.subscriber) == (b.sid, a.sid)
+    [connected] = messages_for(out, b.sid)
+    assert [(pc.id, pc.description.type) for pc in connected.peer_connections] == [
+        (link.id, "create-offer")]
+    # with a participant that sends each track once, one link per direction again
+    c, _ = r.join("c", NOBODY, now=3)
+    assert len(r.links) == 1 + 2 + 2
+    # the shared link relays both ways
+    pc = PeerConnectionState(id=link.id, description=SessionDescription(
+        type="offer", revision=3, sdp="v=0\r\n"))
+    assert [o.participant_sid for o in r.update(a.sid, ClientUpdate(
+        session=a.session, peer_connections=[pc]), now=4)] == [b.sid]
+    assert c.sid not in (link.publisher, link.subscriber)
+
+
 def test_relay_goes_only_to_the_other_end_of_the_link() -> None:
     r = room()
     alice, _ = r.join("alice", NOBODY, now=1)

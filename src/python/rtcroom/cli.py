@@ -35,6 +35,7 @@ from rtcroom.server.config import (
     load_config,
     load_saved_credentials,
 )
+from rtcroom.server.demo import find_twilio_video
 
 __all__ = ["main"]
 
@@ -115,6 +116,10 @@ async def _serve(args: argparse.Namespace) -> int:
         print("mint a token with: rtcroom token --identity alice --room my-room")
     print(f"room type {config.room_type}; REST API {server.http_url}/v1/Rooms "
           f"(Basic auth: API key SID and secret); OpenAPI {server.http_url}/openapi.json")
+    if config.demo_enabled:
+        missing = "" if find_twilio_video(config) else " (twilio-video.js is not installed: " \
+            "the page says how to add it)"
+        print(f"browser demo {server.http_url}/demo{missing}")
     print(f"listening on {server.url}", flush=True)
     try:
         await _wait_for_stop(None)
@@ -208,7 +213,7 @@ async def _run_demo(args: argparse.Namespace) -> int:
     creds = Credentials("AC" + "d" * 32, "SK" + "d" * 32, os.urandom(24).hex())
     config = ServerConfig(host=args.host, port=args.port, account_sid=creds.account_sid,
                           api_key_sid=creds.api_key_sid, api_key_secret=creds.api_key_secret,
-                          room_type="peer-to-peer")
+                          room_type="group")
     server = await start_server(config)
     log: list[str] = []
     tty = sys.stdout.isatty()

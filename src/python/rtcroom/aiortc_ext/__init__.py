@@ -14,7 +14,10 @@ fails there first:
   nothing starts on a connection closed while it was still connecting.
 
 Modules: :mod:`.ice` (sockets and candidates), :mod:`.ssrc` (which sender a packet comes from),
-:mod:`.dscp` (DSCP marking of a peer connection), :mod:`.pacing` (paced RTP).
+:mod:`.dscp` (DSCP marking of a peer connection), :mod:`.pacing` (paced RTP), :mod:`.rtp`
+(packet-level receive and send for the SFU; lists what it relies on, tested by
+tests/test_aiortc_ext_rtp.py), :mod:`.peerconnection` (max-bundle connections),
+:mod:`.simulcast` (VP8 simulcast sending).
 """
 
 from rtcroom.aiortc_ext.closing import stop_late_starts

@@ -24,11 +24,13 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcroom.client.create import create_local_audio_track, create_local_video_track
+from rtcroom.client.groupconnection import GroupPeerConnection
 from rtcroom.client.localtrack import (
     LocalAudioTrack,
     LocalTrack,
     LocalVideoTrack,
 )
+from rtcroom.client.mediasignaling import MediaSignaling
 from rtcroom.client.participant import LocalParticipant, RemoteParticipant
 from rtcroom.client.peerconnections import PeerConnections
 from rtcroom.client.room import Room
@@ -82,6 +84,7 @@ PUBLISH_TIMEOUT = 15.0
 BACKOFF_MIN = 0.08
 BACKOFF_FACTOR = 1.5
 BACKOFF_MAX = 5.0
+GROUP_ROOM_TYPES = ("group", "group-small")
 
 
 async def connect(token: str, server: str | None = None, **options: Any) -> Room:
@@ -165,9 +168,11 @@ class RoomConnection:
         # Peer connections that failed and are being replaced (reconnecting until empty).
         self._media_down: set[str] = set()
         self._signaling_down = False
-        self.pcs = PeerConnections(self._rtc_configuration, self._send_pc, self._on_remote_track,
-                                   self._on_remote_channel, self._on_pc_state,
-                                   dscp=options.enable_dscp)
+        self.pcs: PeerConnections | GroupPeerConnection = PeerConnections(
+            self._rtc_configuration, self._send_pc, self._on_remote_track,
+            self._on_remote_channel, self._on_pc_state, dscp=options.enable_dscp)
+        self.media_signaling = MediaSignaling(options, self._on_dominant_speaker,
+                                              self._on_track_switch)
 
     # --- joining -------------------------------------------------------------------------------
 
@@ -185,6 +190,8 @@ class RoomConnection:
             publisher={"name": "rtcroom", "sdk_version": _version(), "user_agent": "python"},
             subscribe={"rules": [{"type": "include" if self.options.automatic_subscription
                                   else "exclude", "all": True}], "revision": 1},
+            media_signaling=self.media_signaling.request(),
+            bandwidth_profile=self.media_signaling.bandwidth_profile(),
         )
         try:
             connected = await self._open(message.to_wire())
@@ -195,6 +202,11 @@ class RoomConnection:
         assert connected.participant is not None and connected.session is not None
         self.session = connected.session
         self.session_timeout = float((connected.options or {}).get("session_timeout", 30))
+        if (connected.options or {}).get("room_type") in GROUP_ROOM_TYPES:
+            # One connection to the server's SFU instead of one per pair of participants.
+            self.pcs = GroupPeerConnection(self._rtc_configuration, self._send_pc,
+                                           self._on_remote_track, self._on_remote_channel,
+                                           self._on_pc_state, dscp=self.options.enable_dscp)
         self._server_ice = connected.ice_servers or []
         local = LocalParticipant(connected.participant.sid, connected.participant.identity)
         room = Room(connected.sid or "", connected.name or (self.options.name or ""), local,
@@ -276,6 +288,8 @@ class RoomConnection:
         room = self.room
         if room is None:
             return
+        if state.media_signaling is not None:
+            self.media_signaling.offered(state.media_signaling)
         if state.participants is not None:
             self._apply_participants(room, state.participants, initial,
                                      synced=state.type == "synced")
@@ -357,15 +371,17 @@ class RoomConnection:
                     if media is not None and media.readyState == "live":
                         participant._subscribe(sid, media)
 
-    def _on_remote_track(self, track: MediaStreamTrack) -> None:
-        self._replace_receiver(track.id)
-        self._remote_media[track.id] = track
+    def _on_remote_track(self, track: MediaStreamTrack, receiver_id: str) -> None:
+        self._replace_receiver(receiver_id)
+        self._remote_media[receiver_id] = track
         # Forgotten when its connection closes: a participant that stays while others come and
         # go would otherwise keep every track it ever received (the soak test found this).
-        track.on("ended", lambda: self._forget(self._remote_media, track.id, track))
+        track.on("ended", lambda: self._forget(self._remote_media, receiver_id, track))
         self._try_subscribe()
 
     def _on_remote_channel(self, channel: RTCDataChannel) -> None:
+        if self.media_signaling.adopt(channel):
+            return
         self._replace_receiver(channel.label)
         self._remote_channels[channel.label] = channel
         channel.on("close", lambda: self._forget(self._remote_channels, channel.label, channel))
@@ -391,6 +407,14 @@ class RoomConnection:
             for sid, publication in participant.tracks.items():
                 if self._subscribed.get(sid) == receiver_id and publication.track is not None:
                     participant._unsubscribe(sid)
+
+    def _on_dominant_speaker(self, sid: str | None) -> None:
+        if self.room is not None:
+            self.room._set_dominant_speaker(sid)
+
+    def _on_track_switch(self, track_sid: str, off: bool) -> None:
+        if self.room is not None:
+            self.room._switch_tracks(off=[track_sid] if off else [], on=[] if off else [track_sid])
 
     def _on_pc_state(self, pc_id: str, state: str) -> None:
         room = self.room
@@ -455,11 +479,16 @@ class RoomConnection:
         waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._publishing[track.id] = waiter
         self._tracks[track.id] = (track, priority)
+        if isinstance(self.pcs, GroupPeerConnection):
+            # The SFU asks for the offer carrying the track right after it has the new state,
+            # possibly before this coroutine resumes.
+            self.pcs.add_track(track)
         self._state_changed()
         try:
             sid = await asyncio.wait_for(waiter, PUBLISH_TIMEOUT)
         except BaseException:
             self._tracks.pop(track.id, None)
+            self.pcs.remove_track(track)
             raise
         finally:
             self._publishing.pop(track.id, None)

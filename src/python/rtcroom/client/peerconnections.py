@@ -9,7 +9,11 @@ two roles serve a group room: the SFU sends ``create-offer`` for the connection 
 publishes on, and offers on another id for what it forwards to it.
 
 aiortc gathers all ICE candidates before ``setLocalDescription`` returns, so every description
-sent carries its candidates and no trickle is needed between two rtcroom clients.
+this end sends carries its candidates. Browsers trickle theirs in ``ice`` updates (each revision
+repeating all candidates so far); those are added to the connection once its remote description
+is set, and a candidate for other ICE credentials (a connection since replaced) is dropped.
+A browser (twilio-video.js) also offers on the connections it receives on, to add its own
+tracks; on an outgoing connection such an offer is answered without receiving anything.
 
 When a connection fails (ICE or DTLS), the publisher's end replaces it with a fresh one under the
 same id and offers again; the subscriber's end asks for that by sending ``create-offer`` back
@@ -31,10 +35,12 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
 
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
-from rtcroom.signaling.messages import PeerConnectionState, SessionDescription
+from rtcroom.signaling.messages import IceState, PeerConnectionState, SessionDescription
+from rtcroom.signaling.sdp import msid_track_ids
 
 __all__ = ["PeerConnections"]
 
@@ -53,12 +59,16 @@ class _Outgoing:
     dirty: bool = True
     answer: asyncio.Future[None] | None = None
     task: asyncio.Task[None] | None = None
+    remote_candidates: set[str] = field(default_factory=set)
 
 
 @dataclass
 class _Incoming:
     pc: RTCPeerConnection
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    remote_candidates: set[str] = field(default_factory=set)
+    # Tracks announced by the offer being applied, until its m-lines name them.
+    new_tracks: list[MediaStreamTrack] = field(default_factory=list)
 
 
 class PeerConnections:
@@ -66,7 +76,7 @@ class PeerConnections:
         self,
         configuration: Callable[[], RTCConfiguration],
         send: Callable[[PeerConnectionState], None],
-        on_track: Callable[[MediaStreamTrack], None],
+        on_track: Callable[[MediaStreamTrack, str], None],
         on_channel: Callable[[RTCDataChannel], None],
         on_state: Callable[[str, str], None],
         dscp: bool = False,
@@ -80,6 +90,8 @@ class PeerConnections:
         self._tracks: list[LocalTrack] = []
         self._outgoing: dict[str, _Outgoing] = {}
         self._incoming: dict[str, _Incoming] = {}
+        # The latest trickled ICE state per connection id, until it can be applied.
+        self._remote_ice: dict[str, IceState] = {}
 
     # --- what we publish -----------------------------------------------------------------------
 
@@ -161,29 +173,53 @@ class PeerConnections:
     # --- what the server relays ----------------------------------------------------------------
 
     async def handle(self, state: PeerConnectionState) -> None:
-        description = state.description
-        if description is None:
-            return  # ICE-only updates: our peers put their candidates in the SDP
+        if state.description is not None:
+            await self._handle_description(state.id, state.description)
+        if state.ice is not None:
+            ice = self._remote_ice.get(state.id)
+            if ice is None or state.ice.revision >= ice.revision:
+                self._remote_ice[state.id] = state.ice
+        await self._apply_remote_ice(state.id)
+
+    async def _handle_description(self, pc_id: str, description: SessionDescription) -> None:
         if description.type == "create-offer":
-            out = self._outgoing.get(state.id)
+            out = self._outgoing.get(pc_id)
             if out is None:
-                self._outgoing[state.id] = _Outgoing(self._new_pc(state.id))
+                self._outgoing[pc_id] = _Outgoing(self._new_pc(pc_id))
             elif _dead(out.pc):
-                await self._restart_outgoing(state.id)
+                await self._restart_outgoing(pc_id)
                 return
             elif out.pc.signalingState == "have-local-offer":
                 # Asked again while our offer is unanswered (it or its answer was lost with
                 # the signaling connection): say it again.
-                self._send(PeerConnectionState(id=state.id, description=SessionDescription(
+                self._send(PeerConnectionState(id=pc_id, description=SessionDescription(
                     type="offer", revision=out.revision, sdp=out.pc.localDescription.sdp)))
                 return
-            self._negotiate_soon(state.id)
+            self._negotiate_soon(pc_id)
         elif description.type == "answer":
-            await self._handle_answer(state.id, description)
+            await self._handle_answer(pc_id, description)
         elif description.type == "offer":
-            await self._handle_offer(state.id, description)
+            await self._handle_offer(pc_id, description)
         elif description.type == "close":
-            await self._close_one(state.id)
+            await self._close_one(pc_id)
+
+    async def _apply_remote_ice(self, pc_id: str) -> None:
+        ice = self._remote_ice.get(pc_id)
+        one: _Outgoing | _Incoming | None = self._outgoing.get(pc_id) or self._incoming.get(pc_id)
+        if ice is None or one is None or one.pc.remoteDescription is None:
+            return
+        if ice.ufrag is not None and ice.ufrag != _ufrag(one.pc.remoteDescription):
+            return
+        for c in ice.candidates:
+            if c.candidate in one.remote_candidates or not c.candidate.startswith("candidate:"):
+                continue
+            one.remote_candidates.add(c.candidate)
+            try:
+                candidate = candidate_from_sdp(c.candidate[len("candidate:"):])
+                candidate.sdpMid, candidate.sdpMLineIndex = c.sdpMid, c.sdpMLineIndex
+                await one.pc.addIceCandidate(candidate)
+            except (ValueError, IndexError):
+                logger.warning("could not add ICE candidate %r on %s", c.candidate, pc_id)
 
     async def _handle_answer(self, pc_id: str, description: SessionDescription) -> None:
         out = self._outgoing.get(pc_id)
@@ -200,6 +236,10 @@ class PeerConnections:
             out.answer.set_result(None)
 
     async def _handle_offer(self, pc_id: str, description: SessionDescription) -> None:
+        out = self._outgoing.get(pc_id)
+        if out is not None:
+            await self._answer_on_outgoing(pc_id, out, description)
+            return
         incoming = self._incoming.get(pc_id)
         if incoming is not None and (_dead(incoming.pc) or _ufrag(incoming.pc.remoteDescription)
                                      != _ufrag(description.sdp)):
@@ -210,19 +250,53 @@ class PeerConnections:
             incoming = None
         if incoming is None:
             incoming = self._incoming[pc_id] = _Incoming(self._new_pc(pc_id))
-            incoming.pc.on("track", self._on_track)
+            incoming.pc.on("track", incoming.new_tracks.append)
             incoming.pc.on("datachannel", self._on_channel)
         async with incoming.lock:
             pc = incoming.pc
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(description.sdp or "",
                                                                     "offer"))
+                self._announce_tracks(incoming, description.sdp or "")
                 await pc.setLocalDescription(await pc.createAnswer())
             except Exception:
                 logger.exception("answering the offer on %s failed", pc_id)
                 return
             self._send(PeerConnectionState(id=pc_id, description=SessionDescription(
                 type="answer", revision=description.revision, sdp=pc.localDescription.sdp)))
+
+    def _announce_tracks(self, incoming: _Incoming, sdp: str) -> None:
+        """Hand on the offer's new tracks, each under the track id its m-line signals."""
+        signaled = msid_track_ids(sdp)
+        mids = {t.receiver.track: t.mid for t in incoming.pc.getTransceivers()}
+        for track in incoming.new_tracks:
+            mid = mids.get(track)
+            self._on_track(track, signaled.get(mid, track.id) if mid else track.id)
+        incoming.new_tracks.clear()
+
+    async def _answer_on_outgoing(self, pc_id: str, out: _Outgoing,
+                                  description: SessionDescription) -> None:
+        """The subscriber offered on our connection: twilio-video.js sends its own tracks on
+        every connection it has, even on m-lines it reuses from our offer. We get them on its
+        own connection, so here we only send: our m-lines are answered sendonly, its new ones
+        inactive. While our offer is unanswered we ignore its offer: the SDK rolls back,
+        answers ours, and offers again."""
+        pc = out.pc
+        if pc.signalingState != "stable":
+            return
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(description.sdp or "", "offer"))
+            for transceiver in pc.getTransceivers():
+                transceiver.direction = ("inactive" if transceiver.sender.track is None
+                                         else "sendonly")
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception:
+            logger.exception("answering the subscriber's offer on %s failed", pc_id)
+            return
+        # One revision counter per connection, whichever end offered last.
+        out.revision = description.revision
+        self._send(PeerConnectionState(id=pc_id, description=SessionDescription(
+            type="answer", revision=description.revision, sdp=pc.localDescription.sdp)))
 
     def _new_pc(self, pc_id: str) -> RTCPeerConnection:
         pc = RTCPeerConnection(self._configuration())
@@ -279,6 +353,7 @@ class PeerConnections:
         incoming = self._incoming.pop(pc_id, None)
         if incoming is not None:
             await _close_incoming(incoming.pc)
+        self._remote_ice.pop(pc_id, None)
 
     async def close(self) -> None:
         for pc_id in list(self._outgoing) + list(self._incoming):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from rtcroom.server.config import ServerConfig
+from rtcroom.server.demo import add_demo_routes
 from rtcroom.server.limits import CONNECTIONS, ConnectionCounter
 from rtcroom.server.openapi import openapi_document
 from rtcroom.server.rest import auth_middleware, routes
@@ -39,6 +40,8 @@ def create_app(config: ServerConfig, store: RoomStore | None = None) -> web.Appl
     app.router.add_get("/health", _health)
     app.router.add_get("/openapi.json", _openapi)
     app.add_routes(routes)
+    if config.demo_enabled:
+        add_demo_routes(app, config)
 
     async def close_service(app: web.Application) -> None:
         await service.close()

@@ -71,6 +71,18 @@ class ServerConfig:
     max_connections_per_ip: int = 100
     max_tracks_per_participant: int = 32
     max_outbox_bytes: int = 8 << 20
+    # The browser demo at /demo, which mints tokens for whoever opens it: None means on when
+    # the server listens on a loopback address only.
+    demo: bool | None = None
+    # Where /demo finds twilio-video.min.js; None: the copy the build installed in the package
+    # (see rtcroom.server.demo), else a development checkout's .cache/npm.
+    twilio_video_dir: str | None = None
+
+    @property
+    def demo_enabled(self) -> bool:
+        if self.demo is not None:
+            return self.demo
+        return self.host in ("127.0.0.1", "::1", "localhost")
 
     @property
     def credentials(self) -> Credentials | None:
@@ -99,6 +111,8 @@ _ENV = {
     "max_connections_per_ip": "RTCROOM_MAX_CONNECTIONS_PER_IP",
     "max_tracks_per_participant": "RTCROOM_MAX_TRACKS_PER_PARTICIPANT",
     "max_outbox_bytes": "RTCROOM_MAX_OUTBOX_BYTES",
+    "demo": "RTCROOM_DEMO",
+    "twilio_video_dir": "RTCROOM_TWILIO_VIDEO_DIR",
 }
 CONFIG_ENV = "RTCROOM_CONFIG"
 _LIMITS = ("max_message_bytes", "max_messages_per_second", "max_connections_per_ip",
@@ -129,7 +143,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if seconds <= 0:
                 raise ConfigError(f"{where}: must be positive seconds, got {value!r}")
             return seconds
-        if name == "dscp":
+        if name in ("dscp", "demo"):
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()

@@ -35,10 +35,12 @@ from rtcroom.errors import (
     RoomNotFoundError,
     RoomRoomExistsError,
     RoomTypeInvalidError,
+    SignalingConnectionDisconnectedError,
     SignalingConnectionTimeoutError,
     TwilioError,
 )
 from rtcroom.server.config import ServerConfig
+from rtcroom.server.grouproom import GroupMedia
 from rtcroom.server.rooms import ROOM_TYPES, Outgoing, Participant, Room
 from rtcroom.server.rooms.room import error_message
 from rtcroom.server.rooms.sids import ROOM, new_sid
@@ -100,6 +102,10 @@ def _subscribe_all(message: Connect) -> bool:
     return True
 
 
+def _is_twilio_video(message: Connect) -> bool:
+    return (message.publisher or {}).get("name") == "twilio-video.js"
+
+
 class RoomService:
     def __init__(self, config: ServerConfig, store: RoomStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -114,6 +120,7 @@ class RoomService:
         self._deliveries: dict[str, Delivery] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.media = GroupMedia(self._deliveries.get, dscp=config.dscp)
 
     def ice_servers(self, identity: str) -> list[IceServer]:
         """The configured ICE servers, with TURN credentials minted for ``identity`` when a
@@ -151,11 +158,14 @@ class RoomService:
                 room = await self._create(name, self.config.room_type,
                                           self.config.max_participants)
             participant, out = room.join(identity, message.participant, self.clock(),
-                                         subscribe_all=_subscribe_all(message))
+                                         subscribe_all=_subscribe_all(message),
+                                         offered=message.peer_connections,
+                                         sends_on_every_connection=_is_twilio_video(message))
             log.info("%s joined room %s (%s) as %s", identity, room.unique_name, room.sid,
                      participant.sid)
             self._deliveries[participant.sid] = delivery
             await self.store.save(room)
+            self.media.connected(room, participant.sid, message)
             self._deliver(out, room)
         return participant
 
@@ -190,6 +200,7 @@ class RoomService:
             out = room.update(participant_sid, message, self.clock())
             await self.store.save(room)
             self._deliver(out, room)
+            self.media.received(room, participant_sid, message.peer_connections or [])
 
     async def leave(self, participant_sid: str, session: str) -> None:
         """A clean ``disconnect`` from the participant."""
@@ -324,12 +335,14 @@ class RoomService:
                 message.options = {"session_timeout": self.config.session_timeout}
                 assert message.participant is not None
                 message.ice_servers = self.ice_servers(message.participant.identity)
+                self.media.amend(room, item.participant_sid, message)
             delivery.send_body(message.to_wire())
             if isinstance(message, (Error, Disconnected)):
                 del self._deliveries[item.participant_sid]
                 delivery.end()
         if room.in_progress and room.empty_since is not None:
             self._later(room.empty_timeout, self._expire_empty, room.sid)
+        self.media.apply(room)
 
     def _later(self, delay: float, func: Callable[[str], Any], arg: str) -> None:
         loop = asyncio.get_running_loop()
@@ -347,15 +360,23 @@ class RoomService:
         return error_message(error).to_wire()
 
     async def close(self) -> None:
-        """Stop timers; tell every connected participant the room service is going away."""
+        """Stop timers; tell every connected participant the room service is going away.
+
+        Each is sent ``error`` 53001 before its connection closes: a bare close would make
+        twilio-video.js (and the Python client) try to resume a session no server holds, and
+        report the loss only when that times out."""
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
+        going_away = self.error_body(SignalingConnectionDisconnectedError(
+            "Signaling connection disconnected: the room server is shutting down"))
         for delivery in list(self._deliveries.values()):
+            delivery.send_body(going_away)
             delivery.end()
         self._deliveries.clear()
+        await self.media.close()
 
 
 SERVICE = web.AppKey("service", RoomService)

@@ -9,6 +9,9 @@ Peer-to-peer media uses one peer connection per direction: for each ordered pair
 subscriber) the server asks the publisher to offer (``create-offer`` with a fresh id) and relays
 the descriptions and ICE candidates between the two ends. Only the publisher ever offers on a
 connection, so renegotiating after a publish can never collide with the other end's offer.
+twilio-video.js sends every track on every connection it has (and offers its own tracks on a
+connection it was offered), so two of those share one connection per pair, offered by the
+newcomer; the SDK resolves colliding offers itself by rolling back.
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ class Participant:
     # False when the client connected with automatic subscription off (``subscribe`` rule
     # ``exclude all``): it is sent no media and no subscriptions.
     subscribe_all: bool = True
+    # True for twilio-video.js, which sends all its tracks on every connection it has.
+    sends_on_every_connection: bool = False
 
     @property
     def active(self) -> bool:
@@ -201,6 +206,12 @@ class Room:
                 PeerConnectionState(id=link.id, description=SessionDescription(
                     type="create-offer", revision=1))
                 for link in self.links.values() if link.publisher == p.sid
+            ] + [
+                # twilio-video.js closes every connection a `synced` leaves out, so the ones p
+                # receives on are named too (with nothing to change on them).
+                PeerConnectionState(id=link.id)
+                for link in self.links.values()
+                if kind == "synced" and link.subscriber == p.sid
             ],
         )
 
@@ -215,9 +226,15 @@ class Room:
     # --- operations --------------------------------------------------------------------------
 
     def join(self, identity: str, state: ParticipantState, now: float,
-             subscribe_all: bool = True) -> tuple[Participant, list[Outgoing]]:
+             subscribe_all: bool = True,
+             offered: list[PeerConnectionState] | None = None,
+             sends_on_every_connection: bool = False) -> tuple[Participant, list[Outgoing]]:
         """Add ``identity``; the newcomer gets ``connected`` (first in the list), the others
-        an ``update``. A participant with the same identity is disconnected with 53205."""
+        an ``update``. A participant with the same identity is disconnected with 53205.
+
+        ``offered`` are the connections the client opened with ``connect`` (twilio-video.js
+        always offers one). A peer-to-peer room pairs participants on links of its own, so
+        ``connected`` closes those: left open, they would wait for an answer forever."""
         if not self.in_progress:
             raise RoomCompletedError(f"Room {self.unique_name} is completed")
         out: list[Outgoing] = []
@@ -228,7 +245,8 @@ class Room:
             raise RoomMaxParticipantsExceededError(
                 f"Room {self.unique_name} is full ({self.max_participants} participants)")
         p = Participant(sid=new_sid(PARTICIPANT), identity=identity, session=new_sid(SESSION),
-                        connected_at=now, subscribe_all=subscribe_all)
+                        connected_at=now, subscribe_all=subscribe_all,
+                        sends_on_every_connection=sends_on_every_connection)
         self._apply_participant_state(p, state, now)
         others = [o for o in self.active_participants()]
         self.participants[p.sid] = p
@@ -236,7 +254,10 @@ class Room:
         new_links: dict[str, list[PeerConnectionState]] = {}
         if self.peer_to_peer:
             for other in others:
-                for publisher, subscriber in ((other, p), (p, other)):
+                pairs: tuple[tuple[Participant, Participant], ...] = ((other, p), (p, other))
+                if all(x.sends_on_every_connection and x.subscribe_all for x in (p, other)):
+                    pairs = ((p, other),)
+                for publisher, subscriber in pairs:
                     if not subscriber.subscribe_all:
                         continue
                     link = Link(id=str(uuid.uuid4()), publisher=publisher.sid,
@@ -245,7 +266,15 @@ class Room:
                     new_links.setdefault(publisher.sid, []).append(PeerConnectionState(
                         id=link.id, description=SessionDescription(type="create-offer",
                                                                    revision=1)))
-        out.insert(0, Outgoing(p.sid, self.full_state(p, "connected")))
+        connected = self.full_state(p, "connected")
+        if self.peer_to_peer and offered:
+            assert connected.peer_connections is not None
+            connected.peer_connections += [
+                PeerConnectionState(id=pc.id, description=SessionDescription(
+                    type="close", revision=(pc.description.revision if pc.description else 0)
+                    + 1))
+                for pc in offered if pc.id not in self.links]
+        out.insert(0, Outgoing(p.sid, connected))
         out += [self._update(o, peer_connections=new_links.get(o.sid)) for o in others]
         return p, out
 

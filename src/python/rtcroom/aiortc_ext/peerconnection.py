@@ -1,0 +1,19 @@
+"""Peer connections that can carry several tracks of one kind.
+
+With aiortc 1.16's default bundle policy ("balanced") a transceiver created while another of its
+kind exists shares that one's transport, is marked bundled, and is then skipped when the BUNDLE
+answer moves every transceiver to the first m-line's transport: from the second video (or audio)
+track on, media goes to a transport that never connects. "max-bundle" puts every transceiver on
+the first one's transport from the start, which is what a group room (one connection, many
+tracks) needs on both ends. tests/test_aiortc_ext_peerconnection.py shows the failure with the
+default, so a fixed aiortc is noticed.
+"""
+
+from __future__ import annotations
+
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection
+
+
+def bundled_peer_connection(ice_servers: list[RTCIceServer] | None = None) -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=ice_servers,
+                                              bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))

@@ -1,0 +1,195 @@
+"""Group-room media: one RTCPeerConnection to the server's SFU carries everything.
+
+The server decides whose turn it is to offer (see :mod:`rtcroom.server.grouproom`): it sends
+``create-offer`` when this participant's published tracks changed, and then this end adds a
+sendonly transceiver (a data channel) for each new track, stops the unpublished ones and offers;
+it sends an ``offer`` when what this participant receives changed, and this end answers, handing
+each new m-line's track on under the track id its ``a=msid`` names. This end never offers unasked,
+so the two ends' offers never collide (aiortc cannot roll one back).
+
+Same interface as :class:`rtcroom.client.peerconnections.PeerConnections`, which the room
+connection uses in peer-to-peer rooms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+
+from rtcroom.aiortc_ext.dscp import enable_dscp
+from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
+from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
+from rtcroom.signaling.messages import PeerConnectionState, SessionDescription
+from rtcroom.signaling.sdp import msid_track_ids
+
+__all__ = ["GroupPeerConnection"]
+
+logger = logging.getLogger("rtcroom.webrtc")
+
+
+class GroupPeerConnection:
+    def __init__(
+        self,
+        configuration: Callable[[], RTCConfiguration],
+        send: Callable[[PeerConnectionState], None],
+        on_track: Callable[[MediaStreamTrack, str], None],
+        on_channel: Callable[[RTCDataChannel], None],
+        on_state: Callable[[str, str], None],
+        dscp: bool = False,
+    ) -> None:
+        self._configuration = configuration
+        self._send = send
+        self._on_track = on_track
+        self._on_channel = on_channel
+        self._on_state = on_state
+        self._dscp = dscp
+        self._tracks: list[LocalTrack] = []
+        self._senders: dict[LocalTrack, tuple[RTCRtpTransceiver, MediaStreamTrack]] = {}
+        self._channels: dict[LocalTrack, RTCDataChannel] = {}
+        self.pc_id: str | None = None
+        self.pc: RTCPeerConnection | None = None
+        self._offered_revision = 0
+        self._answer: SessionDescription | None = None
+        self._lock = asyncio.Lock()
+        self._new_tracks: list[MediaStreamTrack] = []
+
+    # --- what we publish (sent when the server asks for an offer) -------------------------------
+
+    def add_track(self, track: LocalTrack) -> None:
+        if track not in self._tracks:
+            self._tracks.append(track)
+
+    def remove_track(self, track: LocalTrack) -> None:
+        if track in self._tracks:
+            self._tracks.remove(track)
+        sent = self._senders.pop(track, None)
+        if sent is not None:
+            transceiver, tap = sent
+            transceiver.sender.replaceTrack(None)
+            transceiver.direction = "inactive"
+            tap.stop()
+        channel = self._channels.pop(track, None)
+        if channel is not None:
+            if isinstance(track, LocalDataTrack):
+                track._remove_data_channel(channel)
+            channel.close()
+
+    def _attach_tracks(self, pc: RTCPeerConnection) -> None:
+        for track in self._tracks:
+            if isinstance(track, LocalMediaTrack) and track not in self._senders:
+                tap = track._sender_track()
+                self._senders[track] = (pc.addTransceiver(tap, direction="sendonly"), tap)
+            elif isinstance(track, LocalDataTrack) and track not in self._channels:
+                channel = pc.createDataChannel(
+                    track.id, ordered=track.ordered,
+                    maxPacketLifeTime=track.max_packet_life_time,
+                    maxRetransmits=track.max_retransmits)
+                self._channels[track] = channel
+                track._add_data_channel(channel)
+
+    # --- what the server sends ------------------------------------------------------------------
+
+    async def handle(self, state: PeerConnectionState) -> None:
+        description = state.description
+        if self.pc_id is None and description is not None and description.type in (
+                "create-offer", "offer"):
+            self.pc_id = state.id
+        if state.id != self.pc_id or description is None:
+            return  # aiortc's descriptions carry their candidates: no trickle to apply
+        async with self._lock:
+            try:
+                if description.type == "create-offer":
+                    await self._offer(description.revision)
+                elif description.type == "offer":
+                    await self._answer_offer(description)
+                elif description.type == "answer":
+                    await self._apply_answer(description)
+                elif description.type == "close":
+                    await self.close()
+            except Exception:
+                logger.exception("negotiating %s with the server failed", description.type)
+
+    def _ensure_pc(self) -> RTCPeerConnection:
+        if self.pc is None:
+            config = self._configuration()
+            pc = self.pc = bundled_peer_connection(config.iceServers)
+            if self._dscp:
+                enable_dscp(pc)
+            pc.on("track", self._new_tracks.append)
+            pc.on("datachannel", self._on_channel)
+            pc_id = self.pc_id or ""
+
+            @pc.on("connectionstatechange")
+            def state_changed() -> None:
+                if self.pc is pc:
+                    self._on_state(pc_id, pc.connectionState)
+
+        return self.pc
+
+    async def _offer(self, revision: int) -> None:
+        pc = self._ensure_pc()
+        if pc.signalingState == "have-local-offer":
+            # Asked again (after a resumed session): our offer or its answer was lost.
+            self._offered_revision = revision
+        else:
+            self._attach_tracks(pc)
+            await pc.setLocalDescription(await pc.createOffer())
+            self._offered_revision = revision
+        self._send(PeerConnectionState(id=self.pc_id or "", description=SessionDescription(
+            type="offer", revision=revision, sdp=pc.localDescription.sdp)))
+
+    async def _apply_answer(self, description: SessionDescription) -> None:
+        pc = self.pc
+        if (pc is None or description.revision != self._offered_revision
+                or pc.signalingState != "have-local-offer"):
+            return  # an answer to an offer since replaced
+        await pc.setRemoteDescription(RTCSessionDescription(description.sdp or "", "answer"))
+
+    async def _answer_offer(self, description: SessionDescription) -> None:
+        answered = self._answer
+        if answered is not None and description.revision <= answered.revision:
+            self._send(PeerConnectionState(id=self.pc_id or "", description=answered))
+            return  # seen already; our answer may have been lost with the signaling connection
+        pc = self._ensure_pc()
+        if pc.signalingState != "stable":
+            logger.warning("ignoring the server's offer %d: our own is unanswered",
+                           description.revision)
+            return
+        sdp = description.sdp or ""
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        track_ids = msid_track_ids(sdp)
+        mids = {t.receiver.track: t.mid for t in pc.getTransceivers()}
+        for track in self._new_tracks:
+            mid = mids.get(track)
+            self._on_track(track, track_ids.get(mid, track.id) if mid else track.id)
+        self._new_tracks.clear()
+        await pc.setLocalDescription(await pc.createAnswer())
+        self._answer = SessionDescription(type="answer", revision=description.revision,
+                                          sdp=pc.localDescription.sdp)
+        self._send(PeerConnectionState(id=self.pc_id or "", description=self._answer))
+
+    # --- ending ---------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        for track in list(self._senders) + list(self._channels):
+            self.remove_track(track)
+        pc, self.pc = self.pc, None
+        if pc is not None:
+            await pc.close()
+
+    def failed(self) -> list[str]:
+        return [pc_id for pc_id, pc in self.connections()
+                if pc.connectionState in ("failed", "closed")]
+
+    def connections(self) -> list[tuple[str, RTCPeerConnection]]:
+        return [(self.pc_id, self.pc)] if self.pc is not None and self.pc_id else []

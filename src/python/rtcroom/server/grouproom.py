@@ -1,0 +1,572 @@
+"""A group room's media on the server: one peer connection per participant, and the SFU
+:class:`~rtcroom.server.sfu.Router` between them.
+
+The room state machine (:mod:`rtcroom.server.rooms`) says who publishes what and who subscribes
+to what; after every change the service hands the room to :meth:`GroupMedia.apply`, which brings
+each participant's connection in step with it. One negotiation at a time per connection, and the
+server decides whose turn it is, so offers never collide:
+
+- when a participant's set of published tracks changed since its last offer, the server asks it
+  to offer (``create-offer`` with the next revision), answers, and starts receiving (``Router
+  .publish``) every new m-line whose ``a=msid`` names one of its tracks, and every data channel
+  whose label does;
+- when what a participant should receive changed, the server adds a sendonly ``ForwardedTrack``
+  transceiver per new subscription (its ``a=msid`` track id is the publisher's track id, which
+  ``subscribed`` maps the track's sid to), stops the ones no longer wanted, opens or closes data
+  channels, and offers the next revision; the participant answers.
+
+An offer the client sends unasked is answered when the connection is idle (twilio-video.js
+offers on connect and on publishing); while the server waits for an answer it is ignored, since
+twilio-video.js, the polite side of a collision, rolls its own offer back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
+
+from rtcroom.aiortc_ext.dscp import enable_dscp
+from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
+from rtcroom.server.dominantspeaker import INTERVAL as SPEAKER_INTERVAL
+from rtcroom.server.dominantspeaker import DominantSpeakerChange, DominantSpeakerDetector
+from rtcroom.server.rooms import Room, Track
+from rtcroom.server.sfu import (
+    ForwardedTrack,
+    PublishedDataTrack,
+    Router,
+    Subscription,
+    rtx_ssrcs,
+    simulcast_ssrcs,
+)
+from rtcroom.server.subscriberbandwidth import (
+    SubscribedVideo,
+    SubscriberBandwidth,
+    profile_from_wire,
+)
+from rtcroom.signaling.messages import (
+    Connect,
+    IceState,
+    PeerConnectionState,
+    RoomState,
+    SessionDescription,
+)
+from rtcroom.signaling.sdp import msid_track_ids
+
+__all__ = ["GroupMedia", "GroupPeer", "GroupRoom"]
+
+log = logging.getLogger(__name__)
+
+# How long the server waits for the offer it asked for before it may ask again.
+OFFER_TIMEOUT = 20.0
+# Seconds between bandwidth allocations of the subscribers that sent a bandwidth profile.
+ALLOCATION_INTERVAL = 1.0
+
+MEDIA_SIGNALING = ("active_speaker", "track_switch_off")
+"""The media signaling channels the server provides (each on a data channel of that label)."""
+
+
+class _Delivery(Protocol):
+    def send_body(self, body: dict[str, Any]) -> None: ...
+
+
+Deliveries = Callable[[str], "_Delivery | None"]
+"""Participant sid -> its signaling connection, if it has one now."""
+
+
+@dataclass
+class _MediaLeg:
+    transceiver: RTCRtpTransceiver
+    subscription: Subscription
+
+    async def close(self) -> bool:
+        self.subscription.close()
+        # aiortc cannot remove an m-line: it stays, inactive, so the subscriber's receiver idles.
+        self.transceiver.direction = "inactive"
+        await self.transceiver.stop()
+        return True
+
+
+@dataclass
+class _DataLeg:
+    track: PublishedDataTrack
+    channel: RTCDataChannel
+
+    async def close(self) -> bool:
+        self.track.unsubscribe(self.channel)
+        self.channel.close()
+        return False  # closing a channel needs no renegotiation
+
+
+class GroupPeer:
+    """One participant's connection to the server, and what flows on it."""
+
+    def __init__(self, group: GroupRoom, sid: str, dscp: bool) -> None:
+        self.group = group
+        self.sid = sid
+        self.pc_id = str(uuid.uuid4())
+        self.pc: RTCPeerConnection | None = None
+        self.revision = 0
+        self.expected: dict[str, Track] = {}
+        """The participant's published tracks, by track id, as the room last said."""
+        self.offered_ids: set[str] = set()
+        """Its track ids as of its last offer: a difference means it must offer again."""
+        self.legs: dict[str, _MediaLeg | _DataLeg] = {}
+        """What it receives, by published track sid."""
+        self.channels: dict[str, RTCDataChannel] = {}
+        """Data channels it opened, by label (its data track's id)."""
+        self.awaiting: tuple[str, int] | None = None
+        """("offer" | "answer", revision) while a negotiation is under way."""
+        self.pending: SessionDescription | None = None
+        """The description sent that the participant has not yet answered (sent again with
+        ``synced``, in case it was lost with the signaling connection)."""
+        self.media_signaling: list[str] = []
+        """The media signaling channels the participant asked for and the server provides."""
+        self.msp: dict[str, RTCDataChannel] = {}
+        self.msp_ready: set[str] = set()
+        self.bandwidth: SubscriberBandwidth | None = None
+        self.closed = False
+        self._dscp = dscp
+        self._remote_ice: IceState | None = None
+        self._remote_candidates: set[str] = set()
+        self._events: asyncio.Queue[PeerConnectionState | tuple[str, int] | None] = \
+            asyncio.Queue()
+        self._task = asyncio.ensure_future(self._run())
+
+    # --- what the group calls ------------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Something changed: negotiate if it is needed and nothing else is under way."""
+        self._events.put_nowait(None)
+
+    def received(self, state: PeerConnectionState) -> None:
+        self._events.put_nowait(state)
+
+    async def close(self) -> None:
+        self.closed = True
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        for leg in self.legs.values():
+            if isinstance(leg, _MediaLeg):
+                leg.subscription.close()
+            else:
+                leg.track.unsubscribe(leg.channel)
+        self.legs.clear()
+        if self.pc is not None:
+            await self.pc.close()
+
+    # --- negotiation ---------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            event = await self._events.get()
+            try:
+                if isinstance(event, PeerConnectionState):
+                    await self._remote(event)
+                elif isinstance(event, tuple) and self.awaiting == event:
+                    self.awaiting = None  # the offer we asked for never came: ask again
+                await self._next()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("negotiating with participant %s failed", self.sid)
+
+    def _send(self, description: SessionDescription) -> None:
+        delivery = self.group.deliveries(self.sid)
+        if delivery is not None:
+            state = PeerConnectionState(id=self.pc_id, description=description)
+            delivery.send_body(RoomState(type="update", peer_connections=[state]).to_wire())
+
+    def _ensure_pc(self) -> RTCPeerConnection:
+        if self.pc is None:
+            pc = self.pc = bundled_peer_connection()
+            if self._dscp:
+                enable_dscp(pc)
+            pc.on("datachannel", self._on_channel)
+        return self.pc
+
+    async def _remote(self, state: PeerConnectionState) -> None:
+        description = state.description
+        if state.id != self.pc_id:
+            if self.pc is not None or description is None or description.type != "offer":
+                return  # not this participant's connection to the SFU
+            self.pc_id = state.id  # the client opened it (twilio-video.js offers on connect)
+        if state.ice is not None and (self._remote_ice is None
+                                      or state.ice.revision >= self._remote_ice.revision):
+            self._remote_ice = state.ice
+        if description is not None:
+            await self._description(description)
+        await self._add_remote_candidates()
+
+    async def _add_remote_candidates(self) -> None:
+        """Browsers trickle their candidates (each ``ice`` revision repeats all so far); they
+        apply once a remote description is set."""
+        ice, pc = self._remote_ice, self.pc
+        if ice is None or pc is None or pc.remoteDescription is None:
+            return
+        for c in ice.candidates:
+            if c.candidate in self._remote_candidates or not c.candidate.startswith("candidate:"):
+                continue
+            self._remote_candidates.add(c.candidate)
+            try:
+                candidate = candidate_from_sdp(c.candidate[len("candidate:"):])
+            except (ValueError, IndexError):
+                log.info("participant %s sent a malformed ICE candidate", self.sid)
+                continue
+            candidate.sdpMid, candidate.sdpMLineIndex = c.sdpMid, c.sdpMLineIndex
+            await pc.addIceCandidate(candidate)
+
+    async def _description(self, description: SessionDescription) -> None:
+        if description.type == "offer":
+            if self.awaiting is not None and self.awaiting[0] == "answer":
+                return  # a collision: the client rolls back and answers ours
+            await self._answer(description)
+        elif description.type == "answer" and self.awaiting == ("answer", description.revision):
+            assert self.pc is not None
+            await self.pc.setRemoteDescription(RTCSessionDescription(description.sdp or "",
+                                                                     "answer"))
+            self.awaiting = self.pending = None
+
+    async def _answer(self, offer: SessionDescription) -> None:
+        pc = self._ensure_pc()
+        sdp = offer.sdp or ""
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        self.revision = max(self.revision, offer.revision)
+        self.awaiting = self.pending = None
+        self.offered_ids = set(self.expected)
+        self._send(SessionDescription(type="answer", revision=offer.revision,
+                                      sdp=pc.localDescription.sdp))
+        self._publish_received(sdp)
+
+    def _publish_received(self, sdp: str) -> None:
+        """Start receiving each m-line of the client's offer that carries one of its tracks."""
+        assert self.pc is not None
+        router = self.group.router
+        track_ids = msid_track_ids(sdp)
+        published = False
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.mid is None or isinstance(transceiver.sender.track, ForwardedTrack):
+                continue
+            track = self.expected.get(track_ids.get(transceiver.mid, ""))
+            if track is None or track.kind != transceiver.kind or track.sid in router.tracks:
+                continue
+            source = router.publish(track.sid, transceiver,
+                                    layers=simulcast_ssrcs(sdp, transceiver.mid),
+                                    rtx=rtx_ssrcs(sdp, transceiver.mid))
+            if source.kind == "audio":
+                source.on_audio_level = self.group.level_of(self.sid)
+            published = True
+        if published:
+            self.group.changed()
+
+    def _on_channel(self, channel: RTCDataChannel) -> None:
+        self.channels[channel.label] = channel
+        self.publish_channels()
+
+    def publish_channels(self) -> None:
+        router = self.group.router
+        published = False
+        for label, channel in self.channels.items():
+            track = self.expected.get(label)
+            if track is not None and track.kind == "data" and track.sid not in router.data_tracks:
+                router.publish_data(track.sid, channel)
+                published = True
+        if published:
+            self.group.changed()
+
+    async def _next(self) -> None:
+        if self.awaiting is not None or self.closed:
+            return
+        if set(self.expected) != self.offered_ids:
+            # It published or unpublished a track: its offer comes next.
+            self.revision += 1
+            self.awaiting = ("offer", self.revision)
+            self.pending = SessionDescription(type="create-offer", revision=self.revision)
+            self._send(self.pending)
+            asyncio.get_running_loop().call_later(OFFER_TIMEOUT, self._events.put_nowait,
+                                                  self.awaiting)
+            return
+        if await self._update_subscriptions():
+            pc = self._ensure_pc()
+            await pc.setLocalDescription(await pc.createOffer())
+            self.revision += 1
+            self.awaiting = ("answer", self.revision)
+            self.pending = SessionDescription(type="offer", revision=self.revision,
+                                              sdp=pc.localDescription.sdp)
+            self._send(self.pending)
+
+    async def _update_subscriptions(self) -> bool:
+        """Bring the legs to what the room says this participant receives; True when the
+        connection must be renegotiated for it."""
+        wanted = self.group.wanted(self.sid)
+        renegotiate = False
+        for sid in [s for s in self.legs if s not in wanted]:
+            renegotiate |= await self.legs.pop(sid).close()
+        new = [t for sid, t in wanted.items() if sid not in self.legs]
+        channels = [name for name in self.media_signaling if name not in self.msp]
+        if not new and not channels:
+            return renegotiate
+        pc = self._ensure_pc()
+        had_sctp = pc.sctp is not None
+        router = self.group.router
+        # Media first: with max-bundle aiortc puts the SCTP transport on the first transceiver's,
+        # and gives it one of its own (which the subscriber's end never connects) when a data
+        # channel is created before any transceiver exists.
+        for track in sorted(new, key=lambda t: t.kind == "data"):
+            if track.kind == "data":
+                self.legs[track.sid] = _DataLeg(router.data_tracks[track.sid],
+                                                router.subscribe_data(track.sid, pc))
+                renegotiate |= not had_sctp
+            else:
+                transceiver = pc.addTransceiver(ForwardedTrack(track.kind, id=track.id),
+                                                direction="sendonly")
+                self.legs[track.sid] = _MediaLeg(transceiver,
+                                                 router.subscribe(track.sid, transceiver))
+                renegotiate = True
+        for name in channels:
+            channel = self.msp[name] = pc.createDataChannel(name)
+            channel.on("message", lambda message, name=name: self._on_msp(name, message))
+            renegotiate |= not had_sctp
+        return renegotiate
+
+
+    def _on_msp(self, name: str, message: str | bytes) -> None:
+        try:
+            body = json.loads(message)
+        except ValueError:
+            log.info("participant %s sent a malformed %s message", self.sid, name)
+            return
+        if isinstance(body, dict) and body.get("type") == "ready":
+            self.msp_ready.add(name)
+            if name == "active_speaker":
+                self.group.speaker_listener_ready(self)
+
+    def send_msp(self, name: str, body: dict[str, Any]) -> None:
+        channel = self.msp.get(name)
+        if channel is not None and name in self.msp_ready and channel.readyState == "open":
+            channel.send(json.dumps(body))
+
+
+class GroupRoom:
+    """The media of one group room."""
+
+    def __init__(self, deliveries: Deliveries, dscp: bool) -> None:
+        self.deliveries = deliveries
+        self.router = Router()
+        self.peers: dict[str, GroupPeer] = {}
+        self.room: Room | None = None
+        self._dscp = dscp
+        self.speakers: DominantSpeakerDetector[str] = DominantSpeakerDetector()
+        self._speaker_task: asyncio.Task[None] | None = None
+        self._allocation_task: asyncio.Task[None] | None = None
+
+    def apply(self, room: Room) -> list[GroupPeer]:
+        """Follow the room's new state; the peers that left, for the caller to close."""
+        self.room = room
+        gone = []
+        for p in room.participants.values():
+            peer = self.peers.get(p.sid)
+            if not p.active or not room.in_progress:
+                if peer is not None:
+                    gone.append(self.peers.pop(p.sid))
+            elif peer is None:
+                self.peers[p.sid] = GroupPeer(self, p.sid, self._dscp)
+        live = {t.sid for p in room.active_participants() if room.in_progress
+                for t in p.tracks.values()}
+        for sid in [*self.router.tracks, *self.router.data_tracks]:
+            if sid not in live:
+                self.router.unpublish(sid)
+        now = time.monotonic()
+        for peer in gone:
+            self._announce(self.speakers.remove(peer.sid, now))
+        for sid in [s for s in self.speakers if not any(
+                t.kind == "audio" for t in room.participants[s].tracks.values())]:
+            self._announce(self.speakers.remove(sid, now))  # it unpublished its audio
+        if not self.peers:
+            self.stop_timers()
+        for sid, peer in self.peers.items():
+            peer.expected = {t.id: t for t in room.participants[sid].tracks.values()}
+            peer.publish_channels()
+            peer.kick()
+        return gone
+
+    # --- dominant speaker ------------------------------------------------------------------------
+
+    def level_of(self, participant_sid: str) -> Callable[[int, float], None]:
+        """What a participant's audio track calls with each packet's level."""
+        def add_level(level: int, now: float) -> None:
+            self.speakers.add_level(participant_sid, level, now)
+        return add_level
+
+    def speaker_listener_ready(self, peer: GroupPeer) -> None:
+        if self._speaker_task is None:
+            self._speaker_task = asyncio.ensure_future(self._evaluate_speakers())
+        if self.speakers.dominant_speaker is not None:
+            peer.send_msp("active_speaker", {"type": "active_speaker",
+                                             "participant": self.speakers.dominant_speaker})
+
+    async def _evaluate_speakers(self) -> None:
+        while True:
+            await asyncio.sleep(SPEAKER_INTERVAL)
+            self._announce(self.speakers.evaluate(time.monotonic()))
+
+    def _announce(self, change: DominantSpeakerChange[str] | None) -> None:
+        if change is None:
+            return
+        for peer in self.peers.values():
+            peer.send_msp("active_speaker", {"type": "active_speaker",
+                                             "participant": change.speaker})
+
+    # --- bandwidth profiles ----------------------------------------------------------------------
+
+    def start_allocation(self) -> None:
+        if self._allocation_task is None:
+            self._allocation_task = asyncio.ensure_future(self._allocate())
+
+    async def _allocate(self) -> None:
+        while True:
+            await asyncio.sleep(ALLOCATION_INTERVAL)
+            room = self.room
+            if room is None:
+                continue
+            priorities = {t.sid: t.priority for p in room.active_participants()
+                          for t in p.tracks.values()}
+            for peer in self.peers.values():
+                if peer.bandwidth is None or ("track_switch_off" in peer.media_signaling
+                                              and "track_switch_off" not in peer.msp_ready):
+                    continue  # allocate once the participant can be told what was switched
+                videos = [SubscribedVideo(sid, leg.subscription, priorities.get(sid, "standard"))
+                          for sid, leg in peer.legs.items()
+                          if isinstance(leg, _MediaLeg) and leg.subscription.track.kind == "video"]
+                try:
+                    off, on = peer.bandwidth.run(videos)
+                except ValueError:
+                    log.exception("allocating %s's bandwidth failed", peer.sid)
+                    continue
+                if off or on:
+                    peer.send_msp("track_switch_off", {"type": "track_switch_off",
+                                                       "off": off, "on": on})
+
+    def stop_timers(self) -> None:
+        for task in (self._speaker_task, self._allocation_task):
+            if task is not None:
+                task.cancel()
+        self._speaker_task = self._allocation_task = None
+
+    def changed(self) -> None:
+        """A track started arriving: the others may now subscribe to it."""
+        for peer in self.peers.values():
+            peer.kick()
+
+    def wanted(self, sid: str) -> dict[str, Track]:
+        """What participant ``sid`` should receive now: the room's subscriptions for it whose
+        media reaches the SFU."""
+        room = self.room
+        p = room.participants.get(sid) if room is not None else None
+        if room is None or p is None or not p.active:
+            return {}
+        router = self.router
+        return {t.sid: t for t in room.subscriptions(p)
+                if t.sid in router.tracks or t.sid in router.data_tracks}
+
+
+class GroupMedia:
+    """The media of every group room of a server."""
+
+    def __init__(self, deliveries: Deliveries, dscp: bool = False) -> None:
+        self.deliveries = deliveries
+        self.dscp = dscp
+        self.rooms: dict[str, GroupRoom] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def apply(self, room: Room) -> None:
+        """After every change to ``room``: bring its media in step (no-op peer-to-peer)."""
+        if room.peer_to_peer:
+            return
+        group = self.rooms.get(room.sid)
+        if group is None:
+            if not room.in_progress:
+                return
+            group = self.rooms[room.sid] = GroupRoom(self.deliveries, self.dscp)
+        for peer in group.apply(room):
+            self._close_later(peer)
+        if not room.in_progress:
+            group.router.close()
+            del self.rooms[room.sid]
+
+    def connected(self, room: Room, participant_sid: str, message: Connect) -> None:
+        """A participant joins with ``message`` (before its ``connected`` goes out): the media
+        signaling channels it asked for that the server provides are named in ``connected``
+        and opened on its connection; its bandwidth profile is applied; the connections it
+        offered are answered."""
+        self.apply(room)
+        group = self.rooms.get(room.sid)
+        peer = group.peers.get(participant_sid) if group is not None else None
+        if group is None or peer is None:
+            return
+        peer.media_signaling = [n for n in MEDIA_SIGNALING if n in (message.media_signaling or {})]
+        try:
+            profile = profile_from_wire(message.bandwidth_profile)
+        except ValueError as exc:
+            log.info("ignoring %s's bandwidth profile: %s", participant_sid, exc)
+            profile = None
+        if profile is not None:
+            peer.bandwidth = SubscriberBandwidth(profile)
+            group.start_allocation()
+        self.received(room, participant_sid, message.peer_connections)
+
+    def received(self, room: Room, participant_sid: str,
+                 peer_connections: list[PeerConnectionState]) -> None:
+        """Descriptions a participant sent about its connection to the SFU."""
+        group = self.rooms.get(room.sid)
+        peer = group.peers.get(participant_sid) if group is not None else None
+        if peer is None:
+            return
+        for state in peer_connections:
+            peer.received(state)
+
+    def amend(self, room: Room, participant_sid: str, message: RoomState) -> None:
+        """Complete a ``connected`` or ``synced``: the room type (so an rtcroom client knows to
+        use one connection to the SFU), the media signaling channels the server opens for the
+        participant, and in ``synced`` the participant's connection, with the
+        description it has not answered yet (twilio-video.js closes connections ``synced``
+        leaves out)."""
+        message.options = {**(message.options or {}), "room_type": room.type}
+        group = self.rooms.get(room.sid)
+        peer = group.peers.get(participant_sid) if group is not None else None
+        if peer is not None and peer.media_signaling:
+            message.media_signaling = {
+                name: {"transport": {"type": "data-channel", "label": name}}
+                for name in peer.media_signaling}
+        if message.type != "synced" or peer is None or peer.pc is None:
+            return
+        message.peer_connections = (message.peer_connections or []) + [
+            PeerConnectionState(id=peer.pc_id, description=peer.pending)]
+
+    def _close_later(self, peer: GroupPeer) -> None:
+        task = asyncio.ensure_future(peer.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        for group in self.rooms.values():
+            for peer in group.peers.values():
+                self._close_later(peer)
+            group.peers.clear()
+            group.stop_timers()
+            group.router.close()
+        self.rooms.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

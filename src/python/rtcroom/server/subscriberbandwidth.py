@@ -1,0 +1,113 @@
+"""A group-room subscriber's video bandwidth: the allocator (rtcroom.bandwidth) applied to what
+the SFU forwards to it.
+
+The subscriber's ``bandwidth_profile`` (sent with ``connect``) gives the mode, the cap
+(``max_subscription_bandwidth``, bps) and ``max_tracks``. The downlink estimate is not wired in
+yet: the budget is the cap alone. (REMB as aiortc sends it is one per received stream, about
+that stream's own rate, so it says nothing of the link; rtcroom.server.estimator's
+DownlinkEstimator, fed with REMB and receiver reports, is what should supply it.) Each track
+offers the layers the SFU receives of it: its simulcast layers, or its one stream, with the
+bitrate measured on arrival. A track the allocation switches off is paused at the SFU (no packets
+forwarded) and the subscriber told ``track_switch_off``; one switched on again resumes at its next
+keyframe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rtcroom.bandwidth import (
+    Allocation,
+    SubscribedVideoTrack,
+    Subscription,
+    VideoLayer,
+    allocate,
+)
+from rtcroom.options import VideoBandwidthProfileOptions
+from rtcroom.server.sfu import Subscription as Leg
+
+__all__ = ["SubscribedVideo", "SubscriberBandwidth", "profile_from_wire"]
+
+UNLIMITED = 1 << 40
+"""The available bitrate given to the allocator, which then caps it by the profile's
+``max_subscription_bitrate``."""
+
+_WIRE_NAMES = {"mode": "mode", "max_tracks": "max_tracks",
+               "max_subscription_bandwidth": "max_subscription_bitrate",
+               "active_speaker_priority": "dominant_speaker_priority",
+               "track_switch_off": "track_switch_off_mode"}
+
+
+def profile_from_wire(bandwidth_profile: Any) -> VideoBandwidthProfileOptions | None:
+    """The video profile of a ``connect``'s ``bandwidth_profile``; None when it has none.
+    Raises ValueError naming a bad field."""
+    video = bandwidth_profile.get("video") if isinstance(bandwidth_profile, dict) else None
+    if not isinstance(video, dict):
+        return None
+    return VideoBandwidthProfileOptions.from_dict(
+        {_WIRE_NAMES[k]: v for k, v in video.items() if k in _WIRE_NAMES and v is not None},
+        "bandwidth_profile.video")
+
+
+@dataclass
+class SubscribedVideo:
+    """A video leg of the subscriber, with the track's effective priority."""
+
+    sid: str
+    leg: Leg
+    priority: str
+
+
+class SubscriberBandwidth:
+    def __init__(self, profile: VideoBandwidthProfileOptions) -> None:
+        self.profile = profile
+        self.previous: Allocation | None = None
+        self.off: set[str] = set()
+
+    def run(self, videos: list[SubscribedVideo]) -> tuple[list[str], list[str]]:
+        """Allocate and apply; the sids switched off and on by this run."""
+        tracks = []
+        for video in videos:
+            layers = _layers(video.leg)
+            if layers is None:
+                continue  # nothing measured yet: it stays as it is
+            tracks.append(SubscribedVideoTrack(video.sid, layers, video.priority))
+        if not tracks:
+            return [], []
+        allocation = allocate(Subscription(tracks, self.profile), UNLIMITED,
+                              previous=self.previous)
+        self.previous = allocation
+        legs = {v.sid: v.leg for v in videos}
+        off, on = [], []
+        for t in allocation.tracks:
+            leg = legs[t.track_id]
+            if t.layer is None:
+                leg.pause()
+                if t.track_id not in self.off:
+                    self.off.add(t.track_id)
+                    off.append(t.track_id)
+            else:
+                leg.layer = t.layer if leg.track.layers else None
+                leg.resume()
+                if t.track_id in self.off:
+                    self.off.discard(t.track_id)
+                    on.append(t.track_id)
+        return off, on
+
+
+def _layers(leg: Leg) -> list[VideoLayer] | None:
+    track = leg.track
+    if track.layers:
+        rates = track.layer_bitrates()
+    elif track.ssrcs:
+        rates = [track.rates.rates.get(track.ssrcs[0])]
+    else:
+        return None
+    if any(r is None for r in rates):
+        return None
+    # The SFU never decodes, so it does not know the pictures' sizes: layers are told apart by
+    # bitrate, and each counts as the size of its share of a standard-definition picture.
+    top = max(int(r or 0) for r in rates) or 1
+    return [VideoLayer(bitrate=int(r or 0), width=max(1, 640 * int(r or 0) // top),
+                       height=max(1, 480 * int(r or 0) // top)) for r in rates]

@@ -1,0 +1,25 @@
+"""The little SDP reading the room protocol needs beyond aiortc: which track an m-line carries."""
+
+from __future__ import annotations
+
+__all__ = ["msid_track_ids"]
+
+
+def msid_track_ids(sdp: str) -> dict[str, str]:
+    """mid -> the track id of the m-line's ``a=msid:<stream> <track>`` in ``sdp``.
+
+    The room protocol names a track by that id (``subscribed`` maps track sids to it). aiortc
+    exposes it as the remote track's id only when the stream is listed in ``a=msid-semantic``,
+    which browsers leave empty, so it is read here."""
+    out: dict[str, str] = {}
+    for section in sdp.split("\nm=")[1:]:
+        mid = msid = None
+        for line in section.splitlines():
+            if line.startswith("a=mid:"):
+                mid = line[len("a=mid:"):].strip()
+            elif line.startswith("a=msid:"):
+                parts = line[len("a=msid:"):].split()
+                msid = parts[1] if len(parts) > 1 else None
+        if mid is not None and msid is not None:
+            out[mid] = msid
+    return out

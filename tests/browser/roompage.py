@@ -1,0 +1,124 @@
+"""A test page on 127.0.0.1 that loads the unmodified twilio-video.js and exposes small helpers
+(join a room, describe it, measure received media) for the browser tests to call."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+PAGE = """<!doctype html>
+<html><head>
+<script>
+// Every RTCPeerConnection the SDK creates, so the page can read the browser's own inbound-rtp
+// statistics (framesDecoded, totalAudioEnergy) without reaching into the SDK.
+window.peerConnections = [];
+const NativePeerConnection = window.RTCPeerConnection;
+// A constructor returning the native object, with the native prototype: the SDK proxies the
+// prototype's own properties, so a subclass would hide them.
+function RecordedPeerConnection(...args) {
+  const pc = new NativePeerConnection(...args);
+  peerConnections.push(pc);
+  return pc;
+}
+RecordedPeerConnection.prototype = NativePeerConnection.prototype;
+Object.setPrototypeOf(RecordedPeerConnection, NativePeerConnection);
+window.RTCPeerConnection = RecordedPeerConnection;
+</script>
+<script src="/sdk/twilio-video.min.js"></script></head>
+<body><script>
+window.room = null;
+window.events = [];
+window.dataReceived = [];
+window.dataTrack = null;
+
+function attach(track) {
+  // Media elements make Chromium decode and play out what it receives (no audio energy is
+  // measured for a track nothing plays).
+  if (track.kind === 'data') {
+    track.on('message', m => dataReceived.push(m));
+  } else {
+    const element = track.attach();
+    element.muted = false;
+    document.body.appendChild(element);
+  }
+}
+
+// Connects with the app's options (plus a LocalDataTrack when `data`); resolves to the
+// room's description, or {error: code, message} when connect() rejects.
+window.join = async (token, options, data) => {
+  try {
+    options = Object.assign({ insights: false }, options);
+    if (data) {
+      window.dataTrack = new Twilio.Video.LocalDataTrack();
+      const media = await Twilio.Video.createLocalTracks({ audio: true, video: { width: 320 } });
+      options.tracks = media.concat([dataTrack]);
+    }
+    const room = await Twilio.Video.connect(token, options);
+    window.room = room;
+    const log = (name, extra) => events.push(Object.assign({ event: name }, extra || {}));
+    room.on('participantConnected', p => log('participantConnected', { identity: p.identity }));
+    room.on('participantDisconnected', p => log('participantDisconnected', { identity: p.identity }));
+    room.on('disconnected', (r, error) => log('disconnected', { code: error ? error.code : null }));
+    room.on('reconnecting', error => log('reconnecting', { code: error ? error.code : null }));
+    room.on('reconnected', () => log('reconnected'));
+    room.on('trackSubscribed', attach);
+    room.participants.forEach(p => p.tracks.forEach(pub => pub.track && attach(pub.track)));
+    return describe();
+  } catch (error) {
+    return { error: error.code === undefined ? String(error) : error.code, message: error.message };
+  }
+};
+
+window.describe = () => {
+  const room = window.room;
+  return {
+    sid: room.sid, name: room.name, state: room.state,
+    localIdentity: room.localParticipant.identity, localSid: room.localParticipant.sid,
+    localTracks: [...room.localParticipant.tracks.values()].map(p => ({
+      kind: p.kind, name: p.trackName, sid: p.trackSid })),
+    participants: [...room.participants.values()].map(p => ({
+      identity: p.identity, sid: p.sid, state: p.state,
+      tracks: [...p.tracks.values()].map(pub => ({
+        kind: pub.kind, name: pub.trackName, sid: pub.trackSid, subscribed: pub.isSubscribed }))
+    })).sort((a, b) => a.identity < b.identity ? -1 : 1),
+  };
+};
+
+// What this page received so far, summed over its peer connections' inbound-rtp stats.
+window.inbound = async () => {
+  let frames = 0, audioEnergy = 0;
+  for (const pc of peerConnections) {
+    if (pc.connectionState === 'closed') continue;
+    (await pc.getStats()).forEach(s => {
+      if (s.type !== 'inbound-rtp') return;
+      if (s.kind === 'video') frames += s.framesDecoded || 0;
+      if (s.kind === 'audio') audioEnergy += s.totalAudioEnergy || 0;
+    });
+  }
+  return { frames, audioEnergy, messages: dataReceived.length };
+};
+</script></body></html>
+"""
+
+
+@asynccontextmanager
+async def page_server(dist: Path, extra: dict[str, Any] | None = None) -> AsyncIterator[str]:
+    """Serve the page and the SDK's dist/ on 127.0.0.1; yields the page's URL."""
+
+    async def index(_: web.Request) -> web.Response:
+        return web.Response(text=PAGE, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    app.router.add_static("/sdk", dist)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    finally:
+        await runner.cleanup()

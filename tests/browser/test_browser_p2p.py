@@ -1,0 +1,251 @@
+"""The unmodified twilio-video.js in headless Chromium, in peer-to-peer rooms with Python
+participants: joining, seeing who is there, and media and data flowing both ways."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rtcroom
+from roompage import page_server
+from serverutil import (  # noqa: F401 (fixture)
+    TcpProxy,
+    loopback_ice,
+    running_server,
+    token,
+    wait_until,
+)
+
+pytestmark = pytest.mark.usefixtures("loopback_ice")
+
+MEDIA = {"audio": True, "video": {"width": 320}}
+
+
+async def open_page(browser: Any, url: str) -> Any:
+    page = await browser.new_page()
+    await page.goto(url)
+    return page
+
+
+async def join_page(page: Any, identity: str, ws_url: str, data: bool = False,
+                    **options: Any) -> dict[str, Any]:
+    return await page.evaluate(
+        "([t, options, data]) => join(t, options, data)",
+        [token(identity), {"wsServer": ws_url, "name": "room", **MEDIA, **options}, data])
+
+
+async def page_wait(page: Any, expression: str, timeout: float = 30.0) -> Any:
+    """Poll a page expression until it is truthy; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = await page.evaluate(expression)
+        if value:
+            return value
+        if loop.time() > end:
+            raise AssertionError(f"page never satisfied {expression}")
+        await asyncio.sleep(0.25)
+
+
+def received(room: rtcroom.Room, identity: str) -> dict[str, Any]:
+    """kind -> RemoteTrack of what ``room`` receives from ``identity``."""
+    return {str(pub.kind): pub.track for p in room.participants.values()
+            if p.identity == identity for pub in p.tracks.values() if pub.track is not None}
+
+
+async def read_frames(track: Any, count: int, timeout: float = 30.0) -> list[Any]:
+    frames: list[Any] = []
+
+    async def read() -> None:
+        async for frame in track.frames():
+            frames.append(frame)
+            if len(frames) >= count:
+                return
+
+    await asyncio.wait_for(read(), timeout)
+    return frames
+
+
+async def test_browser_and_python_bots_share_a_peer_to_peer_room(
+        browser: Any, twilio_video_dist: Path) -> None:
+    async with running_server(room_type="peer-to-peer") as server, \
+            page_server(twilio_video_dist) as url:
+        bot_data = rtcroom.LocalDataTrack()
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room", audio=True,
+                                    video=True)
+        late: rtcroom.Room | None = None
+        try:
+            await bot.local_participant.publish_track(bot_data)
+            page = await open_page(browser, url)
+            joined = await join_page(page, "browser", server.url, data=True)
+            assert "error" not in joined, joined
+            assert joined["sid"] == bot.sid and joined["name"] == "room"
+            assert joined["localIdentity"] == "browser" and joined["state"] == "connected"
+            assert sorted(t["kind"] for t in joined["localTracks"]) == ["audio", "data",
+                                                                        "video"]
+            assert all(t["sid"].startswith("MT") for t in joined["localTracks"])
+            [seen] = joined["participants"]
+            assert seen["identity"] == "bot" and seen["sid"] == bot.local_participant.sid
+            assert {t["sid"] for t in seen["tracks"]} == set(bot.local_participant.tracks)
+
+            # Python -> browser: decoded video frames, audio energy, data messages.
+            await page_wait(page, "inbound().then(r => r.frames >= 10 && r.audioEnergy > 0)")
+            for _ in range(100):
+                bot_data.send("hello browser")
+                if await page.evaluate("dataReceived.length"):
+                    break
+                await asyncio.sleep(0.1)
+            assert "hello browser" in await page.evaluate("dataReceived")
+
+            # Browser -> Python: decoded frames, non-silent audio (Chromium's fake microphone
+            # beeps), data messages.
+            await wait_until(lambda: set(received(bot, "browser")) == {"audio", "video",
+                                                                       "data"}, 30)
+            tracks = received(bot, "browser")
+            video = await read_frames(tracks["video"], 10)
+            assert video[-1].width == 320
+            audio = await read_frames(tracks["audio"], 150)
+            assert max(np.abs(f.to_ndarray()).max() for f in audio) > 1000
+            messages: list[Any] = []
+            tracks["data"].on("message", lambda data, track: messages.append(data))
+            for _ in range(100):
+                await page.evaluate("dataTrack.send('hello bot')")
+                if messages:
+                    break
+                await asyncio.sleep(0.1)
+            assert messages[0] == "hello bot"
+            # One connection per direction, none left waiting for an answer (the SDK's
+            # opening offer was closed by the server).
+            open_states = await page.evaluate(
+                "peerConnections.filter(pc => pc.connectionState !== 'closed')"
+                ".map(pc => pc.signalingState)")
+            assert open_states == ["stable", "stable"]
+
+            # Someone joining later appears with its publications, subscribed.
+            late = await rtcroom.connect(token("late"), server=server.url, name="room",
+                                         audio=True, video=False)
+            later = await page_wait(page, """(() => {
+                const p = describe().participants.find(p => p.identity === 'late');
+                return p && p.tracks.length && p.tracks.every(t => t.subscribed) && p;
+            })()""")
+            assert [t["kind"] for t in later["tracks"]] == ["audio"]
+            assert later["sid"] == late.local_participant.sid
+            assert {"event": "participantConnected", "identity": "late"} in await page.evaluate(
+                "events")
+            await wait_until(lambda: set(received(late, "browser")) == {"audio", "video",
+                                                                        "data"}, 30)
+
+            # Publishing later, both ways: a second browser camera reaches the bot; a track the
+            # bot adds reaches the page; unpublishing is seen by the bot.
+            await page.evaluate("""Twilio.Video.createLocalVideoTrack({width: 160, name: 'second'})
+                .then(t => { window.second = t; return room.localParticipant.publishTrack(t); })""")
+
+            def second() -> Any:
+                return next((pub for p in bot.participants.values() for pub in p.tracks.values()
+                             if pub.track_name == "second"), None)
+
+            await wait_until(lambda: second() is not None and second().track is not None, 30)
+            assert (await read_frames(second().track, 5))[-1].width == 160
+            await bot.local_participant.publish_track(rtcroom.LocalVideoTrack.test_pattern(
+                160, 120, name="bot-second"))
+            await page_wait(page, """describe().participants.find(p => p.identity === 'bot')
+                .tracks.some(t => t.name === 'bot-second' && t.subscribed)""")
+            await page.evaluate("room.localParticipant.unpublishTrack(second)")
+            await wait_until(lambda: second() is None, 30)
+
+            left: list[str] = []
+            bot.on("participant_disconnected", lambda p: left.append(p.identity))
+            await page.evaluate("room.disconnect()")
+            await wait_until(lambda: left == ["browser"])
+        finally:
+            if late is not None:
+                await late.disconnect()
+            await bot.disconnect()
+
+
+async def test_browser_resumes_after_the_server_drops_its_websocket(
+        browser: Any, twilio_video_dist: Path) -> None:
+    async with running_server(room_type="peer-to-peer") as server, \
+            page_server(twilio_video_dist) as url:
+        proxy = TcpProxy(server.port)
+        await proxy.start()
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room", audio=True,
+                                    video=True)
+        try:
+            page = await open_page(browser, url)
+            joined = await join_page(page, "browser", proxy.url)
+            assert joined["state"] == "connected", joined
+            await page_wait(page, "inbound().then(r => r.frames >= 10)")
+            await wait_until(lambda: "video" in received(bot, "browser"), 30)
+
+            proxy.cut()
+            await page_wait(page, "events.some(e => e.event === 'reconnected')")
+            events = await page.evaluate("events.map(e => e.event + (e.code ? ' ' + e.code : ''))")
+            assert events[:2] == ["reconnecting 53001", "reconnected"], events
+            assert (await page.evaluate("describe()"))["participants"][0]["identity"] == "bot"
+
+            # Media keeps flowing both ways on the same peer connections.
+            before = (await page.evaluate("inbound()"))["frames"]
+            await page_wait(page, f"inbound().then(r => r.frames >= {before + 30})")
+            frames = await read_frames(received(bot, "browser")["video"], 10)
+            assert len(frames) == 10
+        finally:
+            await bot.disconnect()
+            await proxy.stop()
+
+
+async def test_two_browsers_share_one_connection_and_see_the_bot(
+        browser: Any, twilio_video_dist: Path) -> None:
+    async with running_server(room_type="peer-to-peer") as server, \
+            page_server(twilio_video_dist) as url:
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room", audio=True,
+                                    video=True)
+        try:
+            pages = [await open_page(browser, url) for _ in range(2)]
+            # b0's app brings its own (empty) ICE server list: no `ice`/`iced` round trip.
+            assert "error" not in await join_page(pages[0], "b0", server.url, iceServers=[])
+            # b1 publishes VP8 simulcast (the SDK munges its SDP for it, peer-to-peer too).
+            assert "error" not in await join_page(
+                pages[1], "b1", server.url, video={"width": 640, "height": 480},
+                preferredVideoCodecs=[{"codec": "VP8", "simulcast": True}])
+            for page in pages:
+                await page_wait(page, """describe().participants.length === 2 &&
+                    describe().participants.every(p => p.tracks.length === 2
+                                                  && p.tracks.every(t => t.subscribed))""")
+                # Open connections: to the bot, from the bot, and one shared with the other
+                # browser; video is decoded on the last two.
+                await page_wait(page, """(async () => {
+                    const open = peerConnections.filter(pc => pc.connectionState === 'connected');
+                    let decoding = 0;
+                    for (const pc of open) {
+                      let frames = 0;
+                      (await pc.getStats()).forEach(s => {
+                        if (s.type === 'inbound-rtp' && s.kind === 'video') {
+                          frames += s.framesDecoded || 0;
+                        }
+                      });
+                      if (frames >= 5) decoding += 1;
+                    }
+                    return open.length === 3 && decoding === 2;
+                })()""")
+            await wait_until(lambda: all(set(received(bot, f"b{i}")) == {"audio", "video"}
+                                         for i in range(2)), 30)
+            # The bot decodes b1's simulcast video (one layer of it), which goes out as several
+            # encodings.
+            frames = await read_frames(received(bot, "b1")["video"], 10)
+            assert frames[-1].width in (160, 320, 640)
+            encodings = await pages[1].evaluate("""(async () => {
+                let n = 0;
+                for (const pc of peerConnections.filter(pc => pc.connectionState === 'connected')) {
+                  (await pc.getStats()).forEach(s => {
+                    if (s.type === 'outbound-rtp' && s.kind === 'video') n += 1;
+                  });
+                }
+                return n;
+            })()""")
+            assert encodings > 3  # without simulcast: one per connection b1 sends on (3)
+        finally:
+            await bot.disconnect()
