@@ -69,8 +69,15 @@ async def settled(baseline: dict[str, int]) -> dict[str, int]:
         await asyncio.sleep(0.5)
 
 
-async def test_join_publish_leave_cycles_return_to_baseline() -> None:
-    async with running_server(empty_room_timeout=3600) as server:
+@pytest.mark.parametrize("room_type", [
+    "peer-to-peer",
+    pytest.param("group", marks=pytest.mark.xfail(strict=True, reason=(
+        "found by this test, left to the SFU's owner: each cycle leaves one server-side peer "
+        "connection whose audio receiver was started and never stopped (its DTLS transport "
+        "still connected, its RTCP loop running): 20 cycles, +17 tasks, +213 aiortc objects"))),
+])
+async def test_join_publish_leave_cycles_return_to_baseline(room_type: str) -> None:
+    async with running_server(empty_room_timeout=3600, room_type=room_type) as server:
         resident = await rtcroom.connect(token("resident", "soak"), server=server.url,
                                          name="soak", audio=False, video=False)
         try:
@@ -83,7 +90,8 @@ async def test_join_publish_leave_cycles_return_to_baseline() -> None:
             elapsed = time.monotonic() - start
             after = await settled(baseline)
             room = await server.service.store.find_in_progress("soak")
-            print(f"\nsoak: {CYCLES} cycles in {elapsed:.1f} s; baseline {baseline}; "
+            print(f"\nsoak ({room_type}): {CYCLES} cycles in {elapsed:.1f} s; "
+                  f"baseline {baseline}; "
                   f"after {after}; room holds {len(room.participants)} participant records, "
                   f"{len(room.links)} links")
             assert after["fds"] <= baseline["fds"]
