@@ -10,7 +10,8 @@ what the official ``twilio`` package's ``AccessToken`` + ``VideoGrant`` produce 
 :func:`verify_token` checks a token in this order and raises the first error that applies:
 
 ======  =====================================================================================
-20101   not a JWT at all (wrong number of parts, bad base64 or JSON, claims not an object)
+20101   not a JWT at all (longer than 16 KiB, wrong number of parts, bad base64 or JSON,
+        claims not an object)
 20102   header is not ``alg: HS256`` / ``typ: JWT`` / ``cty: twilio-fpa;v=1``
 20103   ``iss`` or ``sub`` missing or not a string, or ``iss`` is not an accepted API key
 20107   signature does not match the API key secret
@@ -39,12 +40,16 @@ from rtcroom.errors import (
     AccessTokenSignatureInvalidError,
 )
 
-__all__ = ["CONTENT_TYPE", "MAX_TOKEN_TTL", "AccessToken", "VideoGrant", "verify_token"]
+__all__ = ["CONTENT_TYPE", "MAX_TOKEN_LENGTH", "MAX_TOKEN_TTL", "AccessToken", "VideoGrant",
+           "verify_token"]
 
 ALGORITHM = "HS256"
 CONTENT_TYPE = "twilio-fpa;v=1"
 MAX_TOKEN_TTL = 24 * 3600
 """Twilio refuses tokens valid for longer than this many seconds, and so does rtcroom."""
+MAX_TOKEN_LENGTH = 16384
+"""Longest token accepted: a token with a 128-character room name and a 256-character identity
+is under 1 KiB."""
 
 
 class VideoGrant:
@@ -183,6 +188,10 @@ def verify_token(
     """
     if not isinstance(token, str) or not token:
         raise AccessTokenInvalidError("Invalid Access Token: not a string")
+    if len(token) > MAX_TOKEN_LENGTH:
+        # Refused before any decoding: a hostile client must not make the server parse megabytes.
+        raise AccessTokenInvalidError(
+            f"Invalid Access Token: longer than {MAX_TOKEN_LENGTH} characters")
     try:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})

@@ -8,7 +8,10 @@ fails there first:
   goes through before SRTP; libwebrtc's pacer sits at the same point);
 - aioice: ``Connection._protocols`` (one ``StunProtocol`` per local candidate), their
   ``transport`` (an asyncio datagram transport) and ``send_data(data, addr)`` (the coroutine
-  every outgoing datagram of a selected pair goes through), and ``aioice.ice.get_host_addresses``.
+  every outgoing datagram of a selected pair goes through), ``aioice.ice.get_host_addresses``;
+- :mod:`.closing` (installed on import) wraps ``aioice.ice.Connection.query_consent`` (reading
+  ``_closing``, clearing ``_query_consent_task``) and ``RTCRtpSender.send`` / ``stop``, so that
+  nothing starts on a connection closed while it was still connecting.
 
 Modules: :mod:`.ice` (sockets and candidates), :mod:`.ssrc` (which sender a packet comes from),
 :mod:`.dscp` (DSCP marking of a peer connection), :mod:`.pacing` (paced RTP), :mod:`.rtp`
@@ -17,6 +20,7 @@ tests/test_aiortc_ext_rtp.py), :mod:`.peerconnection` (max-bundle connections),
 :mod:`.simulcast` (VP8 simulcast sending).
 """
 
+from rtcroom.aiortc_ext.closing import stop_late_starts
 from rtcroom.aiortc_ext.dscp import DscpMarker, enable_dscp
 from rtcroom.aiortc_ext.ice import ice_connections, udp_endpoints, use_host_addresses
 from rtcroom.aiortc_ext.pacing import RtpPacer, enable_pacing
@@ -27,6 +31,9 @@ __all__ = [
     "enable_dscp",
     "enable_pacing",
     "ice_connections",
+    "stop_late_starts",
     "udp_endpoints",
     "use_host_addresses",
 ]
+
+stop_late_starts()

@@ -374,6 +374,9 @@ class RoomConnection:
     def _on_remote_track(self, track: MediaStreamTrack, receiver_id: str) -> None:
         self._replace_receiver(receiver_id)
         self._remote_media[receiver_id] = track
+        # Forgotten when its connection closes: a participant that stays while others come and
+        # go would otherwise keep every track it ever received (the soak test found this).
+        track.on("ended", lambda: self._forget(self._remote_media, receiver_id, track))
         self._try_subscribe()
 
     def _on_remote_channel(self, channel: RTCDataChannel) -> None:
@@ -381,10 +384,18 @@ class RoomConnection:
             return
         self._replace_receiver(channel.label)
         self._remote_channels[channel.label] = channel
+        channel.on("close", lambda: self._forget(self._remote_channels, channel.label, channel))
         if channel.readyState == "open":
             self._try_subscribe()
         else:
             channel.on("open", self._try_subscribe)
+
+    def _forget(self, receivers: dict[str, Any], receiver_id: str, receiver: object) -> None:
+        """``receiver`` ended with its connection: unsubscribe what it fed and drop it, unless
+        a newer one (of a replacement connection) has its id already."""
+        if receivers.get(receiver_id) is receiver:
+            self._replace_receiver(receiver_id)
+            del receivers[receiver_id]
 
     def _replace_receiver(self, receiver_id: str) -> None:
         """A receiver came again for a track already subscribed (its connection was replaced

@@ -246,7 +246,7 @@ class PeerConnections:
             # The publisher started over on a new connection after a failure (aiortc has no ICE
             # restart, so new ICE credentials mean a new connection): so do we.
             del self._incoming[pc_id]
-            await incoming.pc.close()
+            await _close_incoming(incoming.pc)
             incoming = None
         if incoming is None:
             incoming = self._incoming[pc_id] = _Incoming(self._new_pc(pc_id))
@@ -352,7 +352,7 @@ class PeerConnections:
             await out.pc.close()
         incoming = self._incoming.pop(pc_id, None)
         if incoming is not None:
-            await incoming.pc.close()
+            await _close_incoming(incoming.pc)
         self._remote_ice.pop(pc_id, None)
 
     async def close(self) -> None:
@@ -367,6 +367,17 @@ class PeerConnections:
         """Every live connection with its id, outgoing first."""
         return ([(pc_id, o.pc) for pc_id, o in self._outgoing.items()]
                 + [(pc_id, i.pc) for pc_id, i in self._incoming.items()])
+
+
+async def _close_incoming(pc: RTCPeerConnection) -> None:
+    """Close a receiving connection and end its remote tracks: aiortc ends one only when a
+    reader sees its end, and a track nobody reads (or whose decoder never started) would stay
+    live, held by whoever keeps live tracks."""
+    await pc.close()
+    for transceiver in pc.getTransceivers():
+        track = transceiver.receiver.track
+        if track is not None:
+            track.stop()
 
 
 def _dead(pc: RTCPeerConnection) -> bool:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from rtcroom.server.config import ServerConfig
 from rtcroom.server.demo import add_demo_routes
+from rtcroom.server.limits import CONNECTIONS, ConnectionCounter
 from rtcroom.server.openapi import openapi_document
 from rtcroom.server.rest import auth_middleware, routes
 from rtcroom.server.service import SERVICE, RoomService
@@ -34,6 +35,7 @@ def create_app(config: ServerConfig, store: RoomStore | None = None) -> web.Appl
     app = web.Application(middlewares=[auth_middleware])
     service = RoomService(config, store)
     app[SERVICE] = service
+    app[CONNECTIONS] = ConnectionCounter(config.max_connections_per_ip)
     app.router.add_get(SIGNALING_PATH, signaling_handler)
     app.router.add_get("/health", _health)
     app.router.add_get("/openapi.json", _openapi)

@@ -65,6 +65,12 @@ class ServerConfig:
     turn_secret: str | None = None
     turn_ttl: float = 86400.0
     dscp: bool = False
+    # What one client may cost (see rtcroom.server.limits for what crossing each one does).
+    max_message_bytes: int = 1 << 20
+    max_messages_per_second: int = 100
+    max_connections_per_ip: int = 100
+    max_tracks_per_participant: int = 32
+    max_outbox_bytes: int = 8 << 20
     # The browser demo at /demo, which mints tokens for whoever opens it: None means on when
     # the server listens on a loopback address only.
     demo: bool | None = None
@@ -100,10 +106,17 @@ _ENV = {
     "dscp": "RTCROOM_DSCP",
     "turn_secret": "RTCROOM_TURN_SECRET",
     "turn_ttl": "RTCROOM_TURN_TTL",
+    "max_message_bytes": "RTCROOM_MAX_MESSAGE_BYTES",
+    "max_messages_per_second": "RTCROOM_MAX_MESSAGES_PER_SECOND",
+    "max_connections_per_ip": "RTCROOM_MAX_CONNECTIONS_PER_IP",
+    "max_tracks_per_participant": "RTCROOM_MAX_TRACKS_PER_PARTICIPANT",
+    "max_outbox_bytes": "RTCROOM_MAX_OUTBOX_BYTES",
     "demo": "RTCROOM_DEMO",
     "twilio_video_dir": "RTCROOM_TWILIO_VIDEO_DIR",
 }
 CONFIG_ENV = "RTCROOM_CONFIG"
+_LIMITS = ("max_message_bytes", "max_messages_per_second", "max_connections_per_ip",
+           "max_tracks_per_participant", "max_outbox_bytes")
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
@@ -118,7 +131,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             return tuple(IceServer.from_wire(v, f"ice_servers[{i}]") if isinstance(v, dict)
                          else _bad(f"{where}: item {i} is not an object")
                          for i, v in enumerate(value))
-        if name in ("port", "max_participants", "max_rooms", "max_heartbeat_timeout_ms"):
+        if name in ("port", "max_participants", "max_rooms", "max_heartbeat_timeout_ms",
+                    *_LIMITS):
             number = int(value)
             if number < 0 or (name != "port" and number == 0) or (name == "port"
                                                                  and number > 65535):

@@ -50,6 +50,9 @@ _ERRORS = {"400": _json(_ref("Error"), "Invalid request (Twilio error code in th
 _ROOM = _path_param("RoomSid", "Room SID, or the unique name of an in-progress room")
 _PARTICIPANT = _path_param("ParticipantSid", "Participant SID, or its identity")
 
+_PAGE_SIZE = {"name": "PageSize", "in": "query", "required": False,
+              "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+              "description": "Items per page"}
 _STRING = {"type": "string"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -103,7 +106,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_query("Status", "Filter by status",
                                           ["in-progress", "completed"]),
                                    _query("UniqueName", "Filter by unique name"),
-                                   _query("PageSize", "Items per page (max 1000)")],
+                                   _PAGE_SIZE],
                     "responses": {"200": _json(_list("rooms", "Room"), "Rooms, newest first"),
                                   **_ERRORS}},
         },
@@ -123,7 +126,7 @@ def openapi_document() -> dict[str, Any]:
             "get": {"summary": "List a room's participants", "operationId": "listParticipants",
                     "parameters": [_query("Status", "Filter by status",
                                           ["connected", "disconnected"]),
-                                   _query("Identity", "Filter by identity")],
+                                   _query("Identity", "Filter by identity"), _PAGE_SIZE],
                     "responses": {"200": _json(_list("participants", "Participant"),
                                                "Participants"), **_ERRORS}},
         },

@@ -22,9 +22,10 @@ from rtcroom.errors import (
     RoomMaxParticipantsOutOfRangeError,
     RoomNotFoundError,
     RoomStatusInvalidError,
+    RoomTypeInvalidError,
     TwilioError,
 )
-from rtcroom.server.rooms import Participant, Room, Track
+from rtcroom.server.rooms import ROOM_TYPES, Participant, Room, Track
 from rtcroom.server.service import SERVICE
 
 __all__ = ["auth_middleware", "routes"]
@@ -33,6 +34,7 @@ __all__ = ["auth_middleware", "routes"]
 INVALID_PARAMETER = 20001
 AUTHENTICATION_ERROR = 20003
 NOT_FOUND = 20404
+MAX_PAGE_SIZE = 1000
 # Errors that name a thing that does not exist answer 404; other request errors 400.
 _NOT_FOUND_CODES = (RoomNotFoundError.code, ParticipantNotFoundError.code, NOT_FOUND)
 
@@ -142,14 +144,23 @@ def track_json(request: web.Request, room: Room, p: Participant, t: Track) -> di
             "date_updated": _iso(t.published_at), "url": url}
 
 
+def _query_choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    """Query parameter ``name``, which must be one of ``allowed`` when given (20001)."""
+    value = request.query.get(name)
+    if value is not None and value not in allowed:
+        raise TwilioError(INVALID_PARAMETER,
+                          f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 def _page(request: web.Request, key: str, items: list[dict[str, Any]]) -> web.Response:
     """A one-page Twilio list response (paging parameters are accepted and honoured up to
     PageSize)."""
-    try:
-        size = int(request.query.get("PageSize", "50"))
-    except ValueError:
-        size = 50
-    size = min(max(size, 1), 1000)
+    text = request.query.get("PageSize", "50")
+    size = int(text) if text.isascii() and text.isdigit() else 0
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise TwilioError(INVALID_PARAMETER,
+                          f"PageSize must be an integer from 1 to {MAX_PAGE_SIZE}, got {text!r}")
     url = f"{_base(request)}{request.path}"
     return web.json_response({
         key: items[:size],
@@ -178,7 +189,9 @@ async def create_room(request: web.Request) -> web.Response:
         except ValueError:
             raise RoomMaxParticipantsOutOfRangeError(
                 f"MaxParticipants {form['MaxParticipants']!r} is not a number") from None
-    room = await service.create_room(form.get("UniqueName") or None, form.get("Type") or None,
+    if "Type" in form and form["Type"] not in ROOM_TYPES:
+        raise RoomTypeInvalidError(f"Type {form['Type']!r} is not one of {', '.join(ROOM_TYPES)}")
+    room = await service.create_room(form.get("UniqueName") or None, form.get("Type"),
                                      max_participants)
     return web.json_response(room_json(request, room), status=201)
 
@@ -186,7 +199,8 @@ async def create_room(request: web.Request) -> web.Response:
 @routes.get("/v1/Rooms")
 async def list_rooms(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    rooms = await service.store.list(status=request.query.get("Status"),
+    rooms = await service.store.list(status=_query_choice(request, "Status",
+                                                          ("in-progress", "completed")),
                                      unique_name=request.query.get("UniqueName"))
     return _page(request, "rooms", [room_json(request, r) for r in rooms])
 
@@ -228,7 +242,7 @@ def _find_participant(room: Room, key: str) -> Participant:
 async def list_participants(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     room = await service.get_room(request.match_info["room"])
-    status = request.query.get("Status")
+    status = _query_choice(request, "Status", ("connected", "disconnected"))
     identity = request.query.get("Identity")
     items = [participant_json(request, room, p) for p in room.participants.values()
              if (identity is None or p.identity == identity)]

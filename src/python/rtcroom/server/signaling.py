@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from rtcroom.errors import (
     SignalingOutgoingMessageInvalidError,
+    SignalingServerBusyError,
     TwilioError,
+)
+from rtcroom.server.limits import (
+    CLOSE_POLICY_VIOLATION,
+    CONNECTIONS,
+    RateLimiter,
+    check_tracks,
 )
 from rtcroom.server.rooms import Participant
 from rtcroom.server.service import SERVICE, RoomService
@@ -26,7 +34,7 @@ from rtcroom.signaling.framing import (
     CLOSE_HEARTBEATS_MISSED,
     CLOSE_HELLO_FAILED,
     CLOSE_NORMAL,
-    MAX_FRAME_BYTES,
+    CLOSE_SERVER_BUSY,
     Bad,
     Bye,
     Frame,
@@ -59,7 +67,8 @@ MISSED_HEARTBEATS = 3
 
 
 class SignalingConnection:
-    def __init__(self, ws: web.WebSocketResponse, service: RoomService) -> None:
+    def __init__(self, ws: web.WebSocketResponse, service: RoomService,
+                 abort: Callable[[], None] | None = None) -> None:
         self.ws = ws
         self.service = service
         self.participant: Participant | None = None
@@ -67,6 +76,14 @@ class SignalingConnection:
         self._left = False
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._timeout_ms = 0
+        config = service.config
+        self._rate = RateLimiter(config.max_messages_per_second,
+                                 2 * config.max_messages_per_second)
+        # Bytes queued but not yet written: bounded, or a client that never reads its socket
+        # would make the server buffer everything the room says to it.
+        self._queued = 0
+        self._abort = abort
+        self._close_code = CLOSE_NORMAL
 
     # --- Delivery (what the service calls) ---------------------------------------------------
 
@@ -81,7 +98,14 @@ class SignalingConnection:
     # --- the connection's life -----------------------------------------------------------------
 
     def _send(self, frame: Frame) -> None:
-        self._outbox.put_nowait(encode_frame(frame))
+        text = encode_frame(frame)
+        self._queued += len(text)
+        if self._queued > self.service.config.max_outbox_bytes and self._abort is not None:
+            log.warning("aborting the signaling connection of %s: %d bytes unread",
+                        self._who(), self._queued)
+            self._abort()
+            return
+        self._outbox.put_nowait(text)
 
     async def _writer(self) -> None:
         """Sends queued frames in order; a heartbeat when nothing went out for a while."""
@@ -92,11 +116,12 @@ class SignalingConnection:
             done, _ = await asyncio.wait({get}, timeout=interval)
             if done:
                 text = get.result()
+                self._queued -= len(text or "")
             else:
                 get.cancel()
                 text = encode_frame(Heartbeat())
             if text is None:
-                await self.ws.close(code=CLOSE_NORMAL)
+                await self.ws.close(code=self._close_code)
                 return
             await self.ws.send_str(text)
 
@@ -153,6 +178,13 @@ class SignalingConnection:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
                             WSMsgType.ERROR):
                 return
+            if not self._rate.allow():
+                limit = self.service.config.max_messages_per_second
+                log.info("closing a flooding signaling connection (%s)", self._who())
+                self._close_code = CLOSE_POLICY_VIOLATION
+                await self._fail(SignalingServerBusyError(
+                    f"Too many signaling messages: the limit is {limit} per second"))
+                return
             if msg.type != WSMsgType.TEXT:
                 self._send(Bad("binary frames are not part of the protocol"))
                 continue
@@ -199,6 +231,8 @@ class SignalingConnection:
         self.end()
 
     async def _dispatch(self, message: Any) -> None:
+        if isinstance(message, (Connect, Sync, ClientUpdate)):
+            check_tracks(message.participant, self.service.config.max_tracks_per_participant)
         if isinstance(message, Ice):
             claims = self.service.verify(message.token)
             identity = claims["grants"]["identity"]
@@ -226,11 +260,21 @@ class SignalingConnection:
 
 async def signaling_handler(request: web.Request) -> web.WebSocketResponse:
     service = request.app[SERVICE]
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=None)
+    ws = web.WebSocketResponse(max_msg_size=service.config.max_message_bytes, heartbeat=None)
     await ws.prepare(request)
-    connection = SignalingConnection(ws, service)
+    connections = request.app[CONNECTIONS]
+    address = request.remote or ""
+    if not connections.acquire(address):
+        log.warning("refusing a signaling connection from %s: %d already open", address,
+                    connections.limit)
+        await ws.close(code=CLOSE_SERVER_BUSY, message=b"too many connections from this address")
+        return ws
+    transport = request.transport
+    connection = SignalingConnection(ws, service, transport.abort if transport else None)
     try:
         await connection.run()
     except ConnectionError:
         log.debug("signaling connection lost")
+    finally:
+        connections.release(address)
     return ws
