@@ -4,9 +4,8 @@ The server pairs participants with one connection per direction, each named by a
 chose: on an *outgoing* connection (the server sent ``create-offer``) this participant sends
 every track it publishes and always makes the offers; on an *incoming* one (an ``offer``
 arrived for an id it does not know) it only receives and answers. Because one side always
-offers, publishing while the other side publishes can never cause an offer collision. The same
-two roles serve a group room: the SFU sends ``create-offer`` for the connection a participant
-publishes on, and offers on another id for what it forwards to it.
+offers, publishing while the other side publishes can never cause an offer collision. Group
+rooms use one connection to the SFU instead (:mod:`rtcroom.client.groupconnection`).
 
 aiortc gathers all ICE candidates before ``setLocalDescription`` returns, so every description
 this end sends carries its candidates. Browsers trickle theirs in ``ice`` updates (each revision
