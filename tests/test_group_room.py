@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from loopback_peers import (
 )
 from rtcroom.aiortc_ext.ice import udp_endpoints
 from rtcroom.dscp import get_traffic_class
+from rtcroom.signaling.messages import IceServer
 from serverutil import (  # noqa: F401
     TcpProxy,
     joined,
@@ -29,6 +31,7 @@ from serverutil import (  # noqa: F401
     token,
     wait_until,
 )
+from test_connect_turn import turn  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
 
@@ -408,3 +411,20 @@ async def test_server_dscp_marks_the_sfu_sockets() -> None:
         finally:
             await bob.disconnect()
             await alice.disconnect()
+
+
+async def test_relay_only_clients_reach_the_sfu_through_turn(
+        turn: tuple[IceServer, Path]) -> None:  # noqa: F811 (the fixture)
+    ice_server, log = turn
+    async with running_server(room_type="group", ice_servers=(ice_server,)) as server:
+        alice = await join(server, "alice", ice_transport_policy="relay",
+                           tracks=[rtcroom.LocalAudioTrack(ToneTrack(550))])
+        bob = await join(server, "bob", ice_transport_policy="relay", tracks=[])
+        try:
+            await wait_until(lambda: "alice" in received(bob), 60)
+            assert abs(await tone_frequency(received(bob)["alice"]["audio"]) - 550) < 10
+        finally:
+            await bob.disconnect()
+            await alice.disconnect()
+    # Both clients' connections to the SFU allocated a relay and sent media through it.
+    assert log.read_text().count("ALLOCATE processed, success") >= 2

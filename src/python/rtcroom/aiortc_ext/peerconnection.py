@@ -11,9 +11,15 @@ default, so a fixed aiortc is noticed.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection
 
 
-def bundled_peer_connection(ice_servers: list[RTCIceServer] | None = None) -> RTCPeerConnection:
-    return RTCPeerConnection(RTCConfiguration(iceServers=ice_servers,
-                                              bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+def bundled_peer_connection(ice_servers: list[RTCIceServer] | None = None,
+                            configuration: RTCConfiguration | None = None) -> RTCPeerConnection:
+    """A max-bundle connection; ``configuration``'s other settings (ICE servers, transport
+    policy) are kept when given."""
+    if configuration is None:
+        configuration = RTCConfiguration(iceServers=ice_servers)
+    return RTCPeerConnection(replace(configuration, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))

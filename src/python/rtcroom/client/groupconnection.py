@@ -121,8 +121,7 @@ class GroupPeerConnection:
 
     def _ensure_pc(self) -> RTCPeerConnection:
         if self.pc is None:
-            config = self._configuration()
-            pc = self.pc = bundled_peer_connection(config.iceServers)
+            pc = self.pc = bundled_peer_connection(configuration=self._configuration())
             if self._dscp:
                 enable_dscp(pc)
             pc.on("track", self._new_tracks.append)
