@@ -164,6 +164,10 @@ async def test_publish_unpublish_and_leave_renegotiate_without_dropping_other_tr
             await wait_until(lambda: "video" not in received(alice).get("bob", {}), 30)
             group = server.service.media.rooms[alice.sid]
             assert publication.track_sid not in group.router.tracks
+            # carol's receiver of it stopped with it (no RTCP loop left running on the m-line).
+            carol_pc = carol._signaling.pcs.pc  # type: ignore[union-attr]
+            await wait_until(lambda: [t.kind for t in carol_pc.getTransceivers() if t.stopped]
+                             == ["video"], 10)
             assert abs(await tone_frequency(received(carol)["bob"]["audio"]) - 900) < 10
 
             # Leaving: bob's tracks and legs end everywhere; alice's audio still reaches carol.

@@ -30,7 +30,7 @@ from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
 from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
 from rtcroom.signaling.messages import PeerConnectionState, SessionDescription
-from rtcroom.signaling.sdp import msid_track_ids
+from rtcroom.signaling.sdp import inactive_mids, msid_track_ids
 
 __all__ = ["GroupPeerConnection"]
 
@@ -176,6 +176,13 @@ class GroupPeerConnection:
         self._answer = SessionDescription(type="answer", revision=description.revision,
                                           sdp=pc.localDescription.sdp)
         self._send(PeerConnectionState(id=self.pc_id or "", description=self._answer))
+        # The server stopped forwarding on these m-lines (unsubscribed): stop their receivers,
+        # whose RTCP loops would otherwise run for as long as the connection.
+        ended = inactive_mids(sdp)
+        for transceiver in pc.getTransceivers():
+            if (transceiver.mid in ended and transceiver.sender.track is None
+                    and not transceiver.stopped):
+                await transceiver.stop()
 
     # --- ending ---------------------------------------------------------------------------------
 

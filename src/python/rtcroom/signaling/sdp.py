@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["msid_track_ids"]
+__all__ = ["inactive_mids", "msid_track_ids"]
 
 
 def msid_track_ids(sdp: str) -> dict[str, str]:
@@ -22,4 +22,16 @@ def msid_track_ids(sdp: str) -> dict[str, str]:
                 msid = parts[1] if len(parts) > 1 else None
         if mid is not None and msid is not None:
             out[mid] = msid
+    return out
+
+
+def inactive_mids(sdp: str) -> set[str]:
+    """The mids of the m-lines ``sdp`` marks ``a=inactive`` (a sender that stopped for good:
+    aiortc cannot remove an m-line, so it is left inactive)."""
+    out: set[str] = set()
+    for section in sdp.split("\nm=")[1:]:
+        lines = [line.strip() for line in section.splitlines()]
+        mid = next((line[len("a=mid:"):] for line in lines if line.startswith("a=mid:")), None)
+        if mid is not None and "a=inactive" in lines:
+            out.add(mid)
     return out
