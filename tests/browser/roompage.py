@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -106,11 +105,12 @@ window.inbound = async () => {
 
 
 @asynccontextmanager
-async def page_server(dist: Path, extra: dict[str, Any] | None = None) -> AsyncIterator[str]:
-    """Serve the page and the SDK's dist/ on 127.0.0.1; yields the page's URL."""
+async def page_server(dist: Path, page: str = PAGE) -> AsyncIterator[str]:
+    """Serve `page` (by default the room page) and the SDK's dist/ at /sdk on 127.0.0.1; yields
+    the page's URL."""
 
     async def index(_: web.Request) -> web.Response:
-        return web.Response(text=PAGE, content_type="text/html")
+        return web.Response(text=page, content_type="text/html")
 
     app = web.Application()
     app.router.add_get("/", index)

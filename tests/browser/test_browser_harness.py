@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from roompage import page_server
 
 PAGE = """<!doctype html>
 <html><head><script src="/sdk/twilio-video.min.js"></script></head>
@@ -22,28 +22,10 @@ window.result = (async () => {
 """
 
 
-async def index(_: web.Request) -> web.Response:
-    return web.Response(text=PAGE, content_type="text/html")
-
-
-async def serve(dist: Path) -> web.AppRunner:
-    app = web.Application()
-    app.router.add_get("/", index)
-    app.router.add_static("/sdk", dist)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner
-
-
 async def test_sdk_loads_and_gets_fake_media(browser: Any, twilio_video_dist: Path) -> None:
-    runner = await serve(twilio_video_dist)
-    try:
-        port = runner.addresses[0][1]
+    async with page_server(twilio_video_dist, PAGE) as url:
         page = await browser.new_page()
-        await page.goto(f"http://127.0.0.1:{port}/")
+        await page.goto(url)
         result = await page.evaluate("window.result")
-    finally:
-        await runner.cleanup()
     assert result == {"version": "2.36.0", "isSupported": True, "kinds": ["audio", "video"],
                       "live": True}
