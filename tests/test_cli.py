@@ -107,11 +107,15 @@ async def test_token_without_any_credentials_fails_clearly(tmp_path: Path) -> No
 async def test_join_bots_publish_report_and_record(tmp_path: Path) -> None:
     env = env_with(tmp_path)
     async with Serving(env) as server:
+        # Media stays on loopback, as every test's traffic must. The durations leave room for a
+        # cold start (a fresh venv compiles every module on first import).
         speaker = asyncio.create_task(run("join", server.url, "--identity", "speaker", "--room",
-                                          "r", "--duration", "8", env=env))
+                                          "r", "--duration", "12", "--ice-address", "127.0.0.1",
+                                          env=env))
         code, out, err = await run("join", server.url, "--identity", "listener", "--room", "r",
                                    "--no-audio", "--no-video", "--record",
-                                   str(tmp_path / "rec"), "--duration", "5", env=env)
+                                   str(tmp_path / "rec"), "--duration", "9",
+                                   "--ice-address", "127.0.0.1", env=env)
         assert code == 0, err
         assert "listener: joined room r" in out and "listener: disconnected" in out
         assert "receiving audio 'tone' from speaker" in out

@@ -147,6 +147,13 @@ def _bot_options(args: argparse.Namespace) -> BotOptions:
 
 
 async def _join(args: argparse.Namespace) -> int:
+    if args.ice_address:
+        with use_host_addresses(args.ice_address):
+            return await _run_join(args)
+    return await _run_join(args)
+
+
+async def _run_join(args: argparse.Namespace) -> int:
     token = args.token or mint(args.identity, args.room)
     if args.record:
         os.makedirs(args.record, exist_ok=True)
@@ -295,6 +302,10 @@ def _parser() -> argparse.ArgumentParser:
     join.add_argument("--message-interval", type=float, default=2.0,
                       help="seconds between data-track messages (0: none)")
     join.add_argument("--duration", type=float, default=None, help="leave after this many s")
+    join.add_argument("--ice-address", action="append", default=[], metavar="ADDR",
+                      help="gather ICE host candidates on this address only (repeatable; "
+                           "e.g. 127.0.0.1 to keep media on loopback; default: all interfaces "
+                           "but loopback)")
 
     demo = sub.add_parser("demo", help="embedded server + bots, shown live until Ctrl-C")
     demo.add_argument("--bots", type=int, default=2, help="bot participants (default 2)")
