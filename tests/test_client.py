@@ -46,6 +46,10 @@ from rtcroom.options import (
     NetworkQualityConfiguration,
     VideoTrackDimensions,
 )
+from serverutil import loopback_ice  # noqa: F401 (fixture)
+
+# The peer connections of LoopbackSignaling stay on loopback, as every test's traffic must.
+pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 
 class Recorded:

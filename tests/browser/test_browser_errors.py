@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import rtcroom
 from roompage import page_server
-from serverutil import API_KEY_SECRET, running_server, token
+from serverutil import API_KEY_SECRET, loopback_ice, running_server, token  # noqa: F401
 
 NO_MEDIA = {"audio": False, "video": False}
+
+pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 
 async def join(page: Any, tok: str, ws_url: str, room: str) -> dict[str, Any]:
