@@ -60,7 +60,9 @@ class ReferencePacer:
         self.pacing_rate = self.paced
         if self.limit_us and any(self.queues):
             oldest = min(q[0][1] for q in self.queues if q)
-            time_left = max(oldest + self.limit_us - self.clock, MIN_TIME_LEFT_US)
+            time_left = oldest + self.limit_us - self.clock
+            if time_left <= 0:
+                time_left = MIN_TIME_LEFT_US
             backlog = self.queued_bytes * MICRO_BITS_PER_BYTE + self.debt
             self.pacing_rate = min(max(self.paced, ceil_div(backlog, time_left)), MAX_RATE)
 

@@ -8,7 +8,7 @@ namespace rtcroom::pacer {
 namespace {
 
 constexpr std::int64_t kMicroBitsPerByte = 8'000'000;
-// A packet past its queue time limit is not drained instantly: the backlog gets this long.
+// A backlog already past its queue time limit is not drained instantly: it gets this long.
 constexpr std::int64_t kMinTimeLeftUs = 1'000;
 
 std::int64_t CeilDiv(std::int64_t a, std::int64_t b) { return a / b + (a % b != 0); }
@@ -55,8 +55,10 @@ void Pacer::UpdateRate() {
     for (const auto &queue : queues_) {
         if (!queue.empty()) oldest = std::min(oldest, queue.front().enqueued_us);
     }
-    std::int64_t time_left =
-        std::max<std::int64_t>(oldest + config_.queue_time_limit_us - last_us_, kMinTimeLeftUs);
+    // Up to the oldest packet's deadline the backlog drains by it, however close it is; only a
+    // deadline already missed gets the floor, instead of a rate without bound.
+    std::int64_t time_left = oldest + config_.queue_time_limit_us - last_us_;
+    if (time_left <= 0) time_left = kMinTimeLeftUs;
     std::int64_t backlog = static_cast<std::int64_t>(queued_bytes_) * kMicroBitsPerByte + debt_;
     rate_bps_ = std::min(std::max(paced_bps_, CeilDiv(backlog, time_left)), kMaxRateBps);
 }
