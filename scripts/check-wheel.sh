@@ -12,4 +12,4 @@ python3 -m venv "$work/venv"
 cp -r "$root/tests" "$work/tests"
 cd "$work"
 "$work/venv/bin/python" -c "import rtcroom, sys; assert 'site-packages' in rtcroom.__file__, rtcroom.__file__; print('installed wheel:', rtcroom.__file__)"
-"$work/venv/bin/python" -m pytest -q -p no:cacheprovider -o asyncio_default_fixture_loop_scope=function tests/test_audio_level.py tests/test_dscp.py
+"$work/venv/bin/python" -m pytest -q -p no:cacheprovider -o asyncio_mode=auto -o asyncio_default_fixture_loop_scope=function tests/test_audio_level.py tests/test_dscp.py tests/test_allocator.py tests/test_pacer.py
