@@ -155,6 +155,11 @@ async def test_publish_unpublish_and_leave_renegotiate_without_dropping_other_tr
             publication = await bob.local_participant.publish_track(video)
             await wait_until(lambda: "video" in received(carol).get("bob", {}), 30)
             assert len(await pattern_frames(received(carol)["bob"]["video"], 3)) == 3
+            carol_pc = carol._signaling.pcs.pc  # type: ignore[union-attr]
+            bob_video_transceiver = carol_pc.getTransceivers()[-1]
+            bob_video_receiver = bob_video_transceiver.receiver
+            bob_video = bob_video_receiver.track
+            assert bob_video_transceiver.kind == "video"
             assert abs(await tone_frequency(received(carol)["alice"]["audio"]) - 600) < 10
             assert abs(await tone_frequency(received(alice)["bob"]["audio"]) - 900) < 10
 
@@ -164,10 +169,11 @@ async def test_publish_unpublish_and_leave_renegotiate_without_dropping_other_tr
             await wait_until(lambda: "video" not in received(alice).get("bob", {}), 30)
             group = server.service.media.rooms[alice.sid]
             assert publication.track_sid not in group.router.tracks
-            # carol's receiver of it stopped with it (no RTCP loop left running on the m-line).
-            carol_pc = carol._signaling.pcs.pc  # type: ignore[union-attr]
-            await wait_until(lambda: [t.kind for t in carol_pc.getTransceivers() if t.stopped]
-                             == ["video"], 10)
+            # carol's receiver of it stopped with it (no RTCP loop left running on the m-line),
+            # and the m-line waits, with a fresh receiver, for a track to reuse it.
+            await wait_until(lambda: bob_video.readyState == "ended", 10)
+            assert bob_video_receiver._RTCRtpReceiver__rtcp_task.done()
+            assert bob_video_transceiver.receiver.track is None
             assert abs(await tone_frequency(received(carol)["bob"]["audio"]) - 900) < 10
 
             # Leaving: bob's tracks and legs end everywhere; alice's audio still reaches carol.
@@ -193,6 +199,36 @@ async def test_publish_unpublish_and_leave_renegotiate_without_dropping_other_tr
                 break
             await asyncio.sleep(0.1)
         assert not leftover, leftover
+
+
+async def test_a_new_subscription_reuses_the_m_lines_of_ended_ones() -> None:
+    """aiortc never reuses an m-line; the SFU does (JSEP allows a new msid on an inactive
+    m-line), so a subscriber's connection does not grow with every track it ever received."""
+    async with running_server(room_type="group") as server:
+        carol = await join(server, "carol", tracks=[])
+        rooms = [carol]
+        try:
+            for name, frequency in (("alice", 500), ("dave", 900), ("erin", 1300)):
+                guest = await join(server, name, tracks=[
+                    rtcroom.LocalAudioTrack(ToneTrack(frequency)),
+                    rtcroom.LocalVideoTrack(PatternTrack(160, 120))])
+                rooms.append(guest)
+                await wait_until(lambda name=name: len(received(carol).get(name, {})) == 2, 60)
+                tracks = received(carol)[name]
+                assert abs(await asyncio.wait_for(tone_frequency(tracks["audio"]), 20)
+                           - frequency) < 10
+                assert len(await asyncio.wait_for(pattern_frames(tracks["video"], 3), 20)) == 3
+                carol_pc = carol._signaling.pcs.pc  # type: ignore[union-attr]
+                sfu_pc = server.service.media.rooms[carol.sid].peers[
+                    carol.local_participant.sid].pc
+                assert sorted(t.kind for t in carol_pc.getTransceivers()) == ["audio", "video"]
+                assert sorted(t.kind for t in sfu_pc.getTransceivers()) == ["audio", "video"]
+                await guest.disconnect()
+                rooms.remove(guest)
+                await wait_until(lambda name=name: name not in received(carol), 30)
+        finally:
+            for room in rooms:
+                await room.disconnect()
 
 
 async def test_automatic_subscription_off_receives_nothing_in_a_group_room() -> None:

@@ -69,14 +69,11 @@ async def settled(baseline: dict[str, int]) -> dict[str, int]:
         await asyncio.sleep(0.5)
 
 
-@pytest.mark.parametrize("room_type", [
-    "peer-to-peer",
-    pytest.param("group", marks=pytest.mark.xfail(strict=True, reason=(
-        "found by this test: aiortc never reuses an m-line, so every subscribe/unsubscribe "
-        "cycle leaves its transceivers on the resident's and the SFU's connections (fds and "
-        "tasks return to baseline; aiortc objects 47 -> 260 over 20 cycles). The receivers "
-        "left running on inactive m-lines, the first cause, are stopped now"))),
-])
+# The group case found that aiortc never reuses an m-line: every subscribe/unsubscribe cycle
+# left a transceiver (and a receiver track nobody read, never ended) on the resident's and the
+# SFU's connections, aiortc objects 47 -> 260 over 20 cycles. The SFU now puts new subscriptions
+# on the m-lines of ended ones (rtcroom.aiortc_ext.transceiver).
+@pytest.mark.parametrize("room_type", ["peer-to-peer", "group"])
 async def test_join_publish_leave_cycles_return_to_baseline(room_type: str) -> None:
     async with running_server(empty_room_timeout=3600, room_type=room_type) as server:
         resident = await rtcroom.connect(token("resident", "soak"), server=server.url,

@@ -28,6 +28,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
+from rtcroom.aiortc_ext.transceiver import renew, retire
 from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
 from rtcroom.signaling.messages import PeerConnectionState, SessionDescription
 from rtcroom.signaling.sdp import inactive_mids, msid_track_ids
@@ -177,12 +178,14 @@ class GroupPeerConnection:
                                           sdp=pc.localDescription.sdp)
         self._send(PeerConnectionState(id=self.pc_id or "", description=self._answer))
         # The server stopped forwarding on these m-lines (unsubscribed): stop their receivers,
-        # whose RTCP loops would otherwise run for as long as the connection.
+        # whose RTCP loops would otherwise run for as long as the connection, and ready each
+        # m-line for the new track the server may put on it later.
         ended = inactive_mids(sdp)
         for transceiver in pc.getTransceivers():
             if (transceiver.mid in ended and transceiver.sender.track is None
-                    and not transceiver.stopped):
-                await transceiver.stop()
+                    and transceiver.receiver.track is not None):
+                await retire(transceiver)
+                renew(transceiver)
 
     # --- ending ---------------------------------------------------------------------------------
 

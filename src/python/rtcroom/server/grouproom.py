@@ -36,6 +36,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
+from rtcroom.aiortc_ext.transceiver import renew, retire
 from rtcroom.server.dominantspeaker import INTERVAL as SPEAKER_INTERVAL
 from rtcroom.server.dominantspeaker import DominantSpeakerChange, DominantSpeakerDetector
 from rtcroom.server.rooms import Room, Track
@@ -89,9 +90,9 @@ class _MediaLeg:
 
     async def close(self) -> bool:
         self.subscription.close()
-        # aiortc cannot remove an m-line: it stays, inactive, so the subscriber's receiver idles.
+        # An m-line cannot be removed: it stays, inactive, until a subscription reuses it.
         self.transceiver.direction = "inactive"
-        await self.transceiver.stop()
+        await retire(self.transceiver)
         return True
 
 
@@ -121,6 +122,8 @@ class GroupPeer:
         """Its track ids as of its last offer: a difference means it must offer again."""
         self.legs: dict[str, _MediaLeg | _DataLeg] = {}
         """What it receives, by published track sid."""
+        self.spare: list[RTCRtpTransceiver] = []
+        """Transceivers of ended subscriptions, for new ones of their kind to reuse."""
         self.channels: dict[str, RTCDataChannel] = {}
         """Data channels it opened, by label (its data track's id)."""
         self.awaiting: tuple[str, int] | None = None
@@ -163,6 +166,7 @@ class GroupPeer:
             else:
                 leg.track.unsubscribe(leg.channel)
         self.legs.clear()
+        self.spare.clear()
         if self.pc is not None:
             await self.pc.close()
 
@@ -257,7 +261,8 @@ class GroupPeer:
         track_ids = msid_track_ids(sdp)
         published = False
         for transceiver in self.pc.getTransceivers():
-            if transceiver.mid is None or isinstance(transceiver.sender.track, ForwardedTrack):
+            if (transceiver.mid is None or isinstance(transceiver.sender.track, ForwardedTrack)
+                    or transceiver in self.spare):
                 continue
             track = self.expected.get(track_ids.get(transceiver.mid, ""))
             if track is None or track.kind != transceiver.kind or track.sid in router.tracks:
@@ -313,7 +318,10 @@ class GroupPeer:
         wanted = self.group.wanted(self.sid)
         renegotiate = False
         for sid in [s for s in self.legs if s not in wanted]:
-            renegotiate |= await self.legs.pop(sid).close()
+            leg = self.legs.pop(sid)
+            renegotiate |= await leg.close()
+            if isinstance(leg, _MediaLeg):
+                self.spare.append(leg.transceiver)
         new = [t for sid, t in wanted.items() if sid not in self.legs]
         channels = [name for name in self.media_signaling if name not in self.msp]
         if not new and not channels:
@@ -330,8 +338,7 @@ class GroupPeer:
                                                 router.subscribe_data(track.sid, pc))
                 renegotiate |= not had_sctp
             else:
-                transceiver = pc.addTransceiver(ForwardedTrack(track.kind, id=track.id),
-                                                direction="sendonly")
+                transceiver = self._transceiver_for(pc, track)
                 self.legs[track.sid] = _MediaLeg(transceiver,
                                                  router.subscribe(track.sid, transceiver))
                 renegotiate = True
@@ -341,6 +348,21 @@ class GroupPeer:
             renegotiate |= not had_sctp
         return renegotiate
 
+
+    def _transceiver_for(self, pc: RTCPeerConnection, track: Track) -> RTCRtpTransceiver:
+        """A sendonly transceiver carrying ``track``'s id in its msid: a spare one of its kind
+        whose inactive m-line the subscriber has answered (so its end has let go of the old
+        stream), else a new one."""
+        forwarded = ForwardedTrack(track.kind, id=track.id)
+        spare = next((t for t in self.spare
+                      if t.kind == track.kind and t.currentDirection == "inactive"), None)
+        if spare is None:
+            return pc.addTransceiver(forwarded, direction="sendonly")
+        self.spare.remove(spare)
+        renew(spare)
+        spare.sender.replaceTrack(forwarded)
+        spare.direction = "sendonly"
+        return spare
 
     def _on_msp(self, name: str, message: str | bytes) -> None:
         try:
