@@ -1,13 +1,18 @@
 """A test page on 127.0.0.1 that loads the unmodified twilio-video.js and exposes small helpers
-(join a room, describe it, measure received media) for the browser tests to call."""
+(join a room, describe it, measure received media) for the browser tests to call, and the
+Python side of driving it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import rtcroom
 from aiohttp import web
+from serverutil import token
 
 PAGE = """<!doctype html>
 <html><head>
@@ -122,3 +127,51 @@ async def page_server(dist: Path, page: str = PAGE) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
     finally:
         await runner.cleanup()
+
+
+MEDIA = {"audio": True, "video": {"width": 320}}
+
+
+async def open_page(browser: Any, url: str) -> Any:
+    page = await browser.new_page()
+    await page.goto(url)
+    return page
+
+
+async def join_page(page: Any, identity: str, ws_url: str, data: bool = False,
+                    **options: Any) -> dict[str, Any]:
+    return await page.evaluate(
+        "([t, options, data]) => join(t, options, data)",
+        [token(identity), {"wsServer": ws_url, "name": "room", **MEDIA, **options}, data])
+
+
+async def page_wait(page: Any, expression: str, timeout: float = 30.0) -> Any:
+    """Poll a page expression until it is truthy; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = await page.evaluate(expression)
+        if value:
+            return value
+        if loop.time() > end:
+            raise AssertionError(f"page never satisfied {expression}")
+        await asyncio.sleep(0.25)
+
+
+def received(room: rtcroom.Room, identity: str) -> dict[str, Any]:
+    """kind -> RemoteTrack of what ``room`` receives from ``identity``."""
+    return {str(pub.kind): pub.track for p in room.participants.values()
+            if p.identity == identity for pub in p.tracks.values() if pub.track is not None}
+
+
+async def read_frames(track: Any, count: int, timeout: float = 30.0) -> list[Any]:
+    frames: list[Any] = []
+
+    async def read() -> None:
+        async for frame in track.frames():
+            frames.append(frame)
+            if len(frames) >= count:
+                return
+
+    await asyncio.wait_for(read(), timeout)
+    return frames

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rtcroom
-from roompage import page_server
+from roompage import join_page, open_page, page_server, page_wait, read_frames, received
 from serverutil import (  # noqa: F401 (fixture)
     TcpProxy,
     loopback_ice,
@@ -20,53 +20,6 @@ from serverutil import (  # noqa: F401 (fixture)
 )
 
 pytestmark = pytest.mark.usefixtures("loopback_ice")
-
-MEDIA = {"audio": True, "video": {"width": 320}}
-
-
-async def open_page(browser: Any, url: str) -> Any:
-    page = await browser.new_page()
-    await page.goto(url)
-    return page
-
-
-async def join_page(page: Any, identity: str, ws_url: str, data: bool = False,
-                    **options: Any) -> dict[str, Any]:
-    return await page.evaluate(
-        "([t, options, data]) => join(t, options, data)",
-        [token(identity), {"wsServer": ws_url, "name": "room", **MEDIA, **options}, data])
-
-
-async def page_wait(page: Any, expression: str, timeout: float = 30.0) -> Any:
-    """Poll a page expression until it is truthy; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = await page.evaluate(expression)
-        if value:
-            return value
-        if loop.time() > end:
-            raise AssertionError(f"page never satisfied {expression}")
-        await asyncio.sleep(0.25)
-
-
-def received(room: rtcroom.Room, identity: str) -> dict[str, Any]:
-    """kind -> RemoteTrack of what ``room`` receives from ``identity``."""
-    return {str(pub.kind): pub.track for p in room.participants.values()
-            if p.identity == identity for pub in p.tracks.values() if pub.track is not None}
-
-
-async def read_frames(track: Any, count: int, timeout: float = 30.0) -> list[Any]:
-    frames: list[Any] = []
-
-    async def read() -> None:
-        async for frame in track.frames():
-            frames.append(frame)
-            if len(frames) >= count:
-                return
-
-    await asyncio.wait_for(read(), timeout)
-    return frames
 
 
 async def test_browser_and_python_bots_share_a_peer_to_peer_room(

@@ -6,7 +6,8 @@ answer moves every transceiver to the first m-line's transport: from the second 
 track on, media goes to a transport that never connects. "max-bundle" puts every transceiver on
 the first one's transport from the start, which is what a group room (one connection, many
 tracks) needs on both ends. tests/test_aiortc_ext_peerconnection.py shows the failure with the
-default, so a fixed aiortc is noticed.
+default, so a fixed aiortc is noticed. Such a connection is renegotiated many times, so it keeps
+its payload types and extension ids across re-offers (:mod:`.numbering`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import replace
 
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection
 
+from rtcroom.aiortc_ext.numbering import RenumberingPeerConnection
+
 
 def bundled_peer_connection(ice_servers: list[RTCIceServer] | None = None,
                             configuration: RTCConfiguration | None = None) -> RTCPeerConnection:
@@ -22,4 +25,5 @@ def bundled_peer_connection(ice_servers: list[RTCIceServer] | None = None,
     policy) are kept when given."""
     if configuration is None:
         configuration = RTCConfiguration(iceServers=ice_servers)
-    return RTCPeerConnection(replace(configuration, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    return RenumberingPeerConnection(replace(configuration,
+                                             bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))

@@ -153,6 +153,18 @@ class GroupPeer:
     def received(self, state: PeerConnectionState) -> None:
         self._events.put_nowait(state)
 
+    def opened(self, states: list[PeerConnectionState]) -> None:
+        """The connection the client offered with ``connect`` (twilio-video.js does) is its
+        connection to the SFU: the server answers that offer before anything else, rather than
+        asking for one on a connection of its own, which the SDK would open beside it."""
+        offer = next((s for s in states if s.description is not None
+                      and s.description.type == "offer"), None)
+        if offer is None or self.pc is not None:
+            return
+        assert offer.description is not None
+        self.pc_id = offer.id
+        self.awaiting = ("offer", offer.description.revision)
+
     async def close(self) -> None:
         self.closed = True
         self._task.cancel()
@@ -547,6 +559,7 @@ class GroupMedia:
         if profile is not None:
             peer.bandwidth = SubscriberBandwidth(profile)
             group.start_allocation()
+        peer.opened(message.peer_connections)
         self.received(room, participant_sid, message.peer_connections)
 
     def received(self, room: Room, participant_sid: str,
