@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import aiohttp
+import pytest
 from hardening import Harness, harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,42 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                   max_size=4),
     max_leaves=12)
+# A well-formed offer (audio, video, data; candidates on a dead loopback port) for the fuzz to
+# mutate: line by line it reaches deeper into the server's SDP handling (aiortc's parser and
+# negotiation, in group rooms) than random text does.
+OFFER = [
+    "v=0", "o=- 1 1 IN IP4 0.0.0.0", "s=-", "t=0 0", "a=group:BUNDLE 0 1 2",
+    "a=msid-semantic:WMS *", "m=audio 9 UDP/TLS/RTP/SAVPF 111 0", "c=IN IP4 127.0.0.1",
+    "a=sendrecv", "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid",
+    "a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level", "a=mid:0", "a=msid:s a1",
+    "a=rtcp-mux", "a=ssrc:1001 cname:c", "a=rtpmap:111 opus/48000/2", "a=rtpmap:0 PCMU/8000",
+    "a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host", "a=end-of-candidates",
+    "a=ice-ufrag:abcd", "a=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa",
+    "a=fingerprint:sha-256 " + ":".join(["AB"] * 32), "a=setup:actpass",
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 97", "c=IN IP4 127.0.0.1", "a=sendrecv", "a=mid:1",
+    "a=msid:s v1", "a=rtcp-mux", "a=ssrc-group:FID 2001 2002", "a=ssrc:2001 cname:c",
+    "a=ssrc:2002 cname:c", "a=rtpmap:96 VP8/90000", "a=rtcp-fb:96 nack",
+    "a=rtcp-fb:96 nack pli", "a=rtpmap:97 rtx/90000", "a=fmtp:97 apt=96",
+    "a=ice-ufrag:abcd", "a=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa",
+    "a=fingerprint:sha-256 " + ":".join(["AB"] * 32), "a=setup:actpass",
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 127.0.0.1", "a=mid:2",
+    "a=sctp-port:5000", "a=max-message-size:65536", "a=ice-ufrag:abcd",
+    "a=ice-pwd:aaaaaaaaaaaaaaaaaaaaaaaa", "a=fingerprint:sha-256 " + ":".join(["AB"] * 32),
+    "a=setup:actpass"]
+
+
+def mutated_offer(drop: set[int], edits: list[tuple[int, str]]) -> str:
+    lines = [line for i, line in enumerate(OFFER) if i not in drop]
+    for at, text in edits:
+        at %= len(lines)
+        key = lines[at].split(":", 1)[0]
+        lines[at] = f"{key}:{text}" if text[:1] != "\n" else text[1:]
+    return "\r\n".join(lines) + "\r\n"
+
+
+OFFERS = st.builds(mutated_offer, st.sets(st.integers(0, len(OFFER) - 1), max_size=4),
+                   st.lists(st.tuples(st.integers(0, 10_000), st.text(max_size=30)),
+                            max_size=3))
 SESSION = "$SESSION"  # replaced by the fuzzing connection's own session, once it has one
 LINK = "$LINK"  # replaced by the id of its peer connection with room fuzz's resident, if any
 
@@ -39,7 +76,7 @@ def strategies(media_ids: list[str], media_sessions: list[str]) -> st.SearchStra
            | st.sampled_from(["a1", "v1"]))
     sessions = st.sampled_from([SESSION, *media_sessions]) | st.text(max_size=12)
     sdp = (st.sampled_from(["", "v=0\r\n", "garbage", "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"])
-           | st.text(max_size=200)
+           | st.text(max_size=200) | OFFERS | OFFERS
            | st.integers(0, 900_000).map(lambda n: "v=0\r\na=x:" + "s" * n + "\r\n"))
     track = st.fixed_dictionaries(
         {"id": ids, "kind": st.sampled_from(["audio", "video", "data", "bogus"]) | JSON,
@@ -70,7 +107,15 @@ def strategies(media_ids: list[str], media_sessions: list[str]) -> st.SearchStra
     sync = st.fixed_dictionaries({"type": st.just("sync"), "version": st.integers(1, 3),
                                   "session": sessions, "token": tokens,
                                   "participant": participant | JSON})
-    body = (update | update | update | connect | sync
+    # Well-formed but for the SDP: most inputs end the session (an invalid message is fatal),
+    # so these are what carries mutated offers into the server's negotiation.
+    offer_update = st.fixed_dictionaries({
+        "type": st.just("update"), "session": st.just(SESSION),
+        "peer_connections": st.lists(st.fixed_dictionaries(
+            {"id": ids, "description": st.fixed_dictionaries(
+                {"type": st.just("offer"), "sdp": OFFERS, "revision": st.integers(1, 50)})}),
+            min_size=1, max_size=2)})
+    body = (update | update | update | offer_update | offer_update | connect | sync
             | st.fixed_dictionaries({"type": st.sampled_from(["disconnect", "ice"])},
                                     optional={"token": tokens, "session": sessions})
             | st.dictionaries(st.text(max_size=8), JSON, max_size=4)
@@ -197,8 +242,9 @@ async def resident(h: Harness, stop: asyncio.Event) -> int:
     return frames
 
 
-def test_signaling_fuzz_leaves_server_and_other_rooms_unharmed() -> None:
-    with harness(media=True, max_connections_per_ip=1000) as h:
+@pytest.mark.parametrize("room_type", ["peer-to-peer", "group"])
+def test_signaling_fuzz_leaves_server_and_other_rooms_unharmed(room_type: str) -> None:
+    with harness(media=True, max_connections_per_ip=1000, room_type=room_type) as h:
         media = h.media
         assert media is not None
         ids, sessions = media_ids(h)

@@ -36,6 +36,11 @@ from aiortc.sdp import candidate_from_sdp
 
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
+from rtcroom.errors import (
+    MediaServerLocalDescFailedError,
+    MediaServerRemoteDescFailedError,
+    TwilioError,
+)
 from rtcroom.aiortc_ext.transceiver import renew, retire
 from rtcroom.server.dominantspeaker import INTERVAL as SPEAKER_INTERVAL
 from rtcroom.server.dominantspeaker import DominantSpeakerChange, DominantSpeakerDetector
@@ -60,7 +65,7 @@ from rtcroom.signaling.messages import (
     RoomState,
     SessionDescription,
 )
-from rtcroom.signaling.sdp import msid_track_ids
+from rtcroom.signaling.sdp import ip_candidates_only, is_ip_candidate, msid_track_ids
 
 __all__ = ["GroupMedia", "GroupPeer", "GroupRoom"]
 
@@ -77,6 +82,9 @@ MEDIA_SIGNALING = ("active_speaker", "track_switch_off")
 
 class _Delivery(Protocol):
     def send_body(self, body: dict[str, Any]) -> None: ...
+
+    def fail(self, error: TwilioError) -> None:
+        """End the participant's session with ``error`` (sent to it first)."""
 
 
 Deliveries = Callable[[str], "_Delivery | None"]
@@ -195,6 +203,12 @@ class GroupPeer:
                 await self._next()
             except asyncio.CancelledError:
                 raise
+            except TwilioError as exc:
+                log.info("participant %s: %s", self.sid, exc)
+                delivery = self.group.deliveries(self.sid)
+                if delivery is not None:
+                    delivery.fail(exc)
+                return
             except Exception:
                 log.exception("negotiating with participant %s failed", self.sid)
 
@@ -206,7 +220,9 @@ class GroupPeer:
 
     def _ensure_pc(self) -> RTCPeerConnection:
         if self.pc is None:
-            pc = self.pc = bundled_peer_connection()
+            # No STUN servers: aiortc's default (a public Google server) is unreachable from a
+            # closed network, and the SFU is reached at its own host candidates anyway.
+            pc = self.pc = bundled_peer_connection(ice_servers=[])
             if self._dscp:
                 enable_dscp(pc)
             pc.on("datachannel", self._on_channel)
@@ -232,7 +248,8 @@ class GroupPeer:
         if ice is None or pc is None or pc.remoteDescription is None:
             return
         for c in ice.candidates:
-            if c.candidate in self._remote_candidates or not c.candidate.startswith("candidate:"):
+            if c.candidate in self._remote_candidates or not c.candidate.startswith("candidate:") \
+                    or not is_ip_candidate(c.candidate):
                 continue
             self._remote_candidates.add(c.candidate)
             try:
@@ -250,15 +267,28 @@ class GroupPeer:
             await self._answer(description)
         elif description.type == "answer" and self.awaiting == ("answer", description.revision):
             assert self.pc is not None
-            await self.pc.setRemoteDescription(RTCSessionDescription(description.sdp or "",
-                                                                     "answer"))
+            await self._apply_remote(description.sdp or "", "answer")
             self.awaiting = self.pending = None
+
+    async def _apply_remote(self, sdp: str, kind: str) -> None:
+        try:
+            await self._ensure_pc().setRemoteDescription(
+                RTCSessionDescription(ip_candidates_only(sdp), kind))
+        except Exception as exc:  # aiortc's SDP parser raises many kinds on hostile input
+            raise MediaServerRemoteDescFailedError(
+                f"Server is unable to apply a remote media description: the {kind}'s SDP "
+                f"was refused ({type(exc).__name__}: {exc})") from None
 
     async def _answer(self, offer: SessionDescription) -> None:
         pc = self._ensure_pc()
         sdp = offer.sdp or ""
-        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
-        await pc.setLocalDescription(await pc.createAnswer())
+        await self._apply_remote(sdp, "offer")
+        try:
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # an offer aiortc took but cannot answer (seen in the fuzz)
+            raise MediaServerLocalDescFailedError(
+                "Server is unable to create or apply a local media description: answering "
+                f"the offer failed ({type(exc).__name__}: {exc})") from None
         self.revision = max(self.revision, offer.revision)
         self.awaiting = self.pending = None
         self.offered_ids = set(self.expected)

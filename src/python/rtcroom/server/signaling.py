@@ -84,6 +84,7 @@ class SignalingConnection:
         self._queued = 0
         self._abort = abort
         self._close_code = CLOSE_NORMAL
+        self._failing: set[asyncio.Task[None]] = set()
 
     # --- Delivery (what the service calls) ---------------------------------------------------
 
@@ -94,6 +95,14 @@ class SignalingConnection:
         """The session is over (error, disconnected, replaced): close after pending frames."""
         self._left = True
         self._outbox.put_nowait(None)
+
+    def fail(self, error: TwilioError) -> None:
+        """The media side cannot go on with this participant: its session ends with ``error``
+        as if the signaling had failed."""
+        if not self._left:
+            task = asyncio.ensure_future(self._fail(error))
+            self._failing.add(task)
+            task.add_done_callback(self._failing.discard)
 
     # --- the connection's life -----------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["inactive_mids", "msid_track_ids"]
+import ipaddress
+
+__all__ = ["inactive_mids", "ip_candidates_only", "is_ip_candidate", "msid_track_ids"]
 
 
 def msid_track_ids(sdp: str) -> dict[str, str]:
@@ -35,3 +37,28 @@ def inactive_mids(sdp: str) -> set[str]:
         if mid is not None and "a=inactive" in lines:
             out.add(mid)
     return out
+
+
+def is_ip_candidate(candidate: str) -> bool:
+    """Whether an ICE candidate (``candidate:...`` or its value) gives an IP address.
+
+    The server never resolves a name a client chose: a hostname would be looked up in aioice's
+    send path (blocking the event loop, and querying whatever DNS the client points it at), an
+    mDNS ``.local`` name would be queried on the LAN. Such a client is still reached: it checks
+    the server's own candidates, and its address is learnt from those (peer-reflexive)."""
+    fields = candidate.removeprefix("a=").removeprefix("candidate:").split()
+    if len(fields) < 6:
+        return False
+    try:
+        ipaddress.ip_address(fields[4])
+    except ValueError:
+        return False
+    return True
+
+
+def ip_candidates_only(sdp: str) -> str:
+    """``sdp`` without the ``a=candidate`` lines :func:`is_ip_candidate` refuses."""
+    lines = sdp.split("\n")
+    kept = [line for line in lines
+            if not line.startswith("a=candidate:") or is_ip_candidate(line.strip())]
+    return sdp if len(kept) == len(lines) else "\n".join(kept)
