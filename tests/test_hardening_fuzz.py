@@ -286,3 +286,42 @@ def test_signaling_fuzz_leaves_server_and_other_rooms_unharmed(room_type: str) -
 
         assert h.run(health())["status"] == "ok"
         assert h.errors.records == []
+
+
+@pytest.mark.parametrize("drop", ["a=ice-ufrag:", "a=ice-pwd:", "a=rtcp-mux"])
+def test_group_offer_the_sfu_cannot_apply_ends_only_that_session(drop: str) -> None:
+    """An offer aiortc refuses ends its sender's session with 53403; the room's media goes on."""
+    sdp = "\r\n".join(line for line in OFFER if not line.startswith(drop)) + "\r\n"
+    with harness(media=True, room_type="group") as h:
+        media = h.media
+        assert media is not None and h.server is not None
+        url = h.server.url
+
+        async def offer() -> list[dict[str, Any]]:
+            async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+                body = connect_body(token("bad-sdp", "media"), "media")
+                body["peer_connections"] = [{"id": "pc", "description": {
+                    "type": "offer", "sdp": sdp, "revision": 1}}]
+                await ws.send_str(json.dumps({"type": "hello", "id": "h", "timeout": 3000,
+                                              "version": 2, "body": body}))
+                bodies = []
+                async for m in ws:
+                    if m.type == aiohttp.WSMsgType.TEXT:
+                        bodies.append(json.loads(m.data).get("body") or {})
+                return bodies
+
+        bodies = h.run(offer(), timeout=30)
+        errors = [b for b in bodies if b.get("type") == "error"]
+        assert [e["code"] for e in errors] == [53403], bodies
+        assert "remote media description" in errors[0]["message"]
+
+        async def identities() -> set[str]:
+            room = await h.server.service.store.find_in_progress("media")
+            assert room is not None
+            return {p.identity for p in room.participants.values() if p.active}
+
+        assert h.run(identities()) == {"alice", "bob"}
+        before = media.frames
+        h.run(asyncio.sleep(1.0))
+        assert media.connected and media.frames > before
+        assert h.errors.records == []
