@@ -18,7 +18,9 @@ Modules: :mod:`.ice` (sockets and candidates), :mod:`.ssrc` (which sender a pack
 (packet-level receive and send for the SFU; lists what it relies on, tested by
 tests/test_aiortc_ext_rtp.py), :mod:`.peerconnection` (max-bundle connections),
 :mod:`.simulcast` (VP8 simulcast sending), :mod:`.transceiver` (reusing an m-line for a new
-stream; lists what it relies on, tested by tests/test_aiortc_ext_transceiver.py).
+stream; lists what it relies on, tested by tests/test_aiortc_ext_transceiver.py),
+:mod:`.encoder` (bitrate caps on a sender's private encoder, installed on import; tested by
+tests/test_aiortc_ext_encoder.py).
 """
 
 from rtcroom.aiortc_ext.closing import stop_late_starts

@@ -23,6 +23,8 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer
 from aiortc.mediastreams import MediaStreamTrack
 
+from rtcroom.aiortc_ext.encoder import cap_bitrate
+from rtcroom.aiortc_ext.rtp import ForwardedTrack
 from rtcroom.client.create import create_local_audio_track, create_local_video_track
 from rtcroom.client.groupconnection import GroupPeerConnection
 from rtcroom.client.localtrack import (
@@ -50,6 +52,7 @@ from rtcroom.errors import (
     from_code,
 )
 from rtcroom.options import (
+    KEEP,
     ConnectOptions,
     EncodingParameters,
     NetworkQualityConfiguration,
@@ -163,7 +166,9 @@ class RoomConnection:
         self._answer: asyncio.Future[RoomState] | None = None
         self._leaving = False
         self._reconnect_task: asyncio.Task[None] | None = None
-        self.encoding_parameters = EncodingParameters()
+        self.encoding_parameters = EncodingParameters(
+            max_audio_bitrate=options.max_audio_bitrate or 0,
+            max_video_bitrate=options.max_video_bitrate or 0)
         self.network_quality_configuration = options.network_quality
         # Peer connections that failed and are being replaced (reconnecting until empty).
         self._media_down: set[str] = set()
@@ -465,6 +470,7 @@ class RoomConnection:
                                 peer_connections=peer_connections).to_wire())
 
     def _send_pc(self, state: PeerConnectionState) -> None:
+        self._cap_encoders()  # a description goes out when a sender was added
         self._send_update([state], participant=False)
 
     def _state_changed(self) -> None:
@@ -518,7 +524,25 @@ class RoomConnection:
         logger.debug("subscribe priority of %s: %s (no effect peer-to-peer)", track_sid, priority)
 
     def set_encoding_parameters(self, parameters: EncodingParameters) -> None:
-        self.encoding_parameters = parameters
+        current = self.encoding_parameters
+        self.encoding_parameters = EncodingParameters(
+            max_audio_bitrate=(current.max_audio_bitrate if parameters.max_audio_bitrate is KEEP
+                               else parameters.max_audio_bitrate),
+            max_video_bitrate=(current.max_video_bitrate if parameters.max_video_bitrate is KEEP
+                               else parameters.max_video_bitrate))
+        self._cap_encoders()
+
+    def _cap_encoders(self) -> None:
+        """Hold every sender's encoder to the caps of its kind (0: none)."""
+        caps = {"audio": self.encoding_parameters.max_audio_bitrate,
+                "video": self.encoding_parameters.max_video_bitrate}
+        for _, pc in self.pcs.connections():
+            for sender in pc.getSenders():
+                cap = caps.get(sender.kind)
+                # A simulcast sender (its track a ForwardedTrack) runs encoders of its own.
+                if (isinstance(cap, int) and sender.track is not None
+                        and not isinstance(sender.track, ForwardedTrack)):
+                    cap_bitrate(sender, cap)
 
     def set_network_quality_configuration(self,
                                           configuration: NetworkQualityConfiguration) -> None:
