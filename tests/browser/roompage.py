@@ -70,6 +70,18 @@ window.join = async (token, options, data) => {
     room.on('reconnecting', error => log('reconnecting', { code: error ? error.code : null }));
     room.on('reconnected', () => log('reconnected'));
     room.on('trackSubscribed', attach);
+    room.on('dominantSpeakerChanged', p => log('dominantSpeakerChanged',
+                                               { identity: p ? p.identity : null }));
+    room.on('trackSwitchedOff', (t, pub, p) => log('trackSwitchedOff', { identity: p.identity,
+                                                                     sid: pub.trackSid }));
+    room.on('trackSwitchedOn', (t, pub, p) => log('trackSwitchedOn', { identity: p.identity,
+                                                                   sid: pub.trackSid }));
+    room.localParticipant.on('networkQualityLevelChanged', level => log(
+      'networkQualityLevelChanged', { identity: room.localParticipant.identity, level }));
+    const watch = p => p.on('networkQualityLevelChanged', level => log(
+      'networkQualityLevelChanged', { identity: p.identity, level }));
+    room.participants.forEach(watch);
+    room.on('participantConnected', watch);
     room.participants.forEach(p => p.tracks.forEach(pub => pub.track && attach(pub.track)));
     return describe();
   } catch (error) {
@@ -104,6 +116,30 @@ window.inbound = async () => {
     });
   }
   return { frames, audioEnergy, messages: dataReceived.length };
+};
+
+// Frames decoded of each received video (by the receiving track's id), and whether it is
+// switched off.
+window.videos = async () => {
+  const out = [];
+  for (const p of room.participants.values()) {
+    for (const pub of p.videoTracks.values()) {
+      const track = pub.track;
+      let frames = 0;
+      if (track) {
+        for (const pc of peerConnections) {
+          if (pc.connectionState === 'closed'
+              || !pc.getReceivers().some(r => r.track === track.mediaStreamTrack)) continue;
+          (await pc.getStats(track.mediaStreamTrack)).forEach(s => {
+            if (s.type === 'inbound-rtp') frames += s.framesDecoded || 0;
+          });
+        }
+      }
+      out.push({ identity: p.identity, sid: pub.trackSid, name: pub.trackName, frames,
+                 switchedOff: track ? track.isSwitchedOff : null });
+    }
+  }
+  return out.sort((a, b) => a.identity < b.identity ? -1 : 1);
 };
 </script></body></html>
 """
@@ -154,7 +190,7 @@ async def page_wait(page: Any, expression: str, timeout: float = 30.0) -> Any:
         if value:
             return value
         if loop.time() > end:
-            raise AssertionError(f"page never satisfied {expression}")
+            raise AssertionError(f"page never satisfied {expression} (last: {value!r})")
         await asyncio.sleep(0.25)
 
 

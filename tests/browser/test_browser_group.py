@@ -5,14 +5,17 @@ signaling channels (dominant speaker, track switch off, render hints, ...) reach
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import rtcroom
+from loopback_peers import PatternTrack
 from roompage import join_page, open_page, page_server, page_wait, read_frames, received
 from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401 (fixture)
+from test_group_room import Voice
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
 
@@ -89,5 +92,83 @@ async def test_browser_and_python_bot_share_a_group_room(
             bot.on("participant_disconnected", lambda p: left.append(p.identity))
             await page.evaluate("room.disconnect()")
             await wait_until(lambda: left == ["browser"])
+        finally:
+            await bot.disconnect()
+
+
+async def test_two_browsers_and_two_bots_see_each_other_and_the_dominant_speaker(
+        browser: Any, twilio_video_dist: Path) -> None:
+    voices = {"p0": Voice(400), "p1": Voice(700)}
+    async with running_server(room_type="group") as server, \
+            page_server(twilio_video_dist) as url:
+        bots = {name: await rtcroom.connect(
+                    token(name), server=server.url, name="room", dominant_speaker=True,
+                    tracks=[rtcroom.LocalAudioTrack(voice),
+                            rtcroom.LocalVideoTrack(PatternTrack(160, 120))])
+                for name, voice in voices.items()}
+        try:
+            pages = {}
+            for name in ("b0", "b1"):
+                pages[name] = page = await open_page(browser, url)
+                joined = await join_page(page, name, server.url, dominantSpeaker=True,
+                                         networkQuality=True)
+                assert "error" not in joined, joined
+            everyone = ["b0", "b1", "p0", "p1"]
+            for name, page in pages.items():
+                others = [o for o in everyone if o != name]
+                # Every other participant's video is decoded here.
+                await page_wait(page, f"""videos().then(v => v.length === 3
+                    && JSON.stringify(v.map(x => x.identity)) === '{json.dumps(others, separators=(',', ':'))}'
+                    && v.every(x => x.frames >= 5))""", 60)
+            for name, bot in bots.items():
+                others = [o for o in everyone if o != name]
+                await wait_until(lambda bot=bot, others=others: all(
+                    "video" in received(bot, o) for o in others), 60)
+                for other in others:
+                    frames = await read_frames(received(bot, other)["video"], 5)
+                    assert frames[-1].width in (160, 320)
+
+            # The browsers' fake microphones beep: silence them, and let p0 speak.
+            for page in pages.values():
+                await page.evaluate(
+                    "room.localParticipant.audioTracks.forEach(p => p.track.disable())")
+            voices["p0"].speaking = True
+            p0_sid = bots["p0"].local_participant.sid
+            for page in pages.values():
+                await page_wait(page, "room.dominantSpeaker && room.dominantSpeaker.identity")
+                assert await page.evaluate("room.dominantSpeaker.sid") == p0_sid
+                assert {"event": "dominantSpeakerChanged", "identity": "p0"} in \
+                    await page.evaluate("events")
+            await wait_until(lambda: bots["p1"].dominant_speaker is not None
+                             and bots["p1"].dominant_speaker.identity == "p0", 30)
+        finally:
+            for bot in bots.values():
+                await bot.disconnect()
+
+
+async def test_vp8_simulcast_from_the_page_reaches_a_python_subscriber(
+        browser: Any, twilio_video_dist: Path) -> None:
+    async with running_server(room_type="group") as server, \
+            page_server(twilio_video_dist) as url:
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room")
+        try:
+            page = await open_page(browser, url)
+            joined = await join_page(page, "browser", server.url, audio=False,
+                                     video={"width": 640, "height": 480},
+                                     preferredVideoCodecs=[{"codec": "VP8", "simulcast": True}])
+            assert "error" not in joined, joined
+            await wait_until(lambda: "video" in received(bot, "browser"), 30)
+            frames = await read_frames(received(bot, "browser")["video"], 10)
+            assert frames[-1].width in (160, 320, 640)
+            # The SFU knows the page's video as three simulcast layers, and forwards the highest
+            # one arriving (the browser adds the upper ones as its bandwidth estimate grows).
+            group = server.service.media.rooms[bot.sid]
+            [track] = group.router.tracks.values()
+            assert len(track.layers) == 3
+            [leg] = [leg.subscription for peer in group.peers.values()
+                     for leg in peer.legs.values()]
+            await wait_until(lambda: any(r is not None for r in track.layer_bitrates()), 10)
+            arriving = [i for i, rate in enumerate(track.layer_bitrates()) if rate is not None]
+            assert leg.current_layer() == max(arriving)
         finally:
             await bot.disconnect()

@@ -9,6 +9,7 @@ subscribers' NACKs and hands the bytes to each subscription's Forwarder.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Callable, Coroutine
@@ -371,7 +372,7 @@ class Subscription:
         self.layer: int | None = None
         """Simulcast layer forced by the caller (the allocator); None to choose by budget."""
         self.max_bitrate = max_bitrate
-        """Budget for choosing a simulcast layer, bits/s; None for the highest layer."""
+        """Budget for choosing a simulcast layer, bits/s; None for the highest layer arriving."""
         self.closed = False
         self.estimated_bitrate: int | None = None
         """The subscriber's last REMB, bits per second."""
@@ -431,7 +432,9 @@ class Subscription:
         if self.layer is not None:
             return max(0, min(self.layer, top))
         if self.max_bitrate is None:
-            return top
+            # The highest layer arriving: a browser sends its upper layers only once its
+            # bandwidth estimate has room for them, and may drop them again.
+            return choose_layer(self.track.layer_bitrates(), math.inf)
         return choose_layer(self.track.layer_bitrates(), self.max_bitrate)
 
     def pause(self) -> None:
