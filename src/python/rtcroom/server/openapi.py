@@ -86,6 +86,17 @@ def openapi_document() -> dict[str, Any]:
             "url": _STRING}},
         "SubscribedTrack": {"allOf": [_ref("PublishedTrack"), {"type": "object", "properties": {
             "publisher_sid": _STRING, "subscriber_sid": _STRING}}]},
+        "SubscribeRule": {"type": "object", "required": ["type"], "properties": {
+            "type": {"type": "string", "enum": ["include", "exclude"]},
+            "all": {"type": ["boolean", "null"]},
+            "publisher": {**_NULLABLE_STRING, "description": "Participant SID or identity"},
+            "track": {**_NULLABLE_STRING, "description": "Track SID or name"},
+            "kind": {"type": ["string", "null"], "enum": ["audio", "video", "data", None]},
+            "priority": {"type": ["string", "null"], "enum": ["low", "standard", "high", None]}}},
+        "SubscribeRules": {"type": "object", "properties": {
+            "participant_sid": _STRING, "room_sid": _STRING,
+            "rules": {"type": "array", "items": _ref("SubscribeRule")},
+            "date_created": _TIME, "date_updated": _TIME}},
         "ListMeta": {"type": "object", "properties": {
             "page": {"type": "integer"}, "page_size": {"type": "integer"},
             "first_page_url": _STRING, "previous_page_url": _NULLABLE_STRING, "url": _STRING,
@@ -160,6 +171,24 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "listSubscribedTracks",
                     "responses": {"200": _json(_list("subscribed_tracks", "SubscribedTrack"),
                                                "Subscribed tracks"), **_ERRORS}},
+        },
+        "/v1/Rooms/{RoomSid}/Participants/{ParticipantSid}/SubscribeRules": {
+            "parameters": [_ROOM, _PARTICIPANT],
+            "get": {"summary": "Fetch a participant's subscribe rules",
+                    "operationId": "fetchSubscribeRules",
+                    "responses": {"200": _json(_ref("SubscribeRules"), "The rules"),
+                                  **_ERRORS}},
+            "post": {"summary": "Replace a participant's subscribe rules (group rooms); its "
+                                "connection is renegotiated, keeping what it still receives",
+                     "operationId": "updateSubscribeRules",
+                     "requestBody": _form({"Rules": {
+                         "type": "string",
+                         "description": "A JSON array of 1 to 20 rules, applied in order: "
+                                        "{type: include|exclude, all: true} or {type, "
+                                        "publisher?, track?, kind?, priority?}; a malformed "
+                                        "set is refused with code 53215"}}, ["Rules"]),
+                     "responses": {"200": _json(_ref("SubscribeRules"), "The new rules"),
+                                   **_ERRORS}},
         },
         "/health": {
             "get": {"summary": "Liveness and counts", "operationId": "health", "security": [],

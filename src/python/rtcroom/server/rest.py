@@ -26,6 +26,7 @@ from rtcroom.errors import (
     TwilioError,
 )
 from rtcroom.server.rooms import ROOM_TYPES, Participant, Room, Track
+from rtcroom.server.rooms.subscriberules import parse_subscribe_rules
 from rtcroom.server.service import SERVICE
 
 __all__ = ["auth_middleware", "routes"]
@@ -133,8 +134,16 @@ def participant_json(request: web.Request, room: Room, p: Participant) -> dict[s
         "duration": _duration(p.connected_at, p.disconnected_at),
         "url": url,
         "links": {"published_tracks": f"{url}/PublishedTracks",
-                  "subscribed_tracks": f"{url}/SubscribedTracks"},
+                  "subscribed_tracks": f"{url}/SubscribedTracks",
+                  "subscribe_rules": f"{url}/SubscribeRules"},
     }
+
+
+def subscribe_rules_json(room: Room, p: Participant) -> dict[str, Any]:
+    return {"participant_sid": p.sid, "room_sid": room.sid,
+            "rules": [rule.to_json() for rule in p.subscribe_rules],
+            "date_created": _iso(p.connected_at),
+            "date_updated": _iso(p.subscribe_rules_updated_at or p.connected_at)}
 
 
 def track_json(request: web.Request, room: Room, p: Participant, t: Track) -> dict[str, Any]:
@@ -307,3 +316,22 @@ async def list_subscribed(request: web.Request) -> web.Response:
                         f"/SubscribedTracks/{t.sid}")
         items.append(item)
     return _page(request, "subscribed_tracks", items)
+
+
+@routes.get("/v1/Rooms/{room}/Participants/{participant}/SubscribeRules")
+async def fetch_subscribe_rules(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    room = await service.get_room(request.match_info["room"])
+    p = _find_participant(room, request.match_info["participant"])
+    return web.json_response(subscribe_rules_json(room, p))
+
+
+@routes.post("/v1/Rooms/{room}/Participants/{participant}/SubscribeRules")
+async def update_subscribe_rules(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    form = await _form(request)
+    room = await service.get_room(request.match_info["room"])
+    p = _find_participant(room, request.match_info["participant"])
+    p = await service.set_subscribe_rules(room.sid, p.sid,
+                                          parse_subscribe_rules(form.get("Rules", [])))
+    return web.json_response(subscribe_rules_json(await service.get_room(room.sid), p))

@@ -44,6 +44,11 @@ from rtcroom.server.grouproom import GroupMedia
 from rtcroom.server.rooms import ROOM_TYPES, Outgoing, Participant, Room
 from rtcroom.server.rooms.room import error_message
 from rtcroom.server.rooms.sids import ROOM, new_sid
+from rtcroom.server.rooms.subscriberules import (
+    INCLUDE_ALL,
+    SubscribeRule,
+    parse_subscribe_rules,
+)
 from rtcroom.server.store import MemoryRoomStore, RoomStore
 from rtcroom.signaling.messages import (
     ClientUpdate,
@@ -94,12 +99,11 @@ def check_identity(identity: str) -> None:
             "Participant identity contains control characters")
 
 
-def _subscribe_all(message: Connect) -> bool:
-    """False when the client asked for no automatic subscription (rule ``exclude`` all)."""
+def _subscribe_rules(message: Connect) -> list[SubscribeRule]:
+    """The rules the client connects with (twilio-video.js: ``include all``, or ``exclude
+    all`` with automatic subscription off); everything when it gives none."""
     rules = (message.subscribe or {}).get("rules")
-    if isinstance(rules, list) and rules and isinstance(rules[0], dict):
-        return rules[0].get("type") != "exclude"
-    return True
+    return [INCLUDE_ALL] if rules is None else parse_subscribe_rules(rules)
 
 
 def _is_twilio_video(message: Connect) -> bool:
@@ -158,7 +162,7 @@ class RoomService:
                 room = await self._create(name, self.config.room_type,
                                           self.config.max_participants)
             participant, out = room.join(identity, message.participant, self.clock(),
-                                         subscribe_all=_subscribe_all(message),
+                                         subscribe_rules=_subscribe_rules(message),
                                          offered=message.peer_connections,
                                          sends_on_every_connection=_is_twilio_video(message))
             log.info("%s joined room %s (%s) as %s", identity, room.unique_name, room.sid,
@@ -280,6 +284,20 @@ class RoomService:
             self._complete(room)
             await self.store.save(room)
         return room
+
+    async def set_subscribe_rules(self, room_sid: str, participant: str,
+                                  rules: list[SubscribeRule]) -> Participant:
+        """Replace what a participant (by SID or identity) receives; the SFU renegotiates its
+        connection, keeping the tracks it still receives."""
+        async with self._lock:
+            room = await self.get_room(room_sid)
+            p = room.participants.get(participant) or room.by_identity(participant)
+            if p is None or not p.active:
+                raise ParticipantNotFoundError(f"Participant {participant} not found")
+            out = room.set_subscribe_rules(p.sid, rules, self.clock())
+            await self.store.save(room)
+            self._deliver(out, room)
+        return p
 
     async def kick(self, room_sid: str, participant: str) -> Participant:
         """Disconnect a participant (by SID or identity) from outside."""

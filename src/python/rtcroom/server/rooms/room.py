@@ -24,9 +24,11 @@ from rtcroom.errors import (
     ParticipantNotFoundError,
     RoomCompletedError,
     RoomMaxParticipantsExceededError,
+    RoomSubscriptionOperationNotSupportedError,
     TwilioError,
 )
 from rtcroom.server.rooms.sids import PARTICIPANT, ROOM, SESSION, TRACK, new_sid
+from rtcroom.server.rooms.subscriberules import EXCLUDE_ALL, INCLUDE_ALL, SubscribeRule, subscribed
 from rtcroom.signaling.messages import (
     ClientUpdate,
     Disconnected,
@@ -93,15 +95,23 @@ class Participant:
     disconnected_at: float | None = None
     # Set while the signaling connection is gone and the session may still be resumed.
     suspended_at: float | None = None
-    # False when the client connected with automatic subscription off (``subscribe`` rule
-    # ``exclude all``): it is sent no media and no subscriptions.
-    subscribe_all: bool = True
+    # What it receives (see subscriberules): the client's ``connect`` sets them (twilio-video.js
+    # sends ``include all``, or ``exclude all`` with automatic subscription off), REST changes
+    # them in group rooms.
+    subscribe_rules: list[SubscribeRule] = field(default_factory=lambda: [INCLUDE_ALL])
+    subscribe_rules_updated_at: float | None = None
     # True for twilio-video.js, which sends all its tracks on every connection it has.
     sends_on_every_connection: bool = False
 
     @property
     def active(self) -> bool:
         return self.state != "disconnected"
+
+    @property
+    def subscribe_all(self) -> bool:
+        """False when it subscribes to nothing at all (a peer-to-peer room has no finer
+        choice: a participant receives every track or none)."""
+        return self.subscribe_rules[-1:] != [EXCLUDE_ALL]
 
     def remote_state(self) -> RemoteParticipantState:
         return RemoteParticipantState(
@@ -181,11 +191,12 @@ class Room:
         )
 
     def subscriptions(self, p: Participant) -> list[Track]:
-        """The tracks ``p`` receives: every other participant's, unless it subscribes to none."""
-        if not p.subscribe_all:
-            return []
-        return [t for other in self.active_participants() if other.sid != p.sid
-                for t in other.tracks.values()]
+        """The tracks ``p`` receives: the other participants' that its rules select."""
+        tracks = [(other, t) for other in self.active_participants() if other.sid != p.sid
+                  for t in other.tracks.values()]
+        chosen = subscribed(p.subscribe_rules, ((o.sid, o.identity, t.sid, t.name, t.kind,
+                                                t.priority) for o, t in tracks))
+        return [t for _, t in tracks if t.sid in chosen]
 
     def _subscribed(self, p: Participant) -> Subscribed:
         p.subscribed_revision += 1
@@ -226,7 +237,7 @@ class Room:
     # --- operations --------------------------------------------------------------------------
 
     def join(self, identity: str, state: ParticipantState, now: float,
-             subscribe_all: bool = True,
+             subscribe_rules: list[SubscribeRule] | None = None,
              offered: list[PeerConnectionState] | None = None,
              sends_on_every_connection: bool = False) -> tuple[Participant, list[Outgoing]]:
         """Add ``identity``; the newcomer gets ``connected`` (first in the list), the others
@@ -245,7 +256,7 @@ class Room:
             raise RoomMaxParticipantsExceededError(
                 f"Room {self.unique_name} is full ({self.max_participants} participants)")
         p = Participant(sid=new_sid(PARTICIPANT), identity=identity, session=new_sid(SESSION),
-                        connected_at=now, subscribe_all=subscribe_all,
+                        connected_at=now, subscribe_rules=subscribe_rules or [INCLUDE_ALL],
                         sends_on_every_connection=sends_on_every_connection)
         self._apply_participant_state(p, state, now)
         others = [o for o in self.active_participants()]
@@ -319,6 +330,18 @@ class Room:
                 have.enabled, have.priority = t.enabled, t.priority
                 changed = True
         return changed
+
+    def set_subscribe_rules(self, sid: str, rules: list[SubscribeRule],
+                            now: float) -> list[Outgoing]:
+        """New rules for what ``sid`` receives (a group room's); it gets the new ``subscribed``
+        view, and the SFU follows."""
+        p = self.participant(sid)
+        if self.peer_to_peer:
+            raise RoomSubscriptionOperationNotSupportedError(
+                f"Subscribe Rules are not supported in {self.type} rooms, only in group rooms")
+        p.subscribe_rules = list(rules)
+        p.subscribe_rules_updated_at = now
+        return [self._update(p)]
 
     def leave(self, sid: str, now: float) -> list[Outgoing]:
         """``sid`` left on its own (a ``disconnect``, or its session expired)."""
