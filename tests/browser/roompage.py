@@ -20,12 +20,20 @@ PAGE = """<!doctype html>
 // Every RTCPeerConnection the SDK creates, so the page can read the browser's own inbound-rtp
 // statistics (framesDecoded, totalAudioEnergy) without reaching into the SDK.
 window.peerConnections = [];
+// Data channels the server opened (media signaling among them) and what arrived on each.
+window.channelsOpened = [];
+window.channelMessages = [];
 const NativePeerConnection = window.RTCPeerConnection;
 // A constructor returning the native object, with the native prototype: the SDK proxies the
 // prototype's own properties, so a subclass would hide them.
 function RecordedPeerConnection(...args) {
   const pc = new NativePeerConnection(...args);
   peerConnections.push(pc);
+  pc.addEventListener('datachannel', ({ channel }) => {
+    channelsOpened.push(channel.label);
+    channel.addEventListener('message', ({ data }) => channelMessages.push(
+      { label: channel.label, data: typeof data === 'string' ? data : null }));
+  });
   return pc;
 }
 RecordedPeerConnection.prototype = NativePeerConnection.prototype;
