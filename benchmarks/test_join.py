@@ -27,7 +27,8 @@ def _token(identity: str) -> str:
 
 def test_join_time(benchmark: Any) -> None:
     loop = asyncio.new_event_loop()
-    config = ServerConfig(port=0, account_sid=ACCOUNT, api_key_sid=KEY, api_key_secret=SECRET)
+    config = ServerConfig(port=0, account_sid=ACCOUNT, api_key_sid=KEY, api_key_secret=SECRET,
+                          room_type="peer-to-peer")  # what README's join time row measures
     server = loop.run_until_complete(start_server(config))
     host = loop.run_until_complete(rtcroom.connect(_token("host"), server=server.url,
                                                    name="bench"))

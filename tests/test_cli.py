@@ -105,7 +105,9 @@ async def test_token_without_any_credentials_fails_clearly(tmp_path: Path) -> No
 
 
 async def test_join_bots_publish_report_and_record(tmp_path: Path) -> None:
-    env = env_with(tmp_path)
+    # Peer-to-peer: the bots keep their ICE on loopback, where `rtcroom serve`'s SFU (which
+    # gathers the machine's other addresses) would not meet them in a group room.
+    env = env_with(tmp_path, RTCROOM_ROOM_TYPE="peer-to-peer")
     async with Serving(env) as server:
         # Media stays on loopback, as every test's traffic must. The durations leave room for a
         # cold start (a fresh venv compiles every module on first import).

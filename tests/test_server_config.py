@@ -18,7 +18,7 @@ from rtcroom.server.config import (
 
 def test_defaults() -> None:
     config = load_config(env={})
-    assert (config.host, config.port, config.room_type) == ("127.0.0.1", 8080, "peer-to-peer")
+    assert (config.host, config.port, config.room_type) == ("127.0.0.1", 8080, "group")
     assert config.credentials is None and config.ice_servers == ()
 
 

@@ -279,7 +279,7 @@ def _parser() -> argparse.ArgumentParser:
                        "(default $RTCROOM_CONFIG)")
     serve.add_argument("--room-type", default=None,
                        help="type of rooms created on first connect (default $RTCROOM_ROOM_TYPE "
-                            "or peer-to-peer)")
+                            "or group)")
 
     token = sub.add_parser("token", help="print an access token (JWT) and nothing else")
     token.add_argument("--identity", required=True)

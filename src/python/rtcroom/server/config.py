@@ -49,8 +49,8 @@ class ServerConfig:
     account_sid: str | None = None
     api_key_sid: str | None = None
     api_key_secret: str | None = None
-    # Group rooms get media once the SFU lands; until then peer-to-peer is the useful default.
-    room_type: str = "peer-to-peer"
+    # Twilio's default: one connection per participant, to the server's SFU (browsers included).
+    room_type: str = "group"
     max_participants: int = 50
     max_rooms: int = 1000
     # Seconds an empty room stays in progress before it completes (Twilio: 5 minutes).
