@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import time
+from dataclasses import replace
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer
@@ -32,11 +33,12 @@ from rtcroom.client.localtrack import (
     LocalTrack,
     LocalVideoTrack,
 )
-from rtcroom.client.mediasignaling import MediaSignaling
+from rtcroom.client.mediasignaling import MediaSignaling, bandwidth_profile_wire
+from rtcroom.client.networkquality import NetworkQualityStats
 from rtcroom.client.participant import LocalParticipant, RemoteParticipant
 from rtcroom.client.peerconnections import PeerConnections
 from rtcroom.client.room import Room
-from rtcroom.client.stats import StatsReport, collect_stats_report
+from rtcroom.client.stats import NetworkQualityInputs, StatsReport, collect_stats_report
 from rtcroom.client.transport import SignalingTransport
 from rtcroom.constants import RoomState as RoomStateEnum
 from rtcroom.constants import TrackPriority
@@ -53,6 +55,7 @@ from rtcroom.errors import (
 )
 from rtcroom.options import (
     KEEP,
+    BandwidthProfileOptions,
     ConnectOptions,
     EncodingParameters,
     NetworkQualityConfiguration,
@@ -176,8 +179,12 @@ class RoomConnection:
         self.pcs: PeerConnections | GroupPeerConnection = PeerConnections(
             self._rtc_configuration, self._send_pc, self._on_remote_track,
             self._on_remote_channel, self._on_pc_state, dscp=options.enable_dscp)
-        self.media_signaling = MediaSignaling(options, self._on_dominant_speaker,
-                                              self._on_track_switch)
+        self.media_signaling = MediaSignaling(
+            options, self._on_dominant_speaker, self._on_track_switch,
+            on_network_quality=self._on_network_quality,
+            network_quality_inputs=self._network_quality_inputs,
+            report_levels=self._report_levels)
+        self._quality_inputs = NetworkQualityInputs()
 
     # --- joining -------------------------------------------------------------------------------
 
@@ -421,6 +428,22 @@ class RoomConnection:
         if self.room is not None:
             self.room._switch_tracks(off=[track_sid] if off else [], on=[] if off else [track_sid])
 
+    def _on_network_quality(self, sid: str | None, level: int,
+                            stats: NetworkQualityStats | None) -> None:
+        room = self.room
+        if room is not None:
+            room._set_network_quality(sid or room.local_participant.sid, level, stats)
+
+    async def _network_quality_inputs(self) -> dict[str, Any] | None:
+        connections = self.pcs.connections()
+        if not connections:
+            return None
+        return await self._quality_inputs.next(connections[0][1], time.monotonic())
+
+    def _report_levels(self) -> tuple[int, int]:
+        configuration = self.network_quality_configuration or NetworkQualityConfiguration()
+        return int(configuration.local), int(configuration.remote)
+
     def _on_pc_state(self, pc_id: str, state: str) -> None:
         room = self.room
         if room is None:
@@ -519,9 +542,16 @@ class RoomConnection:
             self._state_changed()
 
     def subscribe_priority_changed(self, track_sid: str, priority: TrackPriority | None) -> None:
-        # Subscriber priorities steer an SFU's bandwidth allocation; peer-to-peer media has
-        # no allocator to tell.
-        logger.debug("subscribe priority of %s: %s (no effect peer-to-peer)", track_sid, priority)
+        # Subscriber priorities steer the SFU's bandwidth allocation (group rooms; peer-to-peer
+        # media has no allocator, and the server opens no track_priority channel there).
+        self.media_signaling.set_track_priority(track_sid,
+                                                None if priority is None else str(priority))
+
+    def set_bandwidth_profile(self, profile: BandwidthProfileOptions) -> None:
+        self.options = replace(self.options, bandwidth_profile=profile)
+        if self.session is not None:
+            self._post(ClientUpdate(session=self.session,
+                                    bandwidth_profile=bandwidth_profile_wire(profile)).to_wire())
 
     def set_encoding_parameters(self, parameters: EncodingParameters) -> None:
         current = self.encoding_parameters
@@ -583,6 +613,7 @@ class RoomConnection:
     # --- ending and reconnecting ---------------------------------------------------------------
 
     async def _shutdown(self) -> None:
+        self.media_signaling.close()
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()

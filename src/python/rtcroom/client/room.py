@@ -3,7 +3,8 @@
 ``room.sid``, ``room.name``, ``room.state`` (a RoomState), ``room.local_participant``,
 ``room.participants`` (RemoteParticipants by sid), ``room.dominant_speaker``,
 ``room.is_recording``, ``room.media_region``. ``await room.disconnect()`` leaves;
-``async with room:`` leaves on exit.
+``async with room:`` leaves on exit; ``room.set_bandwidth_profile(...)`` changes the bandwidth
+profile while connected.
 
 Events (arguments as in the reference, snake_case names):
 ``participant_connected(participant)``, ``participant_disconnected(participant)``,
@@ -38,8 +39,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from types import TracebackType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rtcroom.client.localtrack import LocalTrack
 from rtcroom.client.networkquality import NetworkQualityStats
@@ -50,7 +52,7 @@ from rtcroom.constants import ParticipantState, RoomState
 from rtcroom.errors import TwilioError
 from rtcroom.events import EventEmitter
 from rtcroom.log import apply_log_levels
-from rtcroom.options import ConnectOptions
+from rtcroom.options import BandwidthProfileOptions, ConnectOptions
 
 __all__ = ["Room"]
 
@@ -132,6 +134,22 @@ class Room(EventEmitter):
             except Exception:
                 logger.exception("%r: leaving cleanly failed", self)
         self._disconnected(None)
+        return self
+
+    def set_bandwidth_profile(
+        self, bandwidth_profile: BandwidthProfileOptions | dict[str, Any]
+    ) -> Room:
+        """Beyond the reference: replace the bandwidth profile while connected (group rooms);
+        the server's allocation follows at once. The room must have been connected with a
+        ``bandwidth_profile``: that is what opens the channels on which the server says which
+        tracks it switched off."""
+        profile = BandwidthProfileOptions.from_dict(bandwidth_profile, "bandwidth_profile")
+        if self.options.bandwidth_profile is None:
+            raise RuntimeError(f"{self!r}: connect with a bandwidth_profile to change it later")
+        if self._signaling is None or self.state == RoomState.DISCONNECTED:
+            raise RuntimeError(f"{self!r} is not connected")
+        self.options = replace(self.options, bandwidth_profile=profile)
+        self._signaling.set_bandwidth_profile(profile)
         return self
 
     async def get_stats(self) -> list[StatsReport]:

@@ -17,7 +17,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from rtcroom.constants import TrackPriority
-from rtcroom.options import EncodingParameters, NetworkQualityConfiguration, VideoTrackDimensions
+from rtcroom.options import (
+    BandwidthProfileOptions,
+    EncodingParameters,
+    NetworkQualityConfiguration,
+    VideoTrackDimensions,
+)
 
 if TYPE_CHECKING:
     from rtcroom.client.localtrack import LocalTrack
@@ -66,6 +71,10 @@ class RoomSignaling(Protocol):
 
     def set_encoding_parameters(self, parameters: EncodingParameters) -> None:
         """New outgoing bitrate caps (``options.KEEP``: unchanged, 0: no cap)."""
+        ...
+
+    def set_bandwidth_profile(self, profile: BandwidthProfileOptions) -> None:
+        """A new bandwidth profile (an ``update`` carrying it)."""
         ...
 
     def set_network_quality_configuration(self, configuration: NetworkQualityConfiguration) -> None:

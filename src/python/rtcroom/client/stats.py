@@ -25,6 +25,7 @@ __all__ = [
     "LocalAudioTrackStats",
     "LocalTrackStats",
     "LocalVideoTrackStats",
+    "NetworkQualityInputs",
     "RemoteAudioTrackStats",
     "RemoteTrackStats",
     "RemoteVideoTrackStats",
@@ -198,3 +199,94 @@ async def collect_stats_report(
                         )
                     )
     return report
+
+
+class NetworkQualityInputs:
+    """What a participant reports on the ``network_quality`` channel about every second, in
+    twilio-video.js's shape, from one aiortc peer connection's counters since the last call:
+    ``send: {bitrate, rtt}``, ``recv: {bitrate, fractionLost, jitter}`` overall and per kind
+    (``audio`` / ``video``), and ``ice: {send, recv}`` (bps on the transport). Bitrates in bps,
+    RTT and jitter in seconds, fraction lost 0..1. aiortc counts no bytes per received stream, so
+    ``recv.bitrate`` is reported only overall (the transport's)."""
+
+    def __init__(self) -> None:
+        self._previous: dict[str, tuple[float, int]] = {}
+        self._losses: dict[str, tuple[int, int]] = {}
+
+    def _rate(self, key: str, total: int, now: float) -> float | None:
+        before = self._previous.get(key)
+        self._previous[key] = (now, total)
+        if before is None or now <= before[0]:
+            return None
+        return 8 * max(total - before[1], 0) / (now - before[0])
+
+    async def next(self, pc: RTCPeerConnection, now: float) -> dict[str, Any]:
+        codecs = _codecs_by_mid(pc)
+        kinds: dict[str, dict[str, list[dict[str, float]]]] = {
+            "audio": {"send": [], "recv": []}, "video": {"send": [], "recv": []}}
+        transport_stats = None
+        for transceiver in pc.getTransceivers():
+            kind = transceiver.kind
+            if kind not in kinds or transceiver.stopped:
+                continue
+            clock_rate = codecs.get(transceiver.mid or "", (None, 0))[1]
+            if transceiver.sender.track is not None:
+                stats = await transceiver.sender.getStats()
+                for out in _by_type(stats, "outbound-rtp"):
+                    remote = next((r for r in _by_type(stats, "remote-inbound-rtp")
+                                   if r.ssrc == out.ssrc), None)
+                    entry: dict[str, float] = {}
+                    rate = self._rate(f"send-{out.ssrc}", out.bytesSent, now)
+                    if rate is not None:
+                        entry["bitrate"] = rate
+                    if remote is not None and remote.roundTripTime is not None:
+                        entry["rtt"] = remote.roundTripTime
+                    kinds[kind]["send"].append(entry)
+                transport_stats = transport_stats or _by_type(stats, "transport")
+            if transceiver.receiver.track is not None:
+                stats = await transceiver.receiver.getStats()
+                for inbound in _by_type(stats, "inbound-rtp"):
+                    entry = {}
+                    key = f"recv-{inbound.ssrc}"
+                    lost, received = self._losses.get(key, (0, 0))
+                    self._losses[key] = (inbound.packetsLost, inbound.packetsReceived)
+                    d_lost = max(inbound.packetsLost - lost, 0)
+                    d_received = max(inbound.packetsReceived - received, 0)
+                    if d_lost + d_received:
+                        entry["fractionLost"] = d_lost / (d_lost + d_received)
+                    if clock_rate:
+                        entry["jitter"] = inbound.jitter / clock_rate
+                    kinds[kind]["recv"].append(entry)
+                transport_stats = transport_stats or _by_type(stats, "transport")
+        message: dict[str, Any] = {"ice": {}}
+        if transport_stats:
+            t = transport_stats[0]
+            for name, total in (("send", t.bytesSent), ("recv", t.bytesReceived)):
+                rate = self._rate(f"ice-{name}", total, now)
+                if rate is not None:
+                    message["ice"][name] = rate
+        for kind, directions in kinds.items():
+            message[kind] = {"send": _summarize(directions["send"], "bitrate", ("rtt",)),
+                             "recv": _summarize(directions["recv"], "bitrate",
+                                                ("fractionLost", "jitter"))}
+        sends = kinds["audio"]["send"] + kinds["video"]["send"]
+        recvs = kinds["audio"]["recv"] + kinds["video"]["recv"]
+        message["send"] = _summarize(sends, "bitrate", ("rtt",))
+        message["recv"] = _summarize(recvs, "bitrate", ("fractionLost", "jitter"))
+        if "recv" in message["ice"]:
+            message["recv"]["bitrate"] = message["ice"]["recv"]
+        return message
+
+
+def _summarize(entries: list[dict[str, float]], summed: str,
+               averaged: tuple[str, ...]) -> dict[str, float]:
+    """twilio-video.js's summary of several streams: bitrates add up, the rest is averaged."""
+    out: dict[str, float] = {}
+    values = [e[summed] for e in entries if summed in e]
+    if values:
+        out[summed] = sum(values)
+    for name in averaged:
+        values = [e[name] for e in entries if name in e]
+        if values:
+            out[name] = sum(values) / len(values)
+    return out

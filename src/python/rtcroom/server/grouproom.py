@@ -36,14 +36,18 @@ from aiortc.sdp import candidate_from_sdp
 
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
+from rtcroom.aiortc_ext.transceiver import renew, retire
 from rtcroom.errors import (
     MediaServerLocalDescFailedError,
     MediaServerRemoteDescFailedError,
     TwilioError,
 )
-from rtcroom.aiortc_ext.transceiver import renew, retire
+from rtcroom.options import NetworkQualityConfiguration
 from rtcroom.server.dominantspeaker import INTERVAL as SPEAKER_INTERVAL
 from rtcroom.server.dominantspeaker import DominantSpeakerChange, DominantSpeakerDetector
+from rtcroom.server.estimator import DownlinkEstimator
+from rtcroom.server.linkquality import LinkMeter
+from rtcroom.server.networkquality import NetworkQualityScorer, build_report
 from rtcroom.server.rooms import Room, Track
 from rtcroom.server.sfu import (
     ForwardedTrack,
@@ -75,8 +79,12 @@ log = logging.getLogger(__name__)
 OFFER_TIMEOUT = 20.0
 # Seconds between bandwidth allocations of the subscribers that sent a bandwidth profile.
 ALLOCATION_INTERVAL = 1.0
+# Seconds between network quality levels (twilio-video.js reports its stats every second).
+NETWORK_QUALITY_INTERVAL = 2.0
+# Seconds a REMB counts towards a subscriber's estimate without being renewed.
+REMB_TTL = 3.0
 
-MEDIA_SIGNALING = ("active_speaker", "track_switch_off")
+MEDIA_SIGNALING = ("active_speaker", "network_quality", "track_priority", "track_switch_off")
 """The media signaling channels the server provides (each on a data channel of that label)."""
 
 
@@ -144,6 +152,18 @@ class GroupPeer:
         self.msp: dict[str, RTCDataChannel] = {}
         self.msp_ready: set[str] = set()
         self.bandwidth: SubscriberBandwidth | None = None
+        self.priorities: dict[str, str] = {}
+        """Its own priorities for tracks it receives (``track_priority``), by track sid."""
+        self.estimator = DownlinkEstimator()
+        self.link_remb = False
+        """Whether its REMBs estimate the whole downlink (browsers: one REMB naming every
+        stream), rather than one stream each (aiortc, whose REMB follows that stream's rate)."""
+        self._rembs: dict[tuple[int, ...], tuple[int, float]] = {}
+        self._sent: tuple[int, float] | None = None
+        self.meter = LinkMeter()
+        self.scorer = NetworkQualityScorer()
+        self.network_quality = NetworkQualityConfiguration()
+        """The verbosities of its last ``network_quality`` report."""
         self.closed = False
         self._dscp = dscp
         self._remote_ice: IceState | None = None
@@ -381,8 +401,10 @@ class GroupPeer:
                 renegotiate |= not had_sctp
             else:
                 transceiver = self._transceiver_for(pc, track)
-                self.legs[track.sid] = _MediaLeg(transceiver,
-                                                 router.subscribe(track.sid, transceiver))
+                subscription = router.subscribe(track.sid, transceiver)
+                subscription.on_receiver_report = self._on_receiver_report
+                subscription.on_remb = self._on_remb
+                self.legs[track.sid] = _MediaLeg(transceiver, subscription)
                 renegotiate = True
         for name in channels:
             channel = self.msp[name] = pc.createDataChannel(name)
@@ -412,10 +434,67 @@ class GroupPeer:
         except ValueError:
             log.info("participant %s sent a malformed %s message", self.sid, name)
             return
-        if isinstance(body, dict) and body.get("type") == "ready":
+        if not isinstance(body, dict):
+            return
+        kind = body.get("type")
+        if kind == "ready":
             self.msp_ready.add(name)
             if name == "active_speaker":
                 self.group.speaker_listener_ready(self)
+            elif name == "network_quality":
+                self.group.start_network_quality()
+        elif kind == "network_quality" and name == "network_quality":
+            self._network_quality_report(body)
+        elif kind == "track_priority" and name == "track_priority":
+            track, priority = body.get("track"), body.get("subscribe")
+            if not isinstance(track, str) or priority not in (None, "low", "standard", "high"):
+                log.info("participant %s sent a malformed track_priority message", self.sid)
+                return
+            if priority is None:
+                self.priorities.pop(track, None)
+            else:
+                self.priorities[track] = priority
+            self.group.allocate(self)
+
+    def _network_quality_report(self, body: dict[str, Any]) -> None:
+        self.meter.reported(body, time.monotonic())
+        try:
+            self.network_quality = NetworkQualityConfiguration.from_dict(
+                {"local": body.get("reportLevel", self.network_quality.local),
+                 "remote": body.get("remoteReportLevel", self.network_quality.remote)},
+                "network_quality")
+        except (TypeError, ValueError) as exc:
+            log.info("participant %s sent bad network quality verbosities: %s", self.sid, exc)
+
+    # --- downlink estimate -----------------------------------------------------------------------
+
+    def _on_receiver_report(self, block: Any, rtt: float | None) -> None:
+        try:
+            self.estimator.on_receiver_report([block], time.monotonic(), rtt)
+        except ValueError as exc:
+            log.info("participant %s sent a bad receiver report: %s", self.sid, exc)
+
+    def _on_remb(self, bitrate: int, ssrcs: list[int]) -> None:
+        if not self.link_remb:
+            return
+        now = time.monotonic()
+        # A REMB naming several streams reaches each of their legs: count it once.
+        self._rembs[tuple(sorted(ssrcs))] = (bitrate, now)
+        for key in [k for k, (_, t) in self._rembs.items() if now - t > REMB_TTL]:
+            del self._rembs[key]
+        self.estimator.on_remb(sum(b for b, _ in self._rembs.values()), now)
+
+    def downlink(self, now: float) -> tuple[int, bool]:
+        """The estimate (bps) and congestion flag, moved to ``now`` with what the SFU sent
+        this participant since the last call."""
+        total = sum(leg.subscription.bytes_sent for leg in self.legs.values()
+                    if isinstance(leg, _MediaLeg))
+        sending = None
+        if self._sent is not None and now > self._sent[1]:
+            sending = int(8 * max(total - self._sent[0], 0) / (now - self._sent[1]))
+        self._sent = (total, now)
+        estimate = self.estimator.update(now, sending)
+        return estimate.bitrate, estimate.congested
 
     def send_msp(self, name: str, body: dict[str, Any]) -> None:
         channel = self.msp.get(name)
@@ -435,6 +514,8 @@ class GroupRoom:
         self.speakers: DominantSpeakerDetector[str] = DominantSpeakerDetector()
         self._speaker_task: asyncio.Task[None] | None = None
         self._allocation_task: asyncio.Task[None] | None = None
+        self._quality_task: asyncio.Task[None] | None = None
+        self._priorities: dict[str, str] = {}
 
     def apply(self, room: Room) -> list[GroupPeer]:
         """Follow the room's new state; the peers that left, for the caller to close."""
@@ -464,6 +545,11 @@ class GroupRoom:
             peer.expected = {t.id: t for t in room.participants[sid].tracks.values()}
             peer.publish_channels()
             peer.kick()
+        priorities = {t.sid: t.priority for p in room.active_participants()
+                      for t in p.tracks.values()}
+        if priorities != self._priorities:
+            self._priorities = priorities
+            self.reallocate()  # a publisher changed a track's priority, for everyone
         return gone
 
     # --- dominant speaker ------------------------------------------------------------------------
@@ -492,42 +578,100 @@ class GroupRoom:
         for peer in self.peers.values():
             peer.send_msp("active_speaker", {"type": "active_speaker",
                                              "participant": change.speaker})
+        self.reallocate()  # dominant_speaker_priority follows the speaker
 
     # --- bandwidth profiles ----------------------------------------------------------------------
 
     def start_allocation(self) -> None:
         if self._allocation_task is None:
-            self._allocation_task = asyncio.ensure_future(self._allocate())
+            self._allocation_task = asyncio.ensure_future(self._allocate_every())
 
-    async def _allocate(self) -> None:
+    async def _allocate_every(self) -> None:
         while True:
             await asyncio.sleep(ALLOCATION_INTERVAL)
-            room = self.room
-            if room is None:
+            now = time.monotonic()
+            for peer in list(self.peers.values()):
+                self.allocate(peer, peer.downlink(now))
+
+    def allocate(self, peer: GroupPeer, downlink: tuple[int, bool] | None = None) -> None:
+        """Run ``peer``'s bandwidth allocation (if it has a profile) and apply it; with the
+        downlink estimate of the last timer tick unless given."""
+        room = self.room
+        if room is None or peer.bandwidth is None or (
+                "track_switch_off" in peer.media_signaling
+                and "track_switch_off" not in peer.msp_ready):
+            return  # allocate once the participant can be told what was switched
+        if downlink is None:
+            estimate = peer.estimator.estimate
+            downlink = estimate.bitrate, estimate.congested
+        owners = {t.sid: (p.sid, t.priority) for p in room.active_participants()
+                  for t in p.tracks.values()}
+        speaker = (self.speakers.dominant_speaker if "active_speaker" in peer.media_signaling
+                   else None)
+        videos = []
+        for sid, leg in peer.legs.items():
+            if not isinstance(leg, _MediaLeg) or leg.subscription.track.kind != "video":
                 continue
-            priorities = {t.sid: t.priority for p in room.active_participants()
-                          for t in p.tracks.values()}
-            for peer in self.peers.values():
-                if peer.bandwidth is None or ("track_switch_off" in peer.media_signaling
-                                              and "track_switch_off" not in peer.msp_ready):
-                    continue  # allocate once the participant can be told what was switched
-                videos = [SubscribedVideo(sid, leg.subscription, priorities.get(sid, "standard"))
-                          for sid, leg in peer.legs.items()
-                          if isinstance(leg, _MediaLeg) and leg.subscription.track.kind == "video"]
-                try:
-                    off, on = peer.bandwidth.run(videos)
-                except ValueError:
-                    log.exception("allocating %s's bandwidth failed", peer.sid)
-                    continue
-                if off or on:
-                    peer.send_msp("track_switch_off", {"type": "track_switch_off",
-                                                       "off": off, "on": on})
+            owner, priority = owners.get(sid, (None, "standard"))
+            videos.append(SubscribedVideo(sid, leg.subscription, peer.priorities.get(sid, priority),
+                                          dominant_speaker=owner is not None
+                                          and owner == speaker))
+        try:
+            off, on = peer.bandwidth.run(videos, available=downlink[0], congestion=downlink[1])
+        except ValueError:
+            log.exception("allocating %s's bandwidth failed", peer.sid)
+            return
+        if off or on:
+            peer.send_msp("track_switch_off", {"type": "track_switch_off", "off": off, "on": on})
+
+    def reallocate(self) -> None:
+        """Priorities or the dominant speaker changed: every subscriber's allocation again."""
+        for peer in list(self.peers.values()):
+            self.allocate(peer)
+
+    # --- network quality -------------------------------------------------------------------------
+
+    def start_network_quality(self) -> None:
+        if self._quality_task is None:
+            self._quality_task = asyncio.ensure_future(self._network_quality_every())
+
+    async def _network_quality_every(self) -> None:
+        while True:
+            await asyncio.sleep(NETWORK_QUALITY_INTERVAL)
+            self.network_quality(time.monotonic())
+
+    def network_quality(self, now: float) -> None:
+        """Every participant's levels from what the SFU measured since the last call, and each
+        participant that asked its report."""
+        room = self.room
+        if room is None:
+            return
+        stats = {}
+        for sid, peer in list(self.peers.items()):
+            participant = room.participants.get(sid)
+            if participant is None:
+                continue
+            published: dict[str, list[Any]] = {"audio": [], "video": []}
+            for t in participant.tracks.values():
+                track = self.router.tracks.get(t.sid)
+                if track is not None and t.kind in published:
+                    published[t.kind].append(track)
+            legs = [leg.subscription for leg in peer.legs.values() if isinstance(leg, _MediaLeg)]
+            media = peer.meter.measure(now, published, legs)
+            stats[sid] = peer.scorer.update(now, audio=media["audio"], video=media["video"],
+                                            reconnecting=participant.state == "reconnecting")
+        for sid, peer in list(self.peers.items()):
+            if "network_quality" not in peer.msp_ready:
+                continue
+            report = build_report(sid, peer.network_quality, stats)
+            if report is not None:
+                peer.send_msp("network_quality", report.to_message())
 
     def stop_timers(self) -> None:
-        for task in (self._speaker_task, self._allocation_task):
+        for task in (self._speaker_task, self._allocation_task, self._quality_task):
             if task is not None:
                 task.cancel()
-        self._speaker_task = self._allocation_task = None
+        self._speaker_task = self._allocation_task = self._quality_task = None
 
     def changed(self) -> None:
         """A track started arriving: the others may now subscribe to it."""
@@ -581,16 +725,34 @@ class GroupMedia:
         if group is None or peer is None:
             return
         peer.media_signaling = [n for n in MEDIA_SIGNALING if n in (message.media_signaling or {})]
-        try:
-            profile = profile_from_wire(message.bandwidth_profile)
-        except ValueError as exc:
-            log.info("ignoring %s's bandwidth profile: %s", participant_sid, exc)
-            profile = None
-        if profile is not None:
-            peer.bandwidth = SubscriberBandwidth(profile)
-            group.start_allocation()
+        peer.link_remb = (message.publisher or {}).get("name") != "rtcroom"
+        self._set_profile(group, peer, message.bandwidth_profile)
         peer.opened(message.peer_connections)
         self.received(room, participant_sid, message.peer_connections)
+
+    def bandwidth_profile(self, room: Room, participant_sid: str,
+                          bandwidth_profile: dict[str, Any]) -> None:
+        """A participant's ``update`` carried a new bandwidth profile: it applies from now."""
+        group = self.rooms.get(room.sid)
+        peer = group.peers.get(participant_sid) if group is not None else None
+        if group is not None and peer is not None:
+            self._set_profile(group, peer, bandwidth_profile)
+            group.allocate(peer)
+
+    @staticmethod
+    def _set_profile(group: GroupRoom, peer: GroupPeer, wire: Any) -> None:
+        try:
+            profile = profile_from_wire(wire)
+        except (TypeError, ValueError) as exc:
+            log.info("ignoring %s's bandwidth profile: %s", peer.sid, exc)
+            return
+        if profile is None:
+            return
+        if peer.bandwidth is None:
+            peer.bandwidth = SubscriberBandwidth(profile)
+        else:
+            peer.bandwidth.profile = profile
+        group.start_allocation()
 
     def received(self, room: Room, participant_sid: str,
                  peer_connections: list[PeerConnectionState]) -> None:

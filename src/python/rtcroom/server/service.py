@@ -205,6 +205,8 @@ class RoomService:
             await self.store.save(room)
             self._deliver(out, room)
             self.media.received(room, participant_sid, message.peer_connections or [])
+            if message.bandwidth_profile is not None:
+                self.media.bandwidth_profile(room, participant_sid, message.bandwidth_profile)
 
     async def leave(self, participant_sid: str, session: str) -> None:
         """A clean ``disconnect`` from the participant."""

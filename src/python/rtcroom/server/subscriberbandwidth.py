@@ -1,11 +1,13 @@
 """A group-room subscriber's video bandwidth: the allocator (rtcroom.bandwidth) applied to what
 the SFU forwards to it.
 
-The subscriber's ``bandwidth_profile`` (sent with ``connect``) gives the mode, the cap
-(``max_subscription_bandwidth``, bps) and ``max_tracks``. The downlink estimate is not wired in
-yet: the budget is the cap alone. (REMB as aiortc sends it is one per received stream, about
-that stream's own rate, so it says nothing of the link; rtcroom.server.estimator's
-DownlinkEstimator, fed with REMB and receiver reports, is what should supply it.) Each track
+The subscriber's ``bandwidth_profile`` (sent with ``connect``, and again in an ``update`` when it
+changes) gives the mode, the cap (``max_subscription_bandwidth``, bps) and ``max_tracks``. The
+budget is the lower of that cap and the subscriber's downlink estimate, which the server computes
+from the subscriber's RTCP (rtcroom.server.estimator's DownlinkEstimator, one per subscriber:
+loss in its receiver reports, and REMB from subscribers whose REMB covers the whole link); the
+estimate's congestion flag is what lets ``detected`` mode switch tracks off. Each track's
+priority is the subscriber's own (``track_priority``) if it set one, else the publisher's. Each track
 offers the layers the SFU receives of it: its simulcast layers, or its one stream, with the
 bitrate measured on arrival. A track the allocation switches off is paused at the SFU (no packets
 forwarded) and the subscriber told ``track_switch_off``; one switched on again resumes at its next
@@ -30,7 +32,7 @@ from rtcroom.server.sfu import Subscription as Leg
 __all__ = ["SubscribedVideo", "SubscriberBandwidth", "profile_from_wire"]
 
 UNLIMITED = 1 << 40
-"""The available bitrate given to the allocator, which then caps it by the profile's
+"""The available bitrate when there is no estimate; the allocator caps it by the profile's
 ``max_subscription_bitrate``."""
 
 _WIRE_NAMES = {"mode": "mode", "max_tracks": "max_tracks",
@@ -57,6 +59,7 @@ class SubscribedVideo:
     sid: str
     leg: Leg
     priority: str
+    dominant_speaker: bool = False
 
 
 class SubscriberBandwidth:
@@ -65,18 +68,21 @@ class SubscriberBandwidth:
         self.previous: Allocation | None = None
         self.off: set[str] = set()
 
-    def run(self, videos: list[SubscribedVideo]) -> tuple[list[str], list[str]]:
-        """Allocate and apply; the sids switched off and on by this run."""
+    def run(self, videos: list[SubscribedVideo], available: int = UNLIMITED,
+            congestion: bool = False) -> tuple[list[str], list[str]]:
+        """Allocate ``available`` bps (the downlink estimate; the profile's cap applies on top)
+        and apply; the sids switched off and on by this run."""
         tracks = []
         for video in videos:
             layers = _layers(video.leg)
             if layers is None:
                 continue  # nothing measured yet: it stays as it is
-            tracks.append(SubscribedVideoTrack(video.sid, layers, video.priority))
+            tracks.append(SubscribedVideoTrack(video.sid, layers, video.priority,
+                                               dominant_speaker=video.dominant_speaker))
         if not tracks:
             return [], []
-        allocation = allocate(Subscription(tracks, self.profile), UNLIMITED,
-                              previous=self.previous)
+        allocation = allocate(Subscription(tracks, self.profile), min(available, UNLIMITED),
+                              congestion=congestion, previous=self.previous)
         self.previous = allocation
         legs = {v.sid: v.leg for v in videos}
         off, on = [], []

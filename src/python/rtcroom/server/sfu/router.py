@@ -154,6 +154,7 @@ class PublishedTrack:
         """Called with each packet's level and ``time.monotonic()`` (the dominant speaker)."""
         self.voice_activity: bool | None = None
         self.packets_received = 0
+        self.bytes_received = 0
         self.keyframe_requests_sent = 0
         self.nacks_sent = 0
         self.retransmissions_received = 0
@@ -195,6 +196,7 @@ class PublishedTrack:
         if verdict is Verdict.RESTART:
             self._restart_stream(h.ssrc)
         self.packets_received += 1
+        self.bytes_received += len(data)
         statistics = self.statistics.get(h.ssrc)
         if statistics is None:
             statistics = self.statistics[h.ssrc] = StreamStatistics(self.codecs[0].clockRate)
@@ -378,12 +380,22 @@ class Subscription:
         """The subscriber's last REMB, bits per second."""
         self.fraction_lost = 0
         self.jitter = 0
+        self.rtt: float | None = None
+        """Round-trip time of this leg (seconds), from the subscriber's receiver reports."""
+        self.on_receiver_report: Callable[[RtcpReceiverInfo, float | None], None] | None = None
+        """Called with each report block about this leg's stream and the RTT it gave."""
+        self.on_remb: Callable[[int, list[int]], None] | None = None
+        """Called with each REMB's bitrate and the SSRCs it names."""
+        self._sender_report_sent: dict[int, float] = {}
+        """Middle 32 bits of the NTP time of recent sender reports -> when they went out
+        (the subscriber's LSR names one; the NTP time is the publisher's, so not our clock)."""
         self.nacks_received = 0
         self.retransmitted = 0
         self._rtx: dict[int, int] = {}
         """This leg's payload type -> its RTX payload type, where RTX is negotiated."""
         self._rtx_sequence_number = random.randrange(1 << 15)
         self.packets_sent = 0
+        self.bytes_sent = 0
         attach_sender(self.sender, self._on_rtcp, self._sender_reports)
 
     def start(self) -> Forwarder | None:
@@ -448,6 +460,7 @@ class Subscription:
     def send(self, data: bytes) -> None:
         if not self.closed and write_rtp(self.sender.transport, data):
             self.packets_sent += 1
+            self.bytes_sent += len(data)
 
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
         forwarder = self.forwarder
@@ -460,15 +473,29 @@ class Subscription:
                 self.track.request_keyframe(forwarder.source, time.monotonic())
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
-                self.estimated_bitrate = unpack_remb_fci(packet.fci)[0]
+                self.estimated_bitrate, ssrcs = unpack_remb_fci(packet.fci)
             except ValueError:
-                pass
+                return
+            if self.on_remb is not None:
+                self.on_remb(self.estimated_bitrate, ssrcs)
         elif isinstance(packet, RtcpRrPacket):
             ssrc = sender_ssrc(self.sender)
             for report in packet.reports:
                 if report.ssrc == ssrc:
                     self.fraction_lost = report.fraction_lost
                     self.jitter = report.jitter
+                    rtt = self._round_trip_time(report)
+                    if rtt is not None:
+                        self.rtt = rtt
+                    if self.on_receiver_report is not None:
+                        self.on_receiver_report(report, rtt)
+
+    def _round_trip_time(self, report: RtcpReceiverInfo) -> float | None:
+        sent = self._sender_report_sent.get(report.lsr)
+        if sent is None or not report.lsr:
+            return None
+        rtt = time.monotonic() - sent - report.dlsr / 65536
+        return rtt if rtt >= 0 else None
 
     def _retransmit(self, forwarder: Forwarder, lost: list[int]) -> None:
         cache = self.track.cache
@@ -502,6 +529,10 @@ class Subscription:
         report = self.track.sender_reports.get(forwarder.source)
         if report is None:
             return {}
+        sent = self._sender_report_sent
+        sent[(report[0] >> 16) & 0xFFFFFFFF] = time.monotonic()
+        while len(sent) > 8:  # the subscriber answers the last few; older ones are stale
+            del sent[next(iter(sent))]
         return {forwarder.ssrc: RtcpSenderInfo(
             ntp_timestamp=report[0],
             rtp_timestamp=(report[1] + forwarder.ts_delta) & 0xFFFFFFFF,
