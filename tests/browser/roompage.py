@@ -23,6 +23,7 @@ window.peerConnections = [];
 // Data channels the server opened (media signaling among them) and what arrived on each.
 window.channelsOpened = [];
 window.channelMessages = [];
+window.channels = {};
 const NativePeerConnection = window.RTCPeerConnection;
 // A constructor returning the native object, with the native prototype: the SDK proxies the
 // prototype's own properties, so a subclass would hide them.
@@ -31,6 +32,7 @@ function RecordedPeerConnection(...args) {
   peerConnections.push(pc);
   pc.addEventListener('datachannel', ({ channel }) => {
     channelsOpened.push(channel.label);
+    channels[channel.label] = channel;
     channel.addEventListener('message', ({ data }) => channelMessages.push(
       { label: channel.label, data: typeof data === 'string' ? data : null }));
   });

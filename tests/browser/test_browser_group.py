@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rtcroom
-from loopback_peers import PatternTrack
+from loopback_peers import NoiseTrack, PatternTrack
 from roompage import join_page, open_page, page_server, page_wait, read_frames, received
 from serverutil import (  # noqa: F401 (fixture)
     TcpProxy,
@@ -180,6 +180,80 @@ async def test_vp8_simulcast_from_the_page_reaches_a_python_subscriber(
             await bot.disconnect()
 
 
+async def settled_rates(group: Any, count: int) -> list[float]:
+    """The bitrates of the SFU's ``count`` published tracks once they stop moving (encoders
+    start with a burst of keyframes), lowest first."""
+    await wait_until(lambda: len(group.router.tracks) == count and all(
+        t.rates.rates for t in group.router.tracks.values()), 30)
+    rates: list[float] = []
+    for _ in range(60):
+        await asyncio.sleep(0.5)
+        now = sorted(max(t.rates.rates.values()) for t in group.router.tracks.values())
+        if rates and all(abs(a - b) < 0.1 * b for a, b in zip(now, rates)):
+            break
+        rates = now
+    return rates
+
+
+async def test_media_signaling_channels_reach_the_page(
+        browser: Any, twilio_video_dist: Path) -> None:
+    """The page asks for every media signaling channel; the server opens each on the page's
+    connection and the SDK says ready on it. A subscription cap that fits one of two videos
+    switches the lower-priority one off in the page, and on again once the other is gone; the
+    page's render hints are answered."""
+    async with running_server(room_type="group") as server, \
+            page_server(twilio_video_dist) as url:
+        high = await rtcroom.connect(token("high"), server=server.url, name="room",
+                                     tracks=[rtcroom.LocalVideoTrack(NoiseTrack(160, 120))])
+        low = await rtcroom.connect(token("low"), server=server.url, name="room",
+                                    tracks=[rtcroom.LocalVideoTrack(NoiseTrack(160, 120))])
+        try:
+            for pub in high.local_participant.tracks.values():
+                pub.set_priority("high")
+            group = server.service.media.rooms[high.sid]
+            rates = await settled_rates(group, 2)
+            cap = int(rates[1] * 1.3)  # room for the larger of the two, not for both
+            assert cap < sum(rates)
+            page = await open_page(browser, url)
+            joined = await join_page(
+                page, "browser", server.url, audio=False, video=False,
+                dominantSpeaker=True, networkQuality=True, preferredVideoCodecs="auto",
+                bandwidthProfile={"video": {"maxSubscriptionBitrate": cap}})
+            assert "error" not in joined, joined
+            channels = {"active_speaker", "network_quality", "track_priority",
+                        "track_switch_off", "render_hints", "publisher_hints"}
+            peer = group.peers[joined["localSid"]]
+            await wait_until(lambda: peer.msp_ready == channels, 30)
+            assert channels <= set(await page.evaluate("channelsOpened"))
+
+            [low_sid] = low.local_participant.tracks
+            [high_sid] = high.local_participant.tracks
+            await page_wait(page, f"""events.some(e => e.event === 'trackSwitchedOff'
+                                                  && e.sid === '{low_sid}')""")
+            await page_wait(page, f"""videos().then(v => v.some(x => x.sid === '{low_sid}'
+                && x.switchedOff) && v.some(x => x.sid === '{high_sid}' && !x.switchedOff
+                && x.frames >= 5))""")
+            low_leg = peer.legs[low_sid].subscription
+            assert low_leg.paused
+
+            # The SDK hints the size its video elements render at; each hint is answered.
+            await page_wait(page, """channelMessages.some(m => m.label === 'render_hints'
+                && JSON.parse(m.data).subscriber.hints.length
+                && JSON.parse(m.data).subscriber.hints.every(h => h.result === 'OK'))""")
+            assert peer.render_hints
+
+            # With the high-priority video gone, the other fits and is switched on again.
+            await high.local_participant.unpublish_track(
+                next(iter(high.local_participant.tracks.values())).track)
+            await page_wait(page, f"""events.some(e => e.event === 'trackSwitchedOn'
+                                                  && e.sid === '{low_sid}')""")
+            await page_wait(page, f"""videos().then(v => v.some(x => x.sid === '{low_sid}'
+                && !x.switchedOff && x.frames >= 5))""")
+        finally:
+            await high.disconnect()
+            await low.disconnect()
+
+
 async def test_browser_resumes_in_a_group_room_after_the_server_drops_its_websocket(
         browser: Any, twilio_video_dist: Path) -> None:
     async with running_server(room_type="group") as server, \
@@ -222,3 +296,65 @@ async def test_browser_resumes_in_a_group_room_after_the_server_drops_its_websoc
         finally:
             await bot.disconnect()
             await proxy.stop()
+
+
+async def test_the_page_switches_a_track_off_and_on_with_render_hints(
+        browser: Any, twilio_video_dist: Path) -> None:
+    """With clientTrackSwitchOffControl 'manual', RemoteVideoTrack.switchOff() and switchOn()
+    go to the server as render hints: the SFU stops and resumes forwarding the track."""
+    async with running_server(room_type="group") as server, \
+            page_server(twilio_video_dist) as url:
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room",
+                                    tracks=[rtcroom.LocalVideoTrack(PatternTrack(160, 120))])
+        try:
+            page = await open_page(browser, url)
+            joined = await join_page(
+                page, "browser", server.url, audio=False, video=False,
+                bandwidthProfile={"video": {"clientTrackSwitchOffControl": "manual"}})
+            assert "error" not in joined, joined
+            [sid] = bot.local_participant.tracks
+            await page_wait(page, "videos().then(v => v.length === 1 && v[0].frames >= 5)")
+            leg = server.service.media.rooms[bot.sid].peers[joined["localSid"]].legs[sid]
+
+            await page.evaluate("[...room.participants.values()][0].videoTracks.forEach("
+                                "p => p.track.switchOff())")
+            await page_wait(page, f"""events.some(e => e.event === 'trackSwitchedOff'
+                                                  && e.sid === '{sid}')""")
+            assert leg.subscription.paused
+            sent = leg.subscription.packets_sent
+            await asyncio.sleep(1.0)
+            assert leg.subscription.packets_sent == sent
+
+            await page.evaluate("[...room.participants.values()][0].videoTracks.forEach("
+                                "p => p.track.switchOn())")
+            await page_wait(page, f"""events.some(e => e.event === 'trackSwitchedOn'
+                                                  && e.sid === '{sid}')""")
+            frames = (await page.evaluate("videos()"))[0]["frames"]
+            await page_wait(page, f"videos().then(v => v[0].frames >= {frames + 10})")
+
+            # Malformed media signaling is ignored; a well-formed hint after it is answered.
+            for label, text in [("render_hints", "not json"), ("render_hints", "[1, 2]"),
+                                ("render_hints", '{"type": "render_hints", "subscriber": 5}'),
+                                ("render_hints", '{"type": "render_hints", "subscriber": '
+                                                 '{"id": "bad", "hints": [7, {"track": []}]}}'),
+                                ("track_priority", '{"type": "track_priority", "track": 7}'),
+                                ("track_priority", '{"type": "track_priority", "track": "x", '
+                                                   '"subscribe": "urgent"}')]:
+                await page.evaluate("([label, text]) => channels[label].send(text)",
+                                    [label, text])
+            await page.evaluate("""channels.render_hints.send(JSON.stringify({
+                type: 'render_hints', subscriber: {id: 'probe', hints: [
+                  {track: 'MTnotatrack', enabled: true}]}}))""")
+            await page_wait(page, """channelMessages.some(m => m.label === 'render_hints'
+                && JSON.parse(m.data).subscriber.id === 'probe')""")
+            replies = [json.loads(m["data"]) for m in await page.evaluate("channelMessages")
+                       if m["label"] == "render_hints"]
+            assert [r["subscriber"]["hints"] for r in replies
+                    if r["subscriber"]["id"] == "probe"] == [
+                [{"track": "MTnotatrack", "result": "UNKNOWN_TRACK"}]]
+            # The "bad" message had no usable hint: answered with none.
+            assert [r["subscriber"]["hints"] for r in replies
+                    if r["subscriber"]["id"] == "bad"] == [[]]
+            await page_wait(page, f"videos().then(v => v[0].frames >= {frames + 20})")
+        finally:
+            await bot.disconnect()

@@ -290,19 +290,21 @@ class GroupPeer:
             await self._apply_remote(description.sdp or "", "answer")
             self.awaiting = self.pending = None
 
-    async def _apply_remote(self, sdp: str, kind: str) -> None:
+    async def _apply_remote(self, sdp: str, kind: str) -> str:
+        """Apply the participant's ``sdp`` less the candidates the server will not use; the
+        SDP applied is what the server reads afterwards (aiortc's parser accepted it)."""
+        sdp = ip_candidates_only(sdp)
         try:
-            await self._ensure_pc().setRemoteDescription(
-                RTCSessionDescription(ip_candidates_only(sdp), kind))
+            await self._ensure_pc().setRemoteDescription(RTCSessionDescription(sdp, kind))
         except Exception as exc:  # aiortc's SDP parser raises many kinds on hostile input
             raise MediaServerRemoteDescFailedError(
                 f"Server is unable to apply a remote media description: the {kind}'s SDP "
                 f"was refused ({type(exc).__name__}: {exc})") from None
+        return sdp
 
     async def _answer(self, offer: SessionDescription) -> None:
         pc = self._ensure_pc()
-        sdp = offer.sdp or ""
-        await self._apply_remote(sdp, "offer")
+        sdp = await self._apply_remote(offer.sdp or "", "offer")
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # an offer aiortc took but cannot answer (seen in the fuzz)

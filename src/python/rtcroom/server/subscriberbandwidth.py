@@ -60,6 +60,8 @@ class SubscribedVideo:
     leg: Leg
     priority: str
     dominant_speaker: bool = False
+    switched_off: bool = False
+    """The subscriber switched it off (a render hint with ``enabled: false``)."""
 
 
 class SubscriberBandwidth:
@@ -78,7 +80,8 @@ class SubscriberBandwidth:
             if layers is None:
                 continue  # nothing measured yet: it stays as it is
             tracks.append(SubscribedVideoTrack(video.sid, layers, video.priority,
-                                               dominant_speaker=video.dominant_speaker))
+                                               dominant_speaker=video.dominant_speaker,
+                                               switched_off=video.switched_off))
         if not tracks:
             return [], []
         allocation = allocate(Subscription(tracks, self.profile), min(available, UNLIMITED),
