@@ -84,7 +84,8 @@ NETWORK_QUALITY_INTERVAL = 2.0
 # Seconds a REMB counts towards a subscriber's estimate without being renewed.
 REMB_TTL = 3.0
 
-MEDIA_SIGNALING = ("active_speaker", "network_quality", "track_priority", "track_switch_off")
+MEDIA_SIGNALING = ("active_speaker", "network_quality", "track_priority", "track_switch_off",
+                   "render_hints", "publisher_hints")
 """The media signaling channels the server provides (each on a data channel of that label)."""
 
 
@@ -152,6 +153,9 @@ class GroupPeer:
         self.msp: dict[str, RTCDataChannel] = {}
         self.msp_ready: set[str] = set()
         self.bandwidth: SubscriberBandwidth | None = None
+        self.render_hints: dict[str, dict[str, Any]] = {}
+        """Its last render hint (``enabled``, ``render_dimensions``) for each track of the room,
+        by track sid."""
         self.priorities: dict[str, str] = {}
         """Its own priorities for tracks it receives (``track_priority``), by track sid."""
         self.estimator = DownlinkEstimator()
@@ -447,6 +451,8 @@ class GroupPeer:
                 self.group.start_network_quality()
         elif kind == "network_quality" and name == "network_quality":
             self._network_quality_report(body)
+        elif kind == "render_hints" and name == "render_hints":
+            self._render_hints(body)
         elif kind == "track_priority" and name == "track_priority":
             track, priority = body.get("track"), body.get("subscribe")
             if not isinstance(track, str) or priority not in (None, "low", "standard", "high"):
@@ -457,6 +463,33 @@ class GroupPeer:
             else:
                 self.priorities[track] = priority
             self.group.allocate(self)
+
+    def _render_hints(self, body: dict[str, Any]) -> None:
+        """Keep the hints and answer each: twilio-video.js sends them again, with a doubling
+        delay, until a reply names their message."""
+        subscriber = body.get("subscriber")
+        if not isinstance(subscriber, dict) or not isinstance(subscriber.get("hints"), list) \
+                or not isinstance(subscriber.get("id"), (int, str)):
+            log.info("participant %s sent a malformed render_hints message", self.sid)
+            return
+        hints = subscriber["hints"]
+        room = self.group.room
+        tracks = ({t.sid for p in room.active_participants() for t in p.tracks.values()}
+                  if room is not None else set())
+        self.render_hints = {k: v for k, v in self.render_hints.items() if k in tracks}
+        results = []
+        for hint in hints:
+            track = hint.get("track") if isinstance(hint, dict) else None
+            if not isinstance(track, str):
+                continue
+            if track in tracks:
+                self.render_hints[track] = {k: hint[k] for k in ("enabled", "render_dimensions")
+                                            if k in hint}
+            results.append({"track": track,
+                            "result": "OK" if track in tracks else "UNKNOWN_TRACK"})
+        self.send_msp("render_hints", {"type": "render_hints", "subscriber": {
+            "id": subscriber["id"], "hints": results}})
+        self.group.allocate(self)
 
     def _network_quality_report(self, body: dict[str, Any]) -> None:
         self.meter.reported(body, time.monotonic())
@@ -617,7 +650,9 @@ class GroupRoom:
             owner, priority = owners.get(sid, (None, "standard"))
             videos.append(SubscribedVideo(sid, leg.subscription, peer.priorities.get(sid, priority),
                                           dominant_speaker=owner is not None
-                                          and owner == speaker))
+                                          and owner == speaker,
+                                          switched_off=peer.render_hints.get(sid, {}).get(
+                                              "enabled") is False))
         try:
             off, on = peer.bandwidth.run(videos, available=downlink[0], congestion=downlink[1])
         except ValueError:
