@@ -28,9 +28,10 @@ async def disconnected_code(page: Any) -> Any:
     return (await event.json_value())["code"]
 
 
-async def test_refusals_and_endings_carry_twilio_codes(browser: Any,
-                                                      twilio_video_dist: Path) -> None:
-    async with running_server(room_type="peer-to-peer", max_participants=2) as server, \
+@pytest.mark.parametrize("room_type", ["group", "peer-to-peer"])
+async def test_refusals_and_endings_carry_twilio_codes(browser: Any, twilio_video_dist: Path,
+                                                      room_type: str) -> None:
+    async with running_server(room_type=room_type, max_participants=2) as server, \
             page_server(twilio_video_dist) as url:
         page = await browser.new_page()
         await page.goto(url)
