@@ -27,7 +27,7 @@ def _sender(kind: str) -> RTCRtpSender:
     return RTCRtpSender(kind, transport)
 
 
-def test_what_the_cap_relies_on_is_still_in_aiortc() -> None:
+async def test_what_the_cap_relies_on_is_still_in_aiortc() -> None:
     sender = _sender("video")
     assert encoder_of(sender) is None  # the private slot exists, empty before the first frame
     assert callable(RTCRtpSender._next_encoded_frame)

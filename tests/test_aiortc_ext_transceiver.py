@@ -26,7 +26,7 @@ def _loopback():
         yield
 
 
-def test_what_renew_relies_on_is_still_in_aiortc() -> None:
+async def test_what_renew_relies_on_is_still_in_aiortc() -> None:
     pc = bundled_peer_connection()
     transceiver = pc.addTransceiver("audio")
     # Name-mangled slots the transceiver's sender and receiver properties read.

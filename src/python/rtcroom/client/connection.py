@@ -26,6 +26,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from rtcroom.aiortc_ext.encoder import cap_bitrate
 from rtcroom.aiortc_ext.rtp import ForwardedTrack
+from rtcroom.client.codecs import preferred_codec_names
 from rtcroom.client.create import create_local_audio_track, create_local_video_track
 from rtcroom.client.groupconnection import GroupPeerConnection
 from rtcroom.client.localtrack import (
@@ -159,6 +160,8 @@ class RoomConnection:
         self._published_revision = 0
         self._subscribed_revision = 0
         self._subscribed: dict[str, str] = {}
+        # Track sids the server reported failed (each reported once, until it stops).
+        self._failed_subscriptions: set[str] = set()
         self._participant_revisions: dict[str, int] = {}
         self._remote_media: dict[str, MediaStreamTrack] = {}
         self._remote_channels: dict[str, RTCDataChannel] = {}
@@ -178,7 +181,8 @@ class RoomConnection:
         self._signaling_down = False
         self.pcs: PeerConnections | GroupPeerConnection = PeerConnections(
             self._rtc_configuration, self._send_pc, self._on_remote_track,
-            self._on_remote_channel, self._on_pc_state, dscp=options.enable_dscp)
+            self._on_remote_channel, self._on_pc_state, dscp=options.enable_dscp,
+            codecs=preferred_codec_names(options))
         self.media_signaling = MediaSignaling(
             options, self._on_dominant_speaker, self._on_track_switch,
             on_network_quality=self._on_network_quality,
@@ -218,7 +222,8 @@ class RoomConnection:
             # One connection to the server's SFU instead of one per pair of participants.
             self.pcs = GroupPeerConnection(self._rtc_configuration, self._send_pc,
                                            self._on_remote_track, self._on_remote_channel,
-                                           self._on_pc_state, dscp=self.options.enable_dscp)
+                                           self._on_pc_state, dscp=self.options.enable_dscp,
+                                           codecs=preferred_codec_names(self.options))
         self._server_ice = connected.ice_servers or []
         local = LocalParticipant(connected.participant.sid, connected.participant.identity)
         room = Room(connected.sid or "", connected.name or (self.options.name or ""), local,
@@ -319,10 +324,16 @@ class RoomConnection:
         if state.subscribed is not None and state.subscribed.revision > self._subscribed_revision:
             self._subscribed_revision = state.subscribed.revision
             self._subscribed = {t.sid: t.id for t in state.subscribed.tracks if t.id}
+            failed = {t.sid: t.error for t in state.subscribed.tracks if t.error is not None}
             for participant in room.participants.values():
                 for sid in list(participant.tracks):
                     if sid not in self._subscribed:
                         participant._unsubscribe(sid)
+                    error = failed.get(sid)
+                    if error is not None and sid not in self._failed_subscriptions:
+                        participant._subscription_failed(sid, from_code(error.code,
+                                                                        error.message or None))
+            self._failed_subscriptions = set(failed)
         for pc in state.peer_connections or []:
             await self.pcs.handle(pc)
             if pc.description is not None and pc.description.type == "close":

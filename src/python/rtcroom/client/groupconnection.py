@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
 from rtcroom.aiortc_ext.transceiver import renew, retire
+from rtcroom.client.codecs import prefer_codecs
 from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
 from rtcroom.signaling.messages import PeerConnectionState, SessionDescription
 from rtcroom.signaling.sdp import inactive_mids, msid_track_ids
@@ -47,8 +48,10 @@ class GroupPeerConnection:
         on_channel: Callable[[RTCDataChannel], None],
         on_state: Callable[[str, str], None],
         dscp: bool = False,
+        codecs: dict[str, list[str]] | None = None,
     ) -> None:
         self._configuration = configuration
+        self._codecs = codecs or {}
         self._send = send
         self._on_track = on_track
         self._on_channel = on_channel
@@ -89,7 +92,9 @@ class GroupPeerConnection:
         for track in self._tracks:
             if isinstance(track, LocalMediaTrack) and track not in self._senders:
                 tap = track._sender_track()
-                self._senders[track] = (pc.addTransceiver(tap, direction="sendonly"), tap)
+                transceiver = pc.addTransceiver(tap, direction="sendonly")
+                prefer_codecs(transceiver, self._codecs)
+                self._senders[track] = (transceiver, tap)
             elif isinstance(track, LocalDataTrack) and track not in self._channels:
                 channel = pc.createDataChannel(
                     track.id, ordered=track.ordered,

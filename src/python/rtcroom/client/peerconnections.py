@@ -37,6 +37,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from rtcroom.aiortc_ext.dscp import enable_dscp
+from rtcroom.client.codecs import prefer_codecs
 from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
 from rtcroom.signaling.messages import IceState, PeerConnectionState, SessionDescription
 from rtcroom.signaling.sdp import msid_track_ids
@@ -79,8 +80,10 @@ class PeerConnections:
         on_channel: Callable[[RTCDataChannel], None],
         on_state: Callable[[str, str], None],
         dscp: bool = False,
+        codecs: dict[str, list[str]] | None = None,
     ) -> None:
         self._configuration = configuration
+        self._codecs = codecs or {}
         self._send = send
         self._on_track = on_track
         self._on_channel = on_channel
@@ -157,7 +160,10 @@ class PeerConnections:
         for track in self._tracks:
             if isinstance(track, LocalMediaTrack) and track not in out.senders:
                 tap = track._sender_track()
-                out.senders[track] = (out.pc.addTrack(tap), tap)
+                sender = out.pc.addTrack(tap)
+                prefer_codecs(next(t for t in out.pc.getTransceivers() if t.sender is sender),
+                              self._codecs)
+                out.senders[track] = (sender, tap)
                 added = True
             elif isinstance(track, LocalDataTrack) and track not in out.channels:
                 channel = out.pc.createDataChannel(

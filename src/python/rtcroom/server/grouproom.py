@@ -38,6 +38,7 @@ from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
 from rtcroom.aiortc_ext.transceiver import renew, retire
 from rtcroom.errors import (
+    MediaNoSupportedCodecError,
     MediaServerLocalDescFailedError,
     MediaServerRemoteDescFailedError,
     TwilioError,
@@ -98,6 +99,7 @@ class _Delivery(Protocol):
 
 Deliveries = Callable[[str], "_Delivery | None"]
 """Participant sid -> its signaling connection, if it has one now."""
+SubscriptionFailed = Callable[[str, str, str, TwilioError], None]
 
 
 @dataclass
@@ -141,6 +143,8 @@ class GroupPeer:
         """What it receives, by published track sid."""
         self.spare: list[RTCRtpTransceiver] = []
         """Transceivers of ended subscriptions, for new ones of their kind to reuse."""
+        self.failed: set[str] = set()
+        """Tracks it cannot receive (no codec in common), by sid: never offered again."""
         self.channels: dict[str, RTCDataChannel] = {}
         """Data channels it opened, by label (its data track's id)."""
         self.awaiting: tuple[str, int] | None = None
@@ -383,7 +387,14 @@ class GroupPeer:
     async def _update_subscriptions(self) -> bool:
         """Bring the legs to what the room says this participant receives; True when the
         connection must be renegotiated for it."""
-        wanted = self.group.wanted(self.sid)
+        for sid, leg in self.legs.items():
+            reason = leg.subscription.unforwardable() if isinstance(leg, _MediaLeg) else None
+            if reason is not None and sid not in self.failed:
+                self.failed.add(sid)
+                self.group.subscription_failed(self.sid, sid, MediaNoSupportedCodecError(
+                    f"No supported codec: {reason}"))
+        wanted = {sid: t for sid, t in self.group.wanted(self.sid).items()
+                  if sid not in self.failed}
         renegotiate = False
         for sid in [s for s in self.legs if s not in wanted]:
             leg = self.legs.pop(sid)
@@ -547,6 +558,7 @@ class GroupRoom:
         self.room: Room | None = None
         self._dscp = dscp
         self.speakers: DominantSpeakerDetector[str] = DominantSpeakerDetector()
+        self.on_subscription_failed: SubscriptionFailed | None = None
         self._speaker_task: asyncio.Task[None] | None = None
         self._allocation_task: asyncio.Task[None] | None = None
         self._quality_task: asyncio.Task[None] | None = None
@@ -715,6 +727,12 @@ class GroupRoom:
         for peer in self.peers.values():
             peer.kick()
 
+    def subscription_failed(self, participant_sid: str, track_sid: str,
+                            error: TwilioError) -> None:
+        room, report = self.room, self.on_subscription_failed
+        if room is not None and report is not None:
+            report(room.sid, participant_sid, track_sid, error)
+
     def wanted(self, sid: str) -> dict[str, Track]:
         """What participant ``sid`` should receive now: the room's subscriptions for it whose
         media reaches the SFU."""
@@ -735,6 +753,9 @@ class GroupMedia:
         self.dscp = dscp
         self.rooms: dict[str, GroupRoom] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self.on_subscription_failed: SubscriptionFailed | None = None
+        """Called with (room sid, participant sid, track sid, error) when the SFU cannot
+        forward a track to a subscriber."""
 
     def apply(self, room: Room) -> None:
         """After every change to ``room``: bring its media in step (no-op peer-to-peer)."""
@@ -745,6 +766,7 @@ class GroupMedia:
             if not room.in_progress:
                 return
             group = self.rooms[room.sid] = GroupRoom(self.deliveries, self.dscp)
+            group.on_subscription_failed = self.on_subscription_failed
         for peer in group.apply(room):
             self._close_later(peer)
         if not room.in_progress:

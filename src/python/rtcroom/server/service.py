@@ -125,6 +125,7 @@ class RoomService:
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.media = GroupMedia(self._deliveries.get, dscp=config.dscp)
+        self.media.on_subscription_failed = self._subscription_failed
 
     def ice_servers(self, identity: str) -> list[IceServer]:
         """The configured ICE servers, with TURN credentials minted for ``identity`` when a
@@ -300,6 +301,24 @@ class RoomService:
             await self.store.save(room)
             self._deliver(out, room)
         return p
+
+    def _subscription_failed(self, room_sid: str, participant_sid: str, track_sid: str,
+                             error: TwilioError) -> None:
+        """The SFU cannot forward a track to a subscriber: record it, and tell the
+        subscriber."""
+        async def fail() -> None:
+            async with self._lock:
+                room = await self.store.get(room_sid)
+                p = room.participants.get(participant_sid) if room is not None else None
+                if room is None or not room.in_progress or p is None or not p.active:
+                    return
+                out = room.subscription_failed(participant_sid, track_sid, error)
+                await self.store.save(room)
+                self._deliver(out, room)
+
+        task = asyncio.ensure_future(fail())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def kick(self, room_sid: str, participant: str) -> Participant:
         """Disconnect a participant (by SID or identity) from outside."""

@@ -44,6 +44,7 @@ from rtcroom.signaling.messages import (
     SessionDescription,
     Subscribed,
     SubscribedTrack,
+    TwilioErrorInfo,
 )
 
 __all__ = ["ROOM_TYPES", "Message", "Outgoing", "Participant", "Room", "Track"]
@@ -100,6 +101,9 @@ class Participant:
     # them in group rooms.
     subscribe_rules: list[SubscribeRule] = field(default_factory=lambda: [INCLUDE_ALL])
     subscribe_rules_updated_at: float | None = None
+    # Tracks its rules select that it cannot receive (track sid -> the error), reported in
+    # ``subscribed`` instead of subscribed; new rules try them again.
+    failed_subscriptions: dict[str, TwilioError] = field(default_factory=dict)
     # True for twilio-video.js, which sends all its tracks on every connection it has.
     sends_on_every_connection: bool = False
 
@@ -191,16 +195,26 @@ class Room:
         )
 
     def subscriptions(self, p: Participant) -> list[Track]:
-        """The tracks ``p`` receives: the other participants' that its rules select."""
+        """The tracks ``p`` receives: the other participants' that its rules select, but for
+        those it failed to receive."""
+        chosen = self._chosen(p)
+        return [t for other in self.active_participants() if other.sid != p.sid
+                for t in other.tracks.values()
+                if t.sid in chosen and t.sid not in p.failed_subscriptions]
+
+    def _chosen(self, p: Participant) -> set[str]:
+        """The sids of the other participants' tracks that ``p``'s rules select."""
         tracks = [(other, t) for other in self.active_participants() if other.sid != p.sid
                   for t in other.tracks.values()]
-        chosen = subscribed(p.subscribe_rules, ((o.sid, o.identity, t.sid, t.name, t.kind,
-                                                t.priority) for o, t in tracks))
-        return [t for _, t in tracks if t.sid in chosen]
+        return subscribed(p.subscribe_rules, ((o.sid, o.identity, t.sid, t.name, t.kind,
+                                              t.priority) for o, t in tracks))
 
     def _subscribed(self, p: Participant) -> Subscribed:
         p.subscribed_revision += 1
         tracks = [SubscribedTrack(sid=t.sid, id=t.id) for t in self.subscriptions(p)]
+        chosen = self._chosen(p)
+        tracks += [SubscribedTrack(sid=sid, error=TwilioErrorInfo(code=e.code, message=e.message))
+                   for sid, e in p.failed_subscriptions.items() if sid in chosen]
         return Subscribed(revision=p.subscribed_revision, tracks=tracks)
 
     def _others(self, p: Participant) -> list[RemoteParticipantState]:
@@ -341,6 +355,15 @@ class Room:
                 f"Subscribe Rules are not supported in {self.type} rooms, only in group rooms")
         p.subscribe_rules = list(rules)
         p.subscribe_rules_updated_at = now
+        p.failed_subscriptions.clear()
+        return [self._update(p)]
+
+    def subscription_failed(self, sid: str, track_sid: str,
+                            error: TwilioError) -> list[Outgoing]:
+        """``sid`` cannot receive ``track_sid`` (the SFU found why): it is told in
+        ``subscribed`` and no longer offered the track."""
+        p = self.participant(sid)
+        p.failed_subscriptions[track_sid] = error
         return [self._update(p)]
 
     def leave(self, sid: str, now: float) -> list[Outgoing]:
