@@ -9,6 +9,7 @@ import asyncio
 import re
 from typing import Any
 
+import aiohttp
 import pytest
 import rtcroom
 from loopback_peers import PatternTrack, ToneTrack
@@ -18,6 +19,7 @@ from rtcroom.client.groupconnection import GroupPeerConnection
 from rtcroom.signaling.messages import SessionDescription
 from serverutil import loopback_ice, running_server, wait_until  # noqa: F401
 from test_group_room import join, pattern_frames, received, tone_frequency
+from test_server_rest import call
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
 
@@ -119,6 +121,14 @@ async def test_a_subscriber_without_the_publishers_codec_gets_53404_on_that_trac
             assert [str(p.kind) for p in alice.local_participant.tracks.values()
                     if p.track_sid in peer.legs] == ["audio"]
             assert len(failures) == 1
+            # New subscribe rules try it again (and it fails again, the same way).
+            async with aiohttp.ClientSession() as http:
+                status, _ = await call(
+                    http, "POST", f"{server.http_url}/v1/Rooms/{carol.sid}/Participants/carol/"
+                    "SubscribeRules", data={"Rules": '[{"type": "include", "all": true}]'})
+            assert status == 200
+            await wait_until(lambda: len(failures) == 2, 30)
+            assert failures[1][0].code == 53404 and failures[1][1] is publication
         finally:
             for room in rooms:
                 await room.disconnect()

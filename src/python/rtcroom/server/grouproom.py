@@ -143,8 +143,9 @@ class GroupPeer:
         """What it receives, by published track sid."""
         self.spare: list[RTCRtpTransceiver] = []
         """Transceivers of ended subscriptions, for new ones of their kind to reuse."""
-        self.failed: set[str] = set()
-        """Tracks it cannot receive (no codec in common), by sid: never offered again."""
+        self.failed: dict[str, float | None] = {}
+        """Tracks it cannot receive (no codec in common), by sid, with the time of the
+        subscribe rules they failed under: offered again only under new rules."""
         self.channels: dict[str, RTCDataChannel] = {}
         """Data channels it opened, by label (its data track's id)."""
         self.awaiting: tuple[str, int] | None = None
@@ -387,10 +388,12 @@ class GroupPeer:
     async def _update_subscriptions(self) -> bool:
         """Bring the legs to what the room says this participant receives; True when the
         connection must be renegotiated for it."""
+        rules = self.group.rules_updated_at(self.sid)
+        self.failed = {sid: at for sid, at in self.failed.items() if at == rules}
         for sid, leg in self.legs.items():
             reason = leg.subscription.unforwardable() if isinstance(leg, _MediaLeg) else None
             if reason is not None and sid not in self.failed:
-                self.failed.add(sid)
+                self.failed[sid] = rules
                 self.group.subscription_failed(self.sid, sid, MediaNoSupportedCodecError(
                     f"No supported codec: {reason}"))
         wanted = {sid: t for sid, t in self.group.wanted(self.sid).items()
@@ -726,6 +729,11 @@ class GroupRoom:
         """A track started arriving: the others may now subscribe to it."""
         for peer in self.peers.values():
             peer.kick()
+
+    def rules_updated_at(self, sid: str) -> float | None:
+        """When participant ``sid``'s subscribe rules last changed (None: as it joined)."""
+        p = self.room.participants.get(sid) if self.room is not None else None
+        return p.subscribe_rules_updated_at if p is not None else None
 
     def subscription_failed(self, participant_sid: str, track_sid: str,
                             error: TwilioError) -> None:
