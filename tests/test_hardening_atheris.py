@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing (atheris) of the parsers a client's bytes reach: each target of
 tests/atheris_targets.py runs in a process of its own (libFuzzer exits the process) from seed
-inputs. ``RTCROOM_ATHERIS_RUNS`` sets the runs per target; CI does a quick 20,000."""
+inputs. ``RTCROOM_ATHERIS_RUNS`` sets the runs per target; CI does 50,000."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 
 atheris = pytest.importorskip("atheris", reason="atheris has no wheel for this platform")
 
-import atheris_targets  # noqa: E402
+import atheris_targets
 
-RUNS = int(os.environ.get("RTCROOM_ATHERIS_RUNS", "20000"))
+RUNS = int(os.environ.get("RTCROOM_ATHERIS_RUNS", "50000"))
 
 
 @pytest.mark.parametrize("target", sorted(atheris_targets.TARGETS))
@@ -28,7 +28,7 @@ def test_parser_survives_coverage_guided_fuzzing(target: str, tmp_path: Path) ->
     result = subprocess.run(
         [sys.executable, atheris_targets.__file__, target, f"-runs={RUNS}", "-max_len=8192",
          "-timeout=20", f"-artifact_prefix={tmp_path}/", str(corpus)],
-        capture_output=True, text=True, timeout=1200)
+        capture_output=True, text=True, timeout=1200, check=False)
     done = re.findall(r"#(\d+)\s+DONE\s+cov: (\d+)", result.stderr)
     print(f"\n{target}: {done[-1] if done else '?'} (runs, coverage points); "
           f"corpus grew to {len(list(corpus.iterdir()))} inputs")
