@@ -8,9 +8,14 @@ Per kind (audio, video):
   (``actual``) against the bitrate the participant says it sent (``available``, from its
   ``network_quality`` reports; not judged without them);
 - ``recv`` (what the SFU forwards to it): fraction lost and jitter from its RTCP receiver
-  reports on each forwarded leg (switched-off legs left out), and the bitrate it says it
-  received (``actual``, browsers report it per kind) against what the SFU sent it
-  (``available``);
+  reports on each forwarded leg (switched-off legs left out), the loss counting only what was
+  lost between the SFU and the participant (``Subscription.downlink_lost``: a forwarded stream
+  keeps its publisher's gaps, which would otherwise lower every subscriber's level for one
+  lossy publisher). That count is exact for audio, forwarded packet for packet; video is not
+  (the SFU repairs its own losses with NACKs, late, and holds streams back until a keyframe),
+  so the downlink's loss is judged on the audio legs, for both kinds, when the participant
+  receives any audio. Bandwidth: the bitrate it says it received
+  (``actual``, browsers report it per kind) against what the SFU sent it (``available``);
 - RTT, one per participant since one connection carries both directions: the SFU's own from
   the receiver reports answering its sender reports, else the participant's reported send RTT.
 
@@ -75,6 +80,8 @@ class LinkMeter:
         self._time: float | None = None
         self._next_received: dict[tuple[str, int], tuple[int, int]] = {}
         self._next_bytes: dict[int, int] = {}
+        self._downlink: dict[int, tuple[int, int]] = {}
+        """id of a leg -> (packets lost on the downlink, expected) at the last update."""
 
     def reported(self, message: Mapping[str, Any], now: float) -> None:
         """A ``network_quality`` message from the participant."""
@@ -102,6 +109,17 @@ class LinkMeter:
         fresh = self._last_report is not None and now - self._last_report < REPORT_TTL
         legs = [leg for leg in legs if not leg.closed]
         rtts = [leg.rtt for leg in legs if leg.rtt is not None]
+        active = [leg for leg in legs if not leg.paused and leg.forwarder is not None]
+        audio = [leg for leg in active if leg.track.kind == "audio"]
+        counts = {id(leg): (leg.downlink_lost, leg.downlink_expected) for leg in legs}
+        lost = expected = 0
+        for leg in audio or active:
+            before = self._downlink.get(id(leg), (0, 0))
+            now_lost, now_expected = counts[id(leg)]
+            lost += max(now_lost - before[0], 0)
+            expected += max(now_expected - before[1], 0)
+        self._downlink = counts
+        downlink_loss = lost / expected if expected else None
         rtt = max(rtts) if rtts else (reported.mean("rtt") if fresh else None)
         out: dict[str, Any] = {}
         for kind, media_type in (("audio", NetworkQualityAudioStats),
@@ -109,7 +127,8 @@ class LinkMeter:
             tracks = list(published.get(kind, ()))
             kind_legs = [leg for leg in legs if leg.track.kind == kind]
             send = self._send(kind, tracks, elapsed, rtt, reported if fresh else None)
-            recv = self._recv(kind, kind_legs, elapsed, rtt, reported if fresh else None)
+            recv = self._recv(kind, kind_legs, elapsed, rtt, downlink_loss,
+                              reported if fresh else None)
             out[kind] = (None if send is None and recv is None
                          else media_type(send_stats=send, recv_stats=recv))
         # Counters of tracks and legs that are gone are forgotten.
@@ -154,7 +173,8 @@ class LinkMeter:
                             jitter=max(jitters) if jitters else None, rtt=rtt)
 
     def _recv(self, kind: str, legs: list[Subscription], elapsed: float | None,
-              rtt: float | None, reported: Reported | None) -> Any:
+              rtt: float | None, fraction_lost: float | None,
+              reported: Reported | None) -> Any:
         if not legs:
             return None
         active = [leg for leg in legs if not leg.paused and leg.forwarder is not None]
@@ -163,8 +183,8 @@ class LinkMeter:
         if not active:
             return measurements(rtt=rtt)
         clock = active[0].track.codecs[0].clockRate
-        fraction_lost = sum(leg.fraction_lost for leg in active) / len(active) / 256
         jitter = max(leg.jitter for leg in active) / clock
         got = reported.mean(f"{kind}.recv.bitrate") if reported is not None else None
         return measurements(actual=got, available=sum(rates) if got is not None and rates
                             else None, fraction_lost=fraction_lost, jitter=jitter, rtt=rtt)
+

@@ -15,13 +15,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
-from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
-from aiortc.rtcrtpparameters import (
-    RTCRtpCodecCapability,
-    RTCRtpCodecParameters,
-    RTCRtpHeaderExtensionParameters,
-)
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -104,17 +100,6 @@ def map_payload_types(
     return mapping
 
 
-def publisher_first(codecs: list[RTCRtpCodecParameters],
-                    kind: str) -> list[RTCRtpCodecCapability]:
-    """This end's ``kind`` codecs, those matching ``codecs`` (a publisher's, the one it sends
-    first) first and in their order."""
-    capabilities = RTCRtpSender.getCapabilities(kind).codecs
-    media = [c for c in capabilities if not is_rtx(c)]
-    first = [c for p in codecs for c in media
-             if c.mimeType.lower() == p.mimeType.lower() and c.parameters == p.parameters]
-    return first + [c for c in media if c not in first] + [c for c in capabilities if is_rtx(c)]
-
-
 def _rtx_payload_types(codecs: list[RTCRtpCodecParameters]) -> dict[int, int]:
     mapping = {}
     for codec in codecs:
@@ -175,6 +160,9 @@ class PublishedTrack:
         self.retransmissions_received = 0
         self.statistics: dict[int, StreamStatistics] = {}
         """Receive statistics per stream, reported to the publisher in receiver reports."""
+        self.fractions_lost: dict[int, int] = {}
+        """Fraction lost (Q8) per stream in the last receiver report: loss upstream of the SFU,
+        which the subscribers' reports include too."""
         self._nack_generators: dict[int, NackGenerator] | None = (
             {} if self.kind == "video" else None)
         self._sender_report_times: dict[int, float] = {}
@@ -319,8 +307,9 @@ class PublishedTrack:
             if ssrc in self.sender_reports:
                 lsr = (self.sender_reports[ssrc][0] >> 16) & 0xFFFFFFFF
                 dlsr = int((now - self._sender_report_times[ssrc]) * 65536)
+            fraction_lost = self.fractions_lost[ssrc] = stats.fraction_lost
             reports.append(RtcpReceiverInfo(
-                ssrc=ssrc, fraction_lost=stats.fraction_lost, packets_lost=stats.packets_lost,
+                ssrc=ssrc, fraction_lost=fraction_lost, packets_lost=stats.packets_lost,
                 highest_sequence=(stats.cycles + (stats.max_seq or 0)) & 0xFFFFFFFF,
                 jitter=stats.jitter, lsr=lsr, dlsr=dlsr))
         return reports
@@ -401,6 +390,14 @@ class Subscription:
         """Called with each report block about this leg's stream and the RTT it gave."""
         self.on_remb: Callable[[int, list[int]], None] | None = None
         """Called with each REMB's bitrate and the SSRCs it names."""
+        self.downlink_lost = 0
+        self.downlink_expected = 0
+        """Packets lost between the SFU and the subscriber, and packets it expected, since the
+        leg started: its receiver reports' cumulative loss less what was already missing when
+        the packets reached the SFU (a forwarded stream keeps its publisher's gaps)."""
+        self._report_snapshot: tuple[int, int, int, int] | None = None
+        """(source SSRC, highest sequence, subscriber's cumulative loss, the SFU's cumulative
+        loss of the source) at the last receiver report."""
         self._sender_report_sent: dict[int, float] = {}
         """Middle 32 bits of the NTP time of recent sender reports -> when they went out
         (the subscriber's LSR names one; the NTP time is the publisher's, so not our clock)."""
@@ -412,20 +409,6 @@ class Subscription:
         self.packets_sent = 0
         self.bytes_sent = 0
         attach_sender(self.sender, self._on_rtcp, self._sender_reports)
-
-    def unforwardable(self) -> str | None:
-        """Why this leg, once negotiated, cannot carry the track (the subscriber accepted none
-        of the publisher's codecs, and the SFU does not transcode); None when it can or is
-        not negotiated yet."""
-        if self.transceiver.currentDirection not in ("sendonly", "sendrecv"):
-            return None
-        leg = [c for c in negotiated_codecs(self.transceiver) if not is_rtx(c)]
-        # The publisher sends the first codec it negotiated.
-        sent = self.track.codecs[0]
-        if sent.payloadType in map_payload_types([sent], leg):
-            return None
-        return (f"the subscriber accepts {', '.join(c.mimeType for c in leg) or 'no codec'} "
-                f"for track {self.track.sid}, which is published in {sent.mimeType}")
 
     def start(self) -> Forwarder | None:
         """Create the forwarder once the subscriber's leg is negotiated and connected."""
@@ -516,8 +499,29 @@ class Subscription:
                     rtt = self._round_trip_time(report)
                     if rtt is not None:
                         self.rtt = rtt
+                    self._count_downlink_loss(report)
                     if self.on_receiver_report is not None:
                         self.on_receiver_report(report, rtt)
+
+    def _count_downlink_loss(self, report: RtcpReceiverInfo) -> None:
+        forwarder = self.forwarder
+        source = forwarder.source if forwarder is not None else None
+        stats = self.track.statistics.get(source) if source is not None else None
+        if stats is None or source is None:
+            self._report_snapshot = None
+            return
+        # The report arrives within milliseconds of the packets it counts: the source's loss
+        # counted now covers the same packets, give or take the last one or two.
+        snapshot = (source, report.highest_sequence, report.packets_lost, stats.packets_lost)
+        previous, self._report_snapshot = self._report_snapshot, snapshot
+        if previous is None or previous[0] != source:
+            return  # a new stream (layer switch, restart): counting starts again
+        expected = snapshot[1] - previous[1]
+        if expected <= 0:
+            return
+        lost = (snapshot[2] - previous[2]) - (snapshot[3] - previous[3])
+        self.downlink_expected += expected
+        self.downlink_lost += min(max(lost, 0), expected)
 
     def _round_trip_time(self, report: RtcpReceiverInfo) -> float | None:
         sent = self._sender_report_sent.get(report.lsr)
@@ -635,9 +639,6 @@ class Router:
         track = self.tracks.get(sid)
         if track is None:
             raise ValueError(f"track {sid} is not published in this room")
-        # Offered first, the publisher's codecs are what the subscriber answers with when it
-        # has them: the leg forwards without transcoding.
-        transceiver.setCodecPreferences(publisher_first(track.codecs, transceiver.kind))
         sub = Subscription(track, transceiver,
                            self.default_max_bitrate if max_bitrate is None else max_bitrate)
         track._add(sub)

@@ -1,0 +1,114 @@
+"""A group room under injected loss, run inside a network namespace by tests/netns.py (never on
+the host: it changes the namespace's nftables).
+
+    netns_scenario.py loss PERCENT SECONDS
+
+Starts a server on 127.0.0.1 with three bots (a tone and a test pattern each, network quality
+on), then drops PERCENT % of the UDP datagrams to and from the bot "lossy" for SECONDS, and
+prints one JSON object: the server's level per identity before and after, what each bot was told
+(its own level and the others'), the video frames each bot decoded of each other during the
+loss ("subscriber<-publisher kind"), the NACKs each leg got and the packets it resent, and
+the server's detailed stats per identity (to say why a level is what it is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import subprocess
+import sys
+from typing import Any
+
+import rtcroom
+from loopback_peers import ToneTrack
+from rtcroom.aiortc_ext.ice import udp_endpoints, use_host_addresses
+from rtcroom.constants import NetworkQualityVerbosity as Verbosity
+from serverutil import running_server, token, wait_until
+
+NAMES = ("lossy", "clean1", "clean2")
+
+
+def nft(*args: str) -> None:
+    subprocess.run(["nft", *args], check=True, capture_output=True, text=True)
+
+
+def drop(port: int, percent: int) -> None:
+    """Drop ``percent`` % of the UDP datagrams from and to ``port``, at random."""
+    nft("add", "table", "inet", "faults")
+    nft("add", "chain", "inet", "faults", "out", "{ type filter hook output priority 0 ; }")
+    for direction in ("sport", "dport"):
+        nft("add", "rule", "inet", "faults", "out", "udp", direction, str(port), "numgen",
+            "random", "mod", "100", "<", str(percent), "drop")
+
+
+async def count_frames(track: Any, counts: dict[str, int], key: str) -> None:
+    async for _ in track.frames():
+        counts[key] = counts.get(key, 0) + 1
+
+
+async def loss(percent: int, seconds: float) -> dict[str, Any]:
+    async with running_server(room_type="group") as server:
+        rooms = {}
+        for i, name in enumerate(NAMES):
+            rooms[name] = await rtcroom.connect(
+                token(name), server=server.url, name="room",
+                network_quality={"local": Verbosity.MINIMAL, "remote": Verbosity.MINIMAL},
+                tracks=[rtcroom.LocalAudioTrack(ToneTrack(400 + 200 * i)),
+                        rtcroom.LocalVideoTrack.test_pattern(160, 120, frame_rate=10)])
+        try:
+            for room in rooms.values():
+                await wait_until(lambda room=room: sum(
+                    pub.track is not None for p in room.participants.values()
+                    for pub in p.tracks.values()) == 4, 60)
+            group = server.service.media.rooms[rooms["lossy"].sid]
+            sids = {name: room.local_participant.sid for name, room in rooms.items()}
+            await wait_until(lambda: all(
+                group.peers[sid].scorer.level is not None for sid in sids.values()), 30)
+            before = {name: group.peers[sid].scorer.level for name, sid in sids.items()}
+
+            pc = rooms["lossy"]._signaling.pcs.connections()[0][1]  # type: ignore[union-attr]
+            for endpoint in udp_endpoints(pc):
+                drop(endpoint.socket.getsockname()[1], percent)
+
+            counts: dict[str, int] = {}
+            tasks = []
+            for name, room in rooms.items():
+                for p in room.participants.values():
+                    for pub in p.tracks.values():
+                        tasks.append(asyncio.ensure_future(count_frames(
+                            pub.track, counts, f"{name}<-{p.identity} {pub.kind}")))
+            await asyncio.sleep(seconds)
+            for task in tasks:
+                task.cancel()
+            return {
+                "before": before,
+                "levels": {name: group.peers[sid].scorer.level for name, sid in sids.items()},
+                "told": {name: {
+                    "local": room.local_participant.network_quality_level,
+                    **{p.identity: p.network_quality_level
+                       for p in room.participants.values()}} for name, room in rooms.items()},
+                "frames": counts,
+                "repairs": {name: [
+                    (leg.subscription.track.kind, leg.subscription.nacks_received,
+                     leg.subscription.retransmitted)
+                    for leg in group.peers[sid].legs.values() if hasattr(leg, "subscription")]
+                    for name, sid in sids.items()},
+                "stats": {name: dataclasses.asdict(group.peers[sid].scorer.stats)
+                          for name, sid in sids.items()},
+            }
+        finally:
+            for room in rooms.values():
+                await room.disconnect()
+
+
+def main() -> None:
+    if sys.argv[1:2] != ["loss"] or len(sys.argv) != 4:
+        sys.exit(__doc__)
+    with use_host_addresses(["127.0.0.1"]):
+        result = asyncio.run(loss(int(sys.argv[2]), float(sys.argv[3])))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

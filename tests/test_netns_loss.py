@@ -1,0 +1,56 @@
+"""Real packet loss on one participant of a group room, injected with nftables in a network
+namespace (tests/netns.py; the scenario runs in tests/netns_scenario.py): its network quality
+level falls while the others' stay high, and at 5 % loss media keeps flowing both ways (issue
+11's fault test too).
+
+Delay, jitter and reordering are not tested: this kernel has no netem qdisc, and nftables can
+drop or police packets but not hold them back. The tests skip, saying why, where network
+namespaces cannot be created (not root, or ``ip netns add`` refused).
+"""
+
+from __future__ import annotations
+
+import pytest
+from netns import namespace, run_scenario, unavailable
+
+REASON = unavailable()
+pytestmark = [pytest.mark.skipif(REASON is not None, reason=REASON or ""),
+              pytest.mark.timeout(300)]
+
+
+def test_loss_on_one_participant_lowers_its_network_quality_only() -> None:
+    with namespace() as ns:
+        result = run_scenario(ns, "loss", "15", "16")
+    # A clean loopback first: everyone is 5.
+    assert result["before"] == {"lossy": 5, "clean1": 5, "clean2": 5}
+    # 15 % of its datagrams dropped both ways: at most 2 (its audio loses 15 %, which alone
+    # scores 1); the others' links are clean, and the loss the SFU forwards them from the lossy
+    # publisher is not counted against them.
+    levels = result["levels"]
+    assert levels["lossy"] <= 2
+    assert levels["clean1"] >= 4 and levels["clean2"] >= 4
+    # What each participant was told agrees with the server, about itself and the others.
+    for name, told in result["told"].items():
+        assert told["local"] == levels[name]
+        assert all(told[other] == levels[other] for other in levels if other != name)
+
+
+def test_media_keeps_flowing_at_5_percent_loss() -> None:
+    """5 % of the lossy participant's datagrams dropped both ways for 10 s: every participant
+    keeps decoding every other's audio (50 frames/s) and video (10 frames/s).
+
+    The lossy participant's own video stalls for seconds at a time, though: aiortc's receiver
+    NACKs a gap only when it first sees it (a lost retransmission is asked for again only with
+    the next new gap) and its jitter buffer holds every later frame until the gap is filled, so
+    it decodes a few frames of each publisher, not most (the SFU, which NACKs the same way,
+    repairs the lossy publisher's uplink well enough for the others to get most frames)."""
+    with namespace() as ns:
+        result = run_scenario(ns, "loss", "5", "10")
+    frames = result["frames"]
+    names = ("lossy", "clean1", "clean2")
+    for subscriber in names:
+        for publisher in (n for n in names if n != subscriber):
+            pair = f"{subscriber}<-{publisher}"
+            # Half the audio frames is far from a stall and leaves room for a loaded machine.
+            assert frames.get(f"{pair} audio", 0) >= 250, frames
+            assert frames.get(f"{pair} video", 0) >= (1 if subscriber == "lossy" else 30), frames
