@@ -15,9 +15,13 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
-from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpTransceiver
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecCapability,
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+)
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -98,6 +102,17 @@ def map_payload_types(
         if match is not None and match.payloadType is not None:
             mapping[codec.payloadType] = match.payloadType
     return mapping
+
+
+def publisher_first(codecs: list[RTCRtpCodecParameters],
+                    kind: str) -> list[RTCRtpCodecCapability]:
+    """This end's ``kind`` codecs, those matching ``codecs`` (a publisher's, the one it sends
+    first) first and in their order."""
+    capabilities = RTCRtpSender.getCapabilities(kind).codecs
+    media = [c for c in capabilities if not is_rtx(c)]
+    first = [c for p in codecs for c in media
+             if c.mimeType.lower() == p.mimeType.lower() and c.parameters == p.parameters]
+    return first + [c for c in media if c not in first] + [c for c in capabilities if is_rtx(c)]
 
 
 def _rtx_payload_types(codecs: list[RTCRtpCodecParameters]) -> dict[int, int]:
@@ -410,6 +425,20 @@ class Subscription:
         self.bytes_sent = 0
         attach_sender(self.sender, self._on_rtcp, self._sender_reports)
 
+    def unforwardable(self) -> str | None:
+        """Why this leg, once negotiated, cannot carry the track (the subscriber accepted none
+        of the publisher's codecs, and the SFU does not transcode); None when it can or is
+        not negotiated yet."""
+        if self.transceiver.currentDirection not in ("sendonly", "sendrecv"):
+            return None
+        leg = [c for c in negotiated_codecs(self.transceiver) if not is_rtx(c)]
+        # The publisher sends the first codec it negotiated.
+        sent = self.track.codecs[0]
+        if sent.payloadType in map_payload_types([sent], leg):
+            return None
+        return (f"the subscriber accepts {', '.join(c.mimeType for c in leg) or 'no codec'} "
+                f"for track {self.track.sid}, which is published in {sent.mimeType}")
+
     def start(self) -> Forwarder | None:
         """Create the forwarder once the subscriber's leg is negotiated and connected."""
         if (self.closed or self.transceiver.currentDirection not in ("sendonly", "sendrecv")
@@ -639,6 +668,9 @@ class Router:
         track = self.tracks.get(sid)
         if track is None:
             raise ValueError(f"track {sid} is not published in this room")
+        # Offered first, the publisher's codecs are what the subscriber answers with when it
+        # has them: the leg forwards without transcoding.
+        transceiver.setCodecPreferences(publisher_first(track.codecs, transceiver.kind))
         sub = Subscription(track, transceiver,
                            self.default_max_bitrate if max_bitrate is None else max_bitrate)
         track._add(sub)
