@@ -46,6 +46,16 @@ Nothing here does I/O, and time is the caller's (seconds, monotonic). One
 report as they arrive, call :meth:`~DownlinkEstimator.update` from a timer (every 100 ms-1 s) with
 the bitrate the SFU is sending that subscriber, and run the allocator when ``bitrate`` or
 ``congested`` of the returned :class:`DownlinkEstimate` changes.
+
+In rtcroom this runs on the server, in the SFU (rtcroom.server.grouproom): every group-room
+subscriber has one, fed with the receiver report blocks about the streams the SFU forwards it and
+with its REMBs, and updated every second with what the SFU sent it; the estimate, capped by the
+subscriber's ``max_subscription_bitrate``, is the budget of its bandwidth allocation, and
+``congested`` its congestion flag. REMB counts only from subscribers whose REMB estimates the
+whole link (browsers send one REMB naming every stream they receive); aiortc, which rtcroom's
+own clients use, sends one REMB per received stream, tracking that stream's own rate (at most
+about 1.5 times it), so counting it would cap the budget at what is already sent and switch
+tracks off on a clean link. rtcroom clients are therefore estimated from loss alone.
 """
 
 from __future__ import annotations
