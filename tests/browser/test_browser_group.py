@@ -374,3 +374,40 @@ async def test_the_page_switches_a_track_off_and_on_with_render_hints(
             await page_wait(page, f"videos().then(v => v[0].frames >= {frames + 20})")
         finally:
             await bot.disconnect()
+
+
+async def test_priorities_set_in_the_page_decide_which_video_stays_on(
+        browser: Any, twilio_video_dist: Path) -> None:
+    """Two bots' videos, a cap in the page's bandwidth profile for one of them: the one the
+    page gives the higher priority (RemoteVideoTrack.setPriority, over track_priority) stays
+    on, and turning the priorities around turns the videos around."""
+    async with running_server(room_type="group") as server, \
+            page_server(twilio_video_dist) as url:
+        bots = {name: await rtcroom.connect(
+                    token(name), server=server.url, name="room",
+                    tracks=[rtcroom.LocalVideoTrack(NoiseTrack(160, 120))])
+                for name in ("a", "b")}
+        try:
+            group = server.service.media.rooms[bots["a"].sid]
+            rates = await settled_rates(group, 2)
+            page = await open_page(browser, url)
+            joined = await join_page(
+                page, "browser", server.url, audio=False, video=False,
+                bandwidthProfile={"video": {"maxSubscriptionBitrate": int(rates[1] * 1.3)}})
+            assert "error" not in joined, joined
+            await page_wait(page, "videos().then(v => v.length === 2)")
+            set_priority = """([identity, priority]) => [...room.participants.values()]
+                .find(p => p.identity === identity).videoTracks
+                .forEach(pub => pub.track.setPriority(priority))"""
+            for on, off in (("a", "b"), ("b", "a")):
+                await page.evaluate(set_priority, [on, "high"])
+                await page.evaluate(set_priority, [off, "low"])
+                await page_wait(page, f"""videos().then(v => v.some(x => x.identity === '{off}'
+                    && x.switchedOff) && v.some(x => x.identity === '{on}' && !x.switchedOff))""")
+                [on_sid] = bots[on].local_participant.tracks
+                peer = group.peers[joined["localSid"]]
+                assert peer.priorities[on_sid] == "high"
+                assert not peer.legs[on_sid].subscription.paused
+        finally:
+            for bot in bots.values():
+                await bot.disconnect()
