@@ -2,10 +2,11 @@
 the host: it changes the namespace's nftables).
 
     netns_scenario.py loss PERCENT SECONDS
+    netns_scenario.py delay MS JITTER_MS SECONDS
 
 Starts a server on 127.0.0.1 with three bots (a tone and a test pattern each, network quality
-on), then drops PERCENT % of the UDP datagrams to and from the bot "lossy" for SECONDS, and
-prints one JSON object: the server's level per identity before and after, what each bot was told
+on), then drops PERCENT % of the UDP datagrams to and from the bot "lossy" for SECONDS (or holds
+each back MS ± JITTER_MS, reordering them: tests/impair.py), and prints one JSON object: the server's level per identity before and after, what each bot was told
 (its own level and the others'), the video frames each bot decoded of each other during the
 loss ("subscriber<-publisher kind"), the NACKs each leg got and the packets it resent, and
 the server's detailed stats per identity (to say why a level is what it is).
@@ -18,9 +19,12 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import rtcroom
+from impair import Delay
 from loopback_peers import ToneTrack
 from rtcroom.aiortc_ext.ice import udp_endpoints, use_host_addresses
 from rtcroom.constants import NetworkQualityVerbosity as Verbosity
@@ -33,13 +37,24 @@ def nft(*args: str) -> None:
     subprocess.run(["nft", *args], check=True, capture_output=True, text=True)
 
 
-def drop(port: int, percent: int) -> None:
-    """Drop ``percent`` % of the UDP datagrams from and to ``port``, at random."""
-    nft("add", "table", "inet", "faults")
-    nft("add", "chain", "inet", "faults", "out", "{ type filter hook output priority 0 ; }")
-    for direction in ("sport", "dport"):
-        nft("add", "rule", "inet", "faults", "out", "udp", direction, str(port), "numgen",
-            "random", "mod", "100", "<", str(percent), "drop")
+Fault = Callable[[list[int]], AbstractAsyncContextManager[Any]]
+"""Given the lossy bot's UDP ports: what happens to them while the scenario measures."""
+
+
+def drop(percent: int) -> Fault:
+    """Drop ``percent`` % of the UDP datagrams from and to the ports, at random."""
+
+    @asynccontextmanager
+    async def fault(ports: list[int]) -> AsyncIterator[None]:
+        nft("add", "table", "inet", "faults")
+        nft("add", "chain", "inet", "faults", "out", "{ type filter hook output priority 0 ; }")
+        for port in ports:
+            for direction in ("sport", "dport"):
+                nft("add", "rule", "inet", "faults", "out", "udp", direction, str(port),
+                    "numgen", "random", "mod", "100", "<", str(percent), "drop")
+        yield
+
+    return fault
 
 
 async def count_frames(track: Any, counts: dict[str, int], key: str) -> None:
@@ -47,7 +62,7 @@ async def count_frames(track: Any, counts: dict[str, int], key: str) -> None:
         counts[key] = counts.get(key, 0) + 1
 
 
-async def loss(percent: int, seconds: float) -> dict[str, Any]:
+async def scenario(fault: Fault, seconds: float) -> dict[str, Any]:
     async with running_server(room_type="group") as server:
         rooms = {}
         for i, name in enumerate(NAMES):
@@ -68,20 +83,23 @@ async def loss(percent: int, seconds: float) -> dict[str, Any]:
             before = {name: group.peers[sid].scorer.level for name, sid in sids.items()}
 
             pc = rooms["lossy"]._signaling.pcs.connections()[0][1]  # type: ignore[union-attr]
-            for endpoint in udp_endpoints(pc):
-                drop(endpoint.socket.getsockname()[1], percent)
+            ports = [endpoint.socket.getsockname()[1] for endpoint in udp_endpoints(pc)]
 
             counts: dict[str, int] = {}
             tasks = []
-            for name, room in rooms.items():
-                for p in room.participants.values():
-                    for pub in p.tracks.values():
-                        tasks.append(asyncio.ensure_future(count_frames(
-                            pub.track, counts, f"{name}<-{p.identity} {pub.kind}")))
-            await asyncio.sleep(seconds)
-            for task in tasks:
-                task.cancel()
+            async with fault(ports) as faulty:
+                for name, room in rooms.items():
+                    for p in room.participants.values():
+                        for pub in p.tracks.values():
+                            tasks.append(asyncio.ensure_future(count_frames(
+                                pub.track, counts, f"{name}<-{p.identity} {pub.kind}")))
+                await asyncio.sleep(seconds)
+                for task in tasks:
+                    task.cancel()
+                held = {"held": faulty.held, "reordered": faulty.reordered} \
+                    if isinstance(faulty, Delay) else {}
             return {
+                "impaired": held,
                 "before": before,
                 "levels": {name: group.peers[sid].scorer.level for name, sid in sids.items()},
                 "told": {name: {
@@ -103,10 +121,16 @@ async def loss(percent: int, seconds: float) -> dict[str, Any]:
 
 
 def main() -> None:
-    if sys.argv[1:2] != ["loss"] or len(sys.argv) != 4:
+    args = sys.argv[1:]
+    if args[:1] == ["loss"] and len(args) == 3:
+        fault, seconds = drop(int(args[1])), float(args[2])
+    elif args[:1] == ["delay"] and len(args) == 4:
+        delay, jitter = float(args[1]) / 1000, float(args[2]) / 1000
+        fault, seconds = (lambda ports: Delay(ports, delay, jitter)), float(args[3])
+    else:
         sys.exit(__doc__)
     with use_host_addresses(["127.0.0.1"]):
-        result = asyncio.run(loss(int(sys.argv[2]), float(sys.argv[3])))
+        result = asyncio.run(scenario(fault, seconds))
     print(json.dumps(result))
 
 
