@@ -1,0 +1,268 @@
+#include "pacer/sender.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#else
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#endif
+
+namespace rtcroom::pacer {
+namespace {
+
+// sendmmsg takes at most UIO_MAXIOV (1024) messages; a wake-up rarely has more than a few due.
+constexpr std::size_t kMaxBatch = 256;
+
+std::chrono::steady_clock::time_point ToTimePoint(std::int64_t us) {
+    return std::chrono::steady_clock::time_point(std::chrono::microseconds(us));
+}
+
+#ifdef _WIN32
+
+// Winsock has no dup() for sockets: the Python layer keeps the socket object alive instead.
+std::intptr_t AdoptSocket(std::intptr_t fd) {
+    sockaddr_storage peer{};
+    int len = sizeof peer;
+    if (getpeername(static_cast<SOCKET>(fd), reinterpret_cast<sockaddr *>(&peer), &len) != 0) {
+        int err = WSAGetLastError();
+        if (err == WSAENOTCONN) throw std::invalid_argument("the socket must be connected");
+        throw std::invalid_argument("socket descriptor " + std::to_string(fd) +
+                                    " is closed or not a socket");
+    }
+    return fd;
+}
+
+void ReleaseSocket(std::intptr_t) {}
+
+#else
+
+std::intptr_t AdoptSocket(std::intptr_t fd) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr *>(&peer), &len) != 0) {
+        if (errno == ENOTCONN) throw std::invalid_argument("the socket must be connected");
+        throw std::invalid_argument("socket descriptor " + std::to_string(fd) +
+                                    " is closed or not a socket: " + std::strerror(errno));
+    }
+    int copy = fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) {
+        throw std::runtime_error(std::string("cannot duplicate the socket: ") +
+                                 std::strerror(errno));
+    }
+    return copy;
+}
+
+void ReleaseSocket(std::intptr_t fd) { close(static_cast<int>(fd)); }
+
+#endif
+
+}  // namespace
+
+std::int64_t MonotonicMicros() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+SocketSender::SocketSender(std::intptr_t fd, std::int64_t target_bitrate_bps, Config config,
+                           std::int64_t tolerance_us, bool record)
+    : fd_(-1),
+      tolerance_us_(tolerance_us),
+      record_(record),
+      pacer_(target_bitrate_bps, MonotonicMicros(), config) {
+    if (tolerance_us < 0 || tolerance_us > 10'000) {
+        throw std::invalid_argument("tolerance must be 0 to 10 ms, got " +
+                                    std::to_string(tolerance_us) + " us");
+    }
+    fd_ = AdoptSocket(fd);
+}
+
+SocketSender::~SocketSender() {
+    Stop();
+    ReleaseSocket(fd_);
+}
+
+void SocketSender::Start() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (thread_.joinable()) throw std::logic_error("the sender is already started");
+    if (stopping_) throw std::logic_error("the sender was stopped; make a new one");
+    thread_ = std::thread([this] { Run(); });
+}
+
+void SocketSender::Stop() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+}
+
+void SocketSender::NotifyIfSooner() {
+    std::int64_t next = pacer_.NextSendTime();
+    if (next != kNever && next + tolerance_us_ / 2 < wake_at_) wake_.notify_one();
+}
+
+void SocketSender::SetTargetBitrate(std::int64_t target_bitrate_bps) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pacer_.SetTargetBitrate(target_bitrate_bps, MonotonicMicros());
+    NotifyIfSooner();
+}
+
+std::size_t SocketSender::EnqueueMany(std::vector<std::string> packets, PacketClass packet_class) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::int64_t now = MonotonicMicros();
+    std::size_t dropped = 0;
+    for (auto &packet : packets) dropped += pacer_.Enqueue(std::move(packet), packet_class, now);
+    NotifyIfSooner();
+    return dropped;
+}
+
+void SocketSender::Run() {
+    std::vector<Released> batch;
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+        std::int64_t next = pacer_.NextSendTime();
+        std::int64_t now = MonotonicMicros();
+        if (next > now) {
+            // Re-read everything on any wake-up: a packet, a rate change or Stop() may have
+            // come in, and condition variables wake spuriously.
+            if (next == kNever) {
+                wake_at_ = kNever;
+                wake_.wait(lock);
+            } else {
+                wake_at_ = next + tolerance_us_ / 2;
+                if (wake_at_ > now) wake_.wait_until(lock, ToTimePoint(wake_at_));
+                next = pacer_.NextSendTime();
+                now = MonotonicMicros();
+            }
+            if (stopping_ || next == kNever || next > now + tolerance_us_) continue;
+        }
+        wake_at_ = now;  // awake: enqueuers need not notify
+        ++wakeups_;
+        batch.clear();
+        while (batch.size() < kMaxBatch) {
+            auto packet = pacer_.Pop(now + tolerance_us_);
+            if (!packet) break;
+            batch.push_back(std::move(*packet));
+        }
+        lock.unlock();
+        std::int64_t sent_us = MonotonicMicros();
+        std::uint64_t refused = SendBatch(batch);
+        lock.lock();
+        sent_ += batch.size() - refused;
+        errors_ += refused;
+        if (record_) {
+            for (const auto &p : batch) {
+                log_.push_back(Release{p.due_us, sent_us, p.packet_class, p.data.size()});
+            }
+        }
+    }
+    wake_at_ = kNever;
+}
+
+std::uint64_t SocketSender::SendBatch(const std::vector<Released> &batch) const {
+    std::uint64_t refused = 0;
+#if defined(__linux__)
+    std::vector<iovec> iov(batch.size());
+    std::vector<mmsghdr> msgs(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        iov[i].iov_base = const_cast<char *>(batch[i].data.data());
+        iov[i].iov_len = batch[i].data.size();
+        msgs[i] = mmsghdr{};
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    std::size_t i = 0;
+    while (i < batch.size()) {
+        int n = sendmmsg(static_cast<int>(fd_), msgs.data() + i,
+                         static_cast<unsigned>(batch.size() - i), MSG_DONTWAIT);
+        if (n > 0) {
+            i += static_cast<std::size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            // The error belongs to message i: it is lost, the rest still go.
+            ++refused;
+            ++i;
+        }
+    }
+#elif defined(_WIN32)
+    for (const auto &p : batch) {
+        if (send(static_cast<SOCKET>(fd_), p.data.data(), static_cast<int>(p.data.size()), 0) < 0) {
+            ++refused;
+        }
+    }
+#else
+    for (const auto &p : batch) {
+        ssize_t n;
+        do {
+            n = send(static_cast<int>(fd_), p.data.data(), p.data.size(), MSG_DONTWAIT);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) ++refused;
+    }
+#endif
+    return refused;
+}
+
+std::int64_t SocketSender::target_bitrate_bps() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pacer_.target_bitrate_bps();
+}
+
+std::int64_t SocketSender::pacing_rate_bps() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pacer_.pacing_rate_bps();
+}
+
+std::size_t SocketSender::queued_packets() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pacer_.queued_packets();
+}
+
+std::size_t SocketSender::queued_packets(PacketClass c) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pacer_.queued_packets(c);
+}
+
+std::size_t SocketSender::queued_bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pacer_.queued_bytes();
+}
+
+std::uint64_t SocketSender::dropped_packets(PacketClass c) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pacer_.dropped_packets(c);
+}
+
+std::uint64_t SocketSender::sent_packets() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return sent_;
+}
+
+std::uint64_t SocketSender::wakeups() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return wakeups_;
+}
+
+std::uint64_t SocketSender::send_errors() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return errors_;
+}
+
+std::vector<Release> SocketSender::TakeLog() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::exchange(log_, {});
+}
+
+}  // namespace rtcroom::pacer
