@@ -1,8 +1,8 @@
 """Where a pacer's CPU goes at 10k packets/s onto a UDP socket, and the ratios to a pure-Python
 asyncio pacer, all measured in one run (workloads: asv_bench/pacer.py ``socket_run``).
 
-Sides: "native" is rtcroom's PacedSocket (one native thread, one ``sendmmsg`` per wake-up, no
-GIL), "python" the pure-Python asyncio leaky bucket sleeping until each slot and calling
+Sides: "native" is rtcroom's PacedSocket (one native thread, one ``sendmmsg`` per wake-up with
+equal-sized packets as UDP GSO datagrams, no GIL), "python" the pure-Python asyncio leaky bucket sleeping until each slot and calling
 ``sock.send`` (asv_bench/pacer.py SleepingPacer), "driver" rtcroom's asyncio PacedSender over the
 native core calling ``sock.send``. Each round runs every side once for CPU (no instrumentation)
 and once with release times recorded (for the p99 error), interleaved, so load shifts all alike.
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from asv_bench.pacer import Run, send_floor, socket_run
 
 ROLES = {
-    "native": "PacedSocket (native thread, sendmmsg)",
+    "native": "PacedSocket (native thread, sendmmsg+GSO)",
     "python": "pure-Python asyncio pacer, sock.send",
     "driver": "PacedSender (asyncio) + native core",
 }

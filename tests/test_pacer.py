@@ -379,8 +379,10 @@ def tagged(i: int, size: int) -> bytes:
 
 
 @settings(max_examples=30, deadline=None)
-@given(packets=st.lists(st.tuples(st.integers(4, 1200), st.sampled_from(list(PacketClass))),
-                        min_size=1, max_size=40),
+# Runs of equal sizes, as a frame's packets, go out as one segmented datagram (UDP GSO).
+@given(packets=st.lists(st.tuples(st.one_of(st.integers(4, 1200), st.sampled_from([1200, 300])),
+                                  st.sampled_from(list(PacketClass))),
+                        min_size=1, max_size=100),
        max_packets=st.tuples(*[st.integers(1, 12)] * 3),
        bitrate=st.integers(2_000_000, 50_000_000))
 def test_socket_sender_sends_what_the_twin_releases(
@@ -465,6 +467,15 @@ def test_socket_sender_keeps_its_own_descriptor() -> None:
         assert [d for _, d in receive(receiver, 3)] == [b"x" * 100] * 3
 
 
+def test_socket_sender_on_a_unix_datagram_socket() -> None:
+    """Not UDP, so no segmentation offload: equal-sized packets still arrive one per datagram."""
+    receiver, sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.settimeout(30)
+    with receiver, sender, PacedSocket(sender, 100_000_000) as paced:
+        paced.enqueue_many([tagged(i, 500) for i in range(10)], "video")
+        assert [d for _, d in receive(receiver, 10)] == [tagged(i, 500) for i in range(10)]
+
+
 def test_socket_sender_disabled_sends_at_once() -> None:
     receiver, sender = socket_pair()
     with receiver, sender, PacedSocket(sender, 1_000, enabled=False) as paced:
@@ -479,6 +490,9 @@ def test_socket_sender_bad_arguments() -> None:
     with receiver, sender, unconnected:
         with pytest.raises(ValueError, match="must be connected"):
             PacedSocket(unconnected, 1_000_000)
+        stream, other_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with stream, other_end, pytest.raises(ValueError, match="datagram socket"):
+            PacedSocket(stream, 1_000_000)
         with pytest.raises(ValueError, match="tolerance"):
             PacedSocket(sender, 1_000_000, tolerance=0.05)
         with pytest.raises(ValueError, match="target bitrate"):

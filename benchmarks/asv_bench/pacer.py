@@ -14,7 +14,8 @@ figure is the pacer's own cost. Baselines:
 
 Sending on a socket (``socket_run``): the same 10k packets/s onto a connected UDP socket, so each
 side does the real work, kernel send included: rtcroom's PacedSocket (one native thread,
-``sendmmsg`` per wake-up) against the sleeping pacer calling ``sock.send`` per packet, and
+``sendmmsg`` per wake-up, equal-sized packets as UDP GSO datagrams) against the sleeping pacer
+calling ``sock.send`` per packet, and
 rtcroom's asyncio PacedSender over the native core calling ``sock.send``. ``send_floor`` is the CPU
 of sending the same packets unpaced the way each side sends (``sendmmsg`` batches, or a
 ``sock.send`` loop), so that total minus floor is a pacer's own cost. benchmarks/pacer_cpu.py
@@ -248,7 +249,8 @@ def socket_run(role: str, n: int = PACKETS, record: bool = False) -> Run:
 
 def send_floor(role: str, n: int = PACKETS) -> float:
     """CPU seconds to send the same n packets unpaced, the way that side sends: PacedSocket at a
-    rate that never waits (``sendmmsg`` of 256), or a ``sock.send`` loop ("python", "driver")."""
+    rate that never waits (``sendmmsg`` of up to 256, in GSO runs of 54), or a ``sock.send``
+    loop ("python", "driver")."""
     sender, sink = udp_sink()
     packets = [bytes(PACKET)] * n
     with sender, sink:

@@ -12,6 +12,8 @@
 #include <ws2tcpip.h>
 #else
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -40,8 +42,14 @@ std::intptr_t AdoptSocket(std::intptr_t fd) {
         throw std::invalid_argument("socket descriptor " + std::to_string(fd) +
                                     " is closed or not a socket");
     }
+    int type = 0;
+    len = sizeof type;
+    getsockopt(static_cast<SOCKET>(fd), SOL_SOCKET, SO_TYPE, reinterpret_cast<char *>(&type), &len);
+    if (type != SOCK_DGRAM) throw std::invalid_argument("the socket must be a datagram socket");
     return fd;
 }
+
+bool IsUdp(std::intptr_t) { return false; }
 
 void ReleaseSocket(std::intptr_t) {}
 
@@ -55,6 +63,10 @@ std::intptr_t AdoptSocket(std::intptr_t fd) {
         throw std::invalid_argument("socket descriptor " + std::to_string(fd) +
                                     " is closed or not a socket: " + std::strerror(errno));
     }
+    int type = 0;
+    len = sizeof type;
+    getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len);
+    if (type != SOCK_DGRAM) throw std::invalid_argument("the socket must be a datagram socket");
     int copy = fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, 0);
     if (copy < 0) {
         throw std::runtime_error(std::string("cannot duplicate the socket: ") +
@@ -64,6 +76,20 @@ std::intptr_t AdoptSocket(std::intptr_t fd) {
 }
 
 void ReleaseSocket(std::intptr_t fd) { close(static_cast<int>(fd)); }
+
+// Segmentation offload only for UDP: other datagram sockets (AF_UNIX) ignore the option and
+// would deliver a run as one datagram.
+bool IsUdp(std::intptr_t fd) {
+#ifdef SO_PROTOCOL
+    int protocol = 0;
+    socklen_t len = sizeof protocol;
+    return getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 &&
+           protocol == IPPROTO_UDP;
+#else
+    (void)fd;
+    return false;
+#endif
+}
 
 #endif
 
@@ -105,6 +131,7 @@ SocketSender::SocketSender(std::intptr_t fd, std::int64_t target_bitrate_bps, Co
                                     std::to_string(tolerance_us) + " us");
     }
     fd_ = AdoptSocket(fd);
+    gso_ = IsUdp(fd_);
 }
 
 SocketSender::~SocketSender() {
@@ -192,30 +219,86 @@ void SocketSender::Run() {
     wake_at_ = kNever;
 }
 
-std::uint64_t SocketSender::SendBatch(const std::vector<Released> &batch) const {
+#if defined(__linux__)
+namespace {
+
+// A run of packets the kernel takes as one datagram cut into segments (UDP GSO, Linux 4.18+):
+// every packet but the last of the run has the segment size, the last at most that.
+constexpr std::size_t kMaxSegments = 64;      // UDP_MAX_SEGMENTS on every kernel that has GSO
+constexpr std::size_t kMaxGsoBytes = 65'000;  // within one IP datagram, headers included
+
+std::size_t RunLength(const std::vector<Released> &batch, std::size_t first) {
+    std::size_t size = batch[first].data.size(), bytes = 0, n = 0;
+    while (first + n < batch.size() && n < kMaxSegments) {
+        std::size_t next = batch[first + n].data.size();
+        if (next > size || bytes + next > kMaxGsoBytes) break;
+        bytes += next;
+        ++n;
+        if (next < size) break;  // a shorter packet ends the run
+    }
+    return std::max<std::size_t>(n, 1);  // a packet too big to share a datagram goes alone
+}
+
+}  // namespace
+#endif
+
+std::uint64_t SocketSender::SendBatch(const std::vector<Released> &batch) {
     std::uint64_t refused = 0;
 #if defined(__linux__)
+    // Sending costs the kernel per datagram it walks through the stack, so runs of equal-sized
+    // packets (a frame's packets) go as one segmented datagram each; the wire sees the same
+    // packets, back to back, as sendmmsg would send them.
+    constexpr std::size_t kControl = CMSG_SPACE(sizeof(std::uint16_t));
     std::vector<iovec> iov(batch.size());
-    std::vector<mmsghdr> msgs(batch.size());
+    std::vector<mmsghdr> msgs;
+    std::vector<std::size_t> runs;  // packets in each message
+    std::vector<char> control(batch.size() * kControl);
+    msgs.reserve(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
         iov[i].iov_base = const_cast<char *>(batch[i].data.data());
         iov[i].iov_len = batch[i].data.size();
-        msgs[i] = mmsghdr{};
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    std::size_t i = 0;
-    while (i < batch.size()) {
-        int n = sendmmsg(static_cast<int>(fd_), msgs.data() + i,
-                         static_cast<unsigned>(batch.size() - i), MSG_DONTWAIT);
+    for (std::size_t i = 0; i < batch.size();) {
+        std::size_t n = gso_ ? RunLength(batch, i) : 1;
+        mmsghdr msg{};
+        msg.msg_hdr.msg_iov = &iov[i];
+        msg.msg_hdr.msg_iovlen = n;
+        if (n > 1) {
+            msg.msg_hdr.msg_control = &control[msgs.size() * kControl];
+            msg.msg_hdr.msg_controllen = kControl;
+            cmsghdr *cm = CMSG_FIRSTHDR(&msg.msg_hdr);
+            cm->cmsg_level = SOL_UDP;
+            cm->cmsg_type = UDP_SEGMENT;
+            cm->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+            auto segment = static_cast<std::uint16_t>(batch[i].data.size());
+            std::memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+        }
+        msgs.push_back(msg);
+        runs.push_back(n);
+        i += n;
+    }
+    std::size_t m = 0, packet = 0;
+    while (m < msgs.size()) {
+        int n = sendmmsg(static_cast<int>(fd_), msgs.data() + m,
+                         static_cast<unsigned>(msgs.size() - m), MSG_DONTWAIT);
         if (n > 0) {
-            i += static_cast<std::size_t>(n);
+            for (int k = 0; k < n; ++k) packet += runs[m + static_cast<std::size_t>(k)];
+            m += static_cast<std::size_t>(n);
         } else if (n < 0 && errno == EINTR) {
             continue;
+        } else if (runs[m] > 1 && (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT ||
+                                   errno == EOPNOTSUPP)) {
+            // No GSO here (old kernel, or a segment above the route's MTU): send the rest of
+            // this batch one datagram each, and the following batches too.
+            gso_ = false;
+            std::vector<Released> rest;
+            for (std::size_t k = packet; k < batch.size(); ++k) rest.push_back(batch[k]);
+            return refused + SendBatch(rest);
         } else {
-            // The error belongs to message i: it is lost, the rest still go.
-            ++refused;
-            ++i;
+            // The error belongs to message m: its packets are lost, the rest still go.
+            refused += runs[m];
+            packet += runs[m];
+            ++m;
         }
     }
 #elif defined(_WIN32)

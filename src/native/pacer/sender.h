@@ -4,8 +4,8 @@
 // microseconds, so at 10k packets/s a Python release loop spends more on waking than on pacing.
 // SocketSender keeps the Pacer's decisions and moves the waiting and the sending out of Python:
 // one thread per sender (not per packet) sleeps on a condition variable, takes everything due
-// within a tolerance from the Pacer and hands it to the kernel in one sendmmsg call (Linux; one
-// send per packet elsewhere).
+// within a tolerance from the Pacer and hands it to the kernel in one sendmmsg call (Linux, with
+// runs of equal-sized packets as UDP GSO datagrams; one send per packet elsewhere).
 //
 // Wake-ups are the cost that matters (a timed wake-up costs ~15 us of kernel CPU on a virtual
 // machine), so a busy sender wakes half the tolerance after the next packet's slot (the wake-up's
@@ -42,9 +42,10 @@ struct Release {
 
 class SocketSender {
 public:
-    // `fd` must be a connected datagram socket; the sender keeps a duplicate of it (POSIX), so
+    // `fd` must be a connected datagram socket (UDP, or any other kind of datagram socket without
+    // the segmentation offload); the sender keeps a duplicate of it (POSIX), so
     // closing the caller's socket does not redirect the thread's sends to a reused descriptor.
-    // Throws std::invalid_argument for a bad descriptor, an unconnected socket, a
+    // Throws std::invalid_argument for a bad descriptor, a stream or unconnected socket, a
     // `tolerance_us` outside 0 to 10 ms, or anything the Pacer refuses.
     SocketSender(std::intptr_t fd, std::int64_t target_bitrate_bps, Config config,
                  std::int64_t tolerance_us, bool record);
@@ -78,8 +79,9 @@ public:
 
 private:
     void Run();
-    // Sends a batch without the lock; returns how many the kernel refused.
-    std::uint64_t SendBatch(const std::vector<Released> &batch) const;
+    // Sends a batch without the lock (only the thread calls it); returns how many packets the
+    // kernel refused.
+    std::uint64_t SendBatch(const std::vector<Released> &batch);
     // Wakes the thread if the next packet is now due before the time it sleeps until.
     void NotifyIfSooner();
 
@@ -95,6 +97,7 @@ private:
     std::uint64_t errors_ = 0;      // guarded by mutex_
     std::uint64_t wakeups_ = 0;     // guarded by mutex_
     std::vector<Release> log_;      // guarded by mutex_
+    bool gso_ = false;  // UDP segmentation offload, while it works; the thread's after start
     std::thread thread_;
 };
 
