@@ -31,8 +31,12 @@ steps = st.one_of(
     st.tuples(st.just("enqueue"), st.one_of(st.integers(0, 5_000), st.integers(0, 300_000)),
               st.integers(0, 1500),
               st.sampled_from(list(PacketClass))),
+    # Queued by size only (the caller keeps the packet: PacedSender), released by class.
+    st.tuples(st.just("enqueue_size"), st.integers(0, 5_000), st.integers(0, 1500),
+              st.sampled_from(list(PacketClass))),
     st.tuples(st.just("pop"), st.integers(0, 20_000)),
     st.tuples(st.just("pop_due"), st.integers(0, 50_000)),
+    st.tuples(st.just("pop_due_classes"), st.integers(0, 50_000)),
     st.tuples(st.just("bitrate"), st.integers(0, 10_000), bitrates),
     st.tuples(st.just("late_pop"), st.integers(-3_000, 0)),  # a caller whose clock lags
 )
@@ -49,9 +53,15 @@ def run(p: Any, start: int, scenario: list[tuple[Any, ...]]) -> list[object]:
         elif op == "pop":
             now += step[1]
             result = p.pop(now)
+        elif op == "enqueue_size":
+            now += step[1]
+            result = p.enqueue_size(step[2], int(step[3]), now)
         elif op == "pop_due":
             now += step[1]
             result = p.pop_due(now)
+        elif op == "pop_due_classes":
+            now += step[1]
+            result = p.pop_due_classes(now)
         elif op == "late_pop":
             result = p.pop(now + step[1])
         else:
@@ -93,6 +103,20 @@ def test_order_and_queue_limits(config: dict[str, Any], bitrate: int,
             if dropped:
                 queue.pop(0)
             queue.append(data)
+        elif step[0] == "enqueue_size":
+            now += step[1]
+            dropped = p.enqueue_size(step[2], int(step[3]), now)
+            queue = model[step[3]]
+            assert dropped == (len(queue) == config["max_packets"][step[3]])
+            if dropped:
+                queue.pop(0)
+            queue.append(b"")  # the native pacer hands out b"" for it
+        elif step[0] == "pop_due_classes":
+            now += step[1]
+            for cls, due in p.pop_due_classes(now):
+                assert cls == min(c for c in range(3) if model[c])
+                model[cls].pop(0)
+                assert due <= now
         elif step[0] in ("pop", "pop_due"):
             now += step[1]
             released = p.pop_due(now) if step[0] == "pop_due" else [p.pop(now)]
@@ -233,6 +257,13 @@ def test_bad_configuration(kwargs: dict[str, Any], match: str) -> None:
         Pacer(**args)
     with pytest.raises(ValueError, match=match):
         ReferencePacer(**args)
+
+
+def test_bad_packet_size() -> None:
+    for p in (Pacer(1_000_000, 0), ReferencePacer(1_000_000, 0)):
+        for size in (-1, 65_536):
+            with pytest.raises(ValueError, match="packet size must be 0 to 65535"):
+                p.enqueue_size(size, VIDEO, 0)
 
 
 def test_bad_packet_class() -> None:

@@ -19,6 +19,9 @@ PacketClass ToClass(int c) {
     return static_cast<PacketClass>(c);
 }
 
+// The largest datagram, so a size alone cannot push the byte counts anywhere near overflow.
+constexpr std::int64_t kMaxDatagram = 65'535;
+
 // One copy into the native queue; bytes, bytearray and memoryview are all accepted.
 std::string ToString(py::handle data) {
     if (PyBytes_Check(data.ptr())) {
@@ -71,6 +74,26 @@ PYBIND11_MODULE(pacer, m) {
                  return p.Enqueue(std::string(data), ToClass(packet_class), now_us);
              },
              py::arg("data"), py::arg("packet_class"), py::arg("now_us"))
+        // For a caller keeping the packets (PacedSender): no bytes cross into C++ or back.
+        .def("enqueue_size",
+             [](Pacer &p, std::int64_t size, int packet_class, std::int64_t now_us) {
+                 if (size < 0 || size > kMaxDatagram) {
+                     throw std::invalid_argument("packet size must be 0 to 65535 bytes, got " +
+                                                 std::to_string(size));
+                 }
+                 return p.EnqueueSize(static_cast<std::size_t>(size), ToClass(packet_class),
+                                      now_us);
+             },
+             py::arg("size"), py::arg("packet_class"), py::arg("now_us"))
+        .def("pop_due_classes",
+             [](Pacer &p, std::int64_t now_us) {
+                 py::list out;
+                 while (auto r = p.Pop(now_us)) {
+                     out.append(py::make_tuple(static_cast<int>(r->packet_class), r->due_us));
+                 }
+                 return out;
+             },
+             py::arg("now_us"))
         .def("next_send_time",
              [](const Pacer &p) -> std::optional<std::int64_t> {
                  std::int64_t t = p.NextSendTime();

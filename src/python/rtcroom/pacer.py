@@ -35,6 +35,7 @@ left is the kernel's (see the README's performance section).
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import logging
 import socket
@@ -94,9 +95,9 @@ class PacerCore(Protocol):
     plain-Python twin in the tests has it too)."""
 
     def set_target_bitrate(self, target_bitrate: int, now_us: int) -> None: ...
-    def enqueue(self, data: bytes, packet_class: int, now_us: int) -> bool: ...
+    def enqueue_size(self, size: int, packet_class: int, now_us: int) -> bool: ...
     def next_send_time(self) -> int | None: ...
-    def pop_due(self, now_us: int) -> list[tuple[bytes, int, int]]: ...
+    def pop_due_classes(self, now_us: int) -> list[tuple[int, int]]: ...
     def queued_packets(self, packet_class: int | None = None) -> int: ...
     def dropped_packets(self, packet_class: int) -> int: ...
 
@@ -150,6 +151,10 @@ class PacedSender:
         )
         self._target_bitrate = target_bitrate
         self._sent = 0
+        # The packets themselves stay here, one FIFO per class, mirroring the core's queues
+        # (which hold only sizes): no bytes copied into the core or back.
+        self._queues: tuple[collections.deque[bytes], ...] = tuple(
+            collections.deque() for _ in _CLASSES)
 
     @property
     def enabled(self) -> bool:
@@ -193,8 +198,11 @@ class PacedSender:
             return
         if self._loop is None:
             raise RuntimeError("PacedSender is not started")
-        if self._core.enqueue(data, cls, int(self._loop.time() * 1e6)):
+        queue = self._queues[cls]
+        if self._core.enqueue_size(len(data), cls, int(self._loop.time() * 1e6)):
+            queue.popleft()
             logger.debug("pacer queue for %s full: dropped its oldest packet", cls.name)
+        queue.append(data)
         if self._idle:
             self._wake()
 
@@ -242,13 +250,14 @@ class PacedSender:
         loop = self._loop
         assert loop is not None
         core, send, early_us, classes = self._core, self._send, self._early_us, _CLASSES
+        queues = self._queues
         try:
             while True:
-                batch = core.pop_due(int(loop.time() * 1e6) + early_us)
+                batch = core.pop_due_classes(int(loop.time() * 1e6) + early_us)
                 self._sent += len(batch)
-                for data, cls, due_us in batch:
+                for cls, due_us in batch:
                     try:
-                        result = send(data, classes[cls], due_us)
+                        result = send(queues[cls].popleft(), classes[cls], due_us)
                         if result is not None:
                             await result
                     except (ConnectionError, OSError) as exc:
