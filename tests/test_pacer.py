@@ -458,7 +458,6 @@ def test_socket_sender_spreads_keyframe_bursts() -> None:
             paced.enqueue_many((tagged(burst * per_frame + i, PACKET) for i in range(per_frame)),
                                "video")
         arrived = receive(receiver, n)
-        assert paced.wakeups <= n
     assert [int.from_bytes(d[:4], "big") for _, d in arrived] == list(range(n))
     slot = PACKET * 8 / 2_500_000
     for i, (arrival, _) in enumerate(arrived):
@@ -485,7 +484,8 @@ def test_socket_sender_wakes_for_a_higher_target() -> None:
         receive(receiver, 1)
         paced.target_bitrate = 80_000_000  # now due 100 us after the first
         receive(receiver, 1)
-        assert paced.target_bitrate == 80_000_000 and paced.sent_packets == 2
+    # Counted once the thread has stopped: a packet can arrive before its send returns.
+    assert paced.target_bitrate == 80_000_000 and paced.sent_packets == 2
 
 
 def test_socket_sender_keeps_its_own_descriptor() -> None:
