@@ -2,18 +2,19 @@
 //
 // asyncio's timers wake at millisecond granularity and each wake-up costs the interpreter several
 // microseconds, so at 10k packets/s a Python release loop spends more on waking than on pacing.
-// SocketSender keeps the Pacer's decisions and moves the waiting and the sending out of Python:
+// SocketSender keeps the Pacer's decisions and moves the waiting and the sending out of Python
+// (the thread never touches Python objects or the GIL; Python only copies packets in, one lock
+// per EnqueueMany):
 // one thread per sender (not per packet) sleeps on a condition variable, takes everything due
 // within a tolerance from the Pacer and hands it to the kernel in one sendmmsg call (Linux, with
 // runs of equal-sized packets as UDP GSO datagrams; one send per packet elsewhere).
 //
-// Wake-ups are the cost that matters (a timed wake-up costs ~15 us of kernel CPU on a virtual
-// machine), so a busy sender wakes half the tolerance after the next packet's slot (the wake-up's
-// own latency, 50 to 300 us here, takes most of the other half) and releases everything due up to
-// the tolerance ahead: each packet leaves within about the tolerance of its slot, either way, and
-// one wake-up serves some 1.5 tolerances of slots. A packet arriving at an idle sender goes at
-// once. The thread never touches Python objects
-// or the GIL; Python only copies packets in (Enqueue/EnqueueMany, one lock per call).
+// Wake-ups are the cost that matters (a timed wake-up costs 15 to 35 us of kernel CPU on a
+// virtual machine), so a busy sender wakes half the tolerance after the next packet's slot (the
+// wake-up's own latency, 50 to 300 us here, takes most of the other half) and releases everything
+// due up to the tolerance ahead: each packet leaves within about the tolerance of its slot,
+// either way, and one wake-up serves some 1.5 tolerances of slots. A packet arriving at an idle
+// sender goes at once.
 #pragma once
 
 #include <condition_variable>
