@@ -33,8 +33,8 @@ class ReferencePacer:
         self.burst_us = burst_us
         self.limit_us = queue_time_limit_us
         self.max_packets = tuple(max_packets)
-        # (data, enqueued_us) per class
-        self.queues: list[deque[tuple[bytes, int]]] = [deque() for _ in range(CLASSES)]
+        # (data, size, enqueued_us) per class; data is None for a packet queued by size
+        self.queues: list[deque[tuple[bytes | None, int, int]]] = [deque() for _ in range(CLASSES)]
         self.dropped = [0] * CLASSES
         self.clock = now_us
         self.debt = 0
@@ -59,7 +59,7 @@ class ReferencePacer:
         oldest queued packet's deadline."""
         self.pacing_rate = self.paced
         if self.limit_us and any(self.queues):
-            oldest = min(q[0][1] for q in self.queues if q)
+            oldest = min(q[0][2] for q in self.queues if q)
             time_left = oldest + self.limit_us - self.clock
             if time_left <= 0:
                 time_left = MIN_TIME_LEFT_US
@@ -80,6 +80,14 @@ class ReferencePacer:
             self.clock = now_us
 
     def enqueue(self, data: bytes, packet_class: int, now_us: int) -> bool:
+        return self._admit(bytes(data), len(data), packet_class, now_us)
+
+    def enqueue_size(self, size: int, packet_class: int, now_us: int) -> bool:
+        if not 0 <= size <= 65_535:
+            raise ValueError(f"packet size must be 0 to 65535 bytes, got {size}")
+        return self._admit(None, size, packet_class, now_us)
+
+    def _admit(self, data: bytes | None, size: int, packet_class: int, now_us: int) -> bool:
         if not 0 <= packet_class < CLASSES:
             raise ValueError(f"packet class must be 0 (audio), 1 (retransmission) or 2 (video), "
                              f"got {packet_class}")
@@ -87,10 +95,10 @@ class ReferencePacer:
         queue = self.queues[packet_class]
         full = len(queue) >= self.max_packets[packet_class]
         if full:
-            self.queued_bytes -= len(queue.popleft()[0])
+            self.queued_bytes -= queue.popleft()[1]
             self.dropped[packet_class] += 1
-        queue.append((bytes(data), self.clock))
-        self.queued_bytes += len(data)
+        queue.append((data, size, self.clock))
+        self.queued_bytes += size
         self.update_rate()
         return full
 
@@ -101,22 +109,35 @@ class ReferencePacer:
         excess = self.debt - rate * self.burst_us
         return self.clock if excess <= 0 else self.clock + ceil_div(excess, rate)
 
-    def pop(self, now_us: int) -> tuple[bytes, int, int] | None:
+    def _pop(self, now_us: int) -> tuple[bytes | None, int, int] | None:
         due = self.next_send_time()
         if due is None or due > max(now_us, self.clock):
             return None
         self.advance(due)
         for cls, queue in enumerate(self.queues):
             if queue:
-                data = queue.popleft()[0]
-                self.queued_bytes -= len(data)
-                self.debt += len(data) * MICRO_BITS_PER_BYTE
+                data, size, _ = queue.popleft()
+                self.queued_bytes -= size
+                self.debt += size * MICRO_BITS_PER_BYTE
                 self.update_rate()
                 return data, cls, due
         raise AssertionError("next_send_time said a packet is queued")
+
+    def pop(self, now_us: int) -> tuple[bytes, int, int] | None:
+        packet = self._pop(now_us)
+        if packet is None:
+            return None
+        data, cls, due = packet
+        return data or b"", cls, due  # the native pacer hands out b"" for a size-only packet
 
     def pop_due(self, now_us: int) -> list[tuple[bytes, int, int]]:
         out = []
         while (packet := self.pop(now_us)) is not None:
             out.append(packet)
+        return out
+
+    def pop_due_classes(self, now_us: int) -> list[tuple[int, int]]:
+        out = []
+        while (packet := self._pop(now_us)) is not None:
+            out.append(packet[1:])
         return out

@@ -1,11 +1,13 @@
 """The native pacer against its plain-Python twin (tests/reference_pacer.py) under a simulated
-clock, properties of the pacing rules themselves, and the asyncio driver on loopback UDP."""
+clock, properties of the pacing rules themselves, the asyncio driver on loopback UDP, and the
+native socket sender (PacedSocket) on loopback UDP against the same twin."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_pacer import MICRO_BITS_PER_BYTE, ReferencePacer
 from rtcroom import pacer
-from rtcroom.pacer import PacedSender, Pacer, PacketClass
+from rtcroom.pacer import PacedSender, PacedSocket, Pacer, PacketClass
 
 AUDIO, RTX, VIDEO = PacketClass.AUDIO, PacketClass.RETRANSMISSION, PacketClass.VIDEO
 
@@ -29,8 +31,12 @@ steps = st.one_of(
     st.tuples(st.just("enqueue"), st.one_of(st.integers(0, 5_000), st.integers(0, 300_000)),
               st.integers(0, 1500),
               st.sampled_from(list(PacketClass))),
+    # Queued by size only (the caller keeps the packet: PacedSender), released by class.
+    st.tuples(st.just("enqueue_size"), st.integers(0, 5_000), st.integers(0, 1500),
+              st.sampled_from(list(PacketClass))),
     st.tuples(st.just("pop"), st.integers(0, 20_000)),
     st.tuples(st.just("pop_due"), st.integers(0, 50_000)),
+    st.tuples(st.just("pop_due_classes"), st.integers(0, 50_000)),
     st.tuples(st.just("bitrate"), st.integers(0, 10_000), bitrates),
     st.tuples(st.just("late_pop"), st.integers(-3_000, 0)),  # a caller whose clock lags
 )
@@ -47,9 +53,15 @@ def run(p: Any, start: int, scenario: list[tuple[Any, ...]]) -> list[object]:
         elif op == "pop":
             now += step[1]
             result = p.pop(now)
+        elif op == "enqueue_size":
+            now += step[1]
+            result = p.enqueue_size(step[2], int(step[3]), now)
         elif op == "pop_due":
             now += step[1]
             result = p.pop_due(now)
+        elif op == "pop_due_classes":
+            now += step[1]
+            result = p.pop_due_classes(now)
         elif op == "late_pop":
             result = p.pop(now + step[1])
         else:
@@ -91,6 +103,20 @@ def test_order_and_queue_limits(config: dict[str, Any], bitrate: int,
             if dropped:
                 queue.pop(0)
             queue.append(data)
+        elif step[0] == "enqueue_size":
+            now += step[1]
+            dropped = p.enqueue_size(step[2], int(step[3]), now)
+            queue = model[step[3]]
+            assert dropped == (len(queue) == config["max_packets"][step[3]])
+            if dropped:
+                queue.pop(0)
+            queue.append(b"")  # the native pacer hands out b"" for it
+        elif step[0] == "pop_due_classes":
+            now += step[1]
+            for cls, due in p.pop_due_classes(now):
+                assert cls == min(c for c in range(3) if model[c])
+                model[cls].pop(0)
+                assert due <= now
         elif step[0] in ("pop", "pop_due"):
             now += step[1]
             released = p.pop_due(now) if step[0] == "pop_due" else [p.pop(now)]
@@ -233,6 +259,13 @@ def test_bad_configuration(kwargs: dict[str, Any], match: str) -> None:
         ReferencePacer(**args)
 
 
+def test_bad_packet_size() -> None:
+    for p in (Pacer(1_000_000, 0), ReferencePacer(1_000_000, 0)):
+        for size in (-1, 65_536):
+            with pytest.raises(ValueError, match="packet size must be 0 to 65535"):
+                p.enqueue_size(size, VIDEO, 0)
+
+
 def test_bad_packet_class() -> None:
     with pytest.raises(ValueError, match="packet class"):
         Pacer(1_000_000, 0).enqueue(b"x", 3, 0)
@@ -347,3 +380,157 @@ async def test_enqueue_before_start_is_an_error() -> None:
     paced = PacedSender(lambda d, c, t: None, 1_000_000)
     with pytest.raises(RuntimeError, match="not started"):
         paced.enqueue(b"x", "video")
+
+
+# --- the native socket sender, on real loopback UDP ------------------------------------------
+
+KIND_OF = {AUDIO: ("audio", False), RTX: ("video", True), VIDEO: ("video", False)}
+
+
+def socket_pair() -> tuple[socket.socket, socket.socket]:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(30)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.connect(receiver.getsockname())
+    return receiver, sender
+
+
+def receive(sock: socket.socket, n: int) -> list[tuple[float, bytes]]:
+    """n datagrams, each with the time it was read (never before it arrived)."""
+    arrived = []
+    for _ in range(n):
+        data = sock.recv(2048)
+        arrived.append((time.monotonic(), data))
+    return arrived
+
+
+def tagged(i: int, size: int) -> bytes:
+    return i.to_bytes(4, "big") + bytes(size - 4)
+
+
+@settings(max_examples=30, deadline=None)
+# Runs of equal sizes, as a frame's packets, go out as one segmented datagram (UDP GSO).
+@given(packets=st.lists(st.tuples(st.one_of(st.integers(4, 1200), st.sampled_from([1200, 300])),
+                                  st.sampled_from(list(PacketClass))),
+                        min_size=1, max_size=100),
+       max_packets=st.tuples(*[st.integers(1, 12)] * 3),
+       bitrate=st.integers(2_000_000, 50_000_000))
+def test_socket_sender_sends_what_the_twin_releases(
+        packets: list[tuple[int, PacketClass]], max_packets: tuple[int, int, int],
+        bitrate: int) -> None:
+    """Everything queued before the thread starts: what reaches the wire, in what order, at
+    what scheduled spacing, and what the queue limits drop, all as the plain-Python twin says."""
+    receiver, sender = socket_pair()
+    twin = ReferencePacer(bitrate, 0, queue_time_limit_us=0, max_packets=max_packets)
+    paced = PacedSocket(sender, bitrate, queue_time_limit=0, max_packets=max_packets,
+                        record=True)
+    with receiver, sender:
+        for i, (size, cls) in enumerate(packets):
+            twin.enqueue(tagged(i, size), cls, 0)
+            kind, retransmission = KIND_OF[cls]
+            paced.enqueue(tagged(i, size), kind, retransmission=retransmission)
+        expected = twin.pop_due(10**15)
+        with paced:
+            arrived = receive(receiver, len(expected))
+        receiver.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            receiver.recv(2048)  # nothing beyond what the twin released
+    assert [d for _, d in arrived] == [d for d, _, _ in expected]
+    releases = paced.take_releases()
+    assert [(c, size) for _, _, c, size in releases] == [(c, len(d)) for d, c, _ in expected]
+    first, twin_first = releases[0][0], expected[0][2]
+    assert [due - first for due, _, _, _ in releases] == [due - twin_first
+                                                          for _, _, due in expected]
+    assert [paced.dropped_packets(c) for c in PacketClass] == twin.dropped
+    assert (paced.sent_packets, paced.send_errors, paced.queued_packets()) == (len(expected), 0, 0)
+
+
+def test_socket_sender_spreads_keyframe_bursts() -> None:
+    """As the asyncio driver's test: 120 packets of three 40 kB keyframes queued at once at
+    1 Mbps cannot arrive before their slots (minus the tolerance), however loaded the machine."""
+    receiver, sender = socket_pair()
+    n = BURSTS * KEYFRAME // PACKET
+    with receiver, sender, PacedSocket(sender, 1_000_000) as paced:
+        start = time.monotonic()
+        for burst in range(BURSTS):
+            per_frame = KEYFRAME // PACKET
+            paced.enqueue_many((tagged(burst * per_frame + i, PACKET) for i in range(per_frame)),
+                               "video")
+        arrived = receive(receiver, n)
+    assert [int.from_bytes(d[:4], "big") for _, d in arrived] == list(range(n))
+    slot = PACKET * 8 / 2_500_000
+    for i, (arrival, _) in enumerate(arrived):
+        assert arrival - start >= i * slot - 0.0005 - 1e-6, f"packet {i} arrived before its slot"
+
+
+def test_socket_sender_audio_overtakes_queued_video() -> None:
+    receiver, sender = socket_pair()
+    paced = PacedSocket(sender, 100_000)
+    with receiver, sender:
+        paced.enqueue_many((b"v%d" % i + bytes(500) for i in range(10)), "video")
+        paced.enqueue(b"a", "audio")
+        paced.enqueue(b"r", "video", retransmission=True)
+        with paced:
+            arrived = receive(receiver, 12)
+    assert [d[:2].rstrip(b"\0") for _, d in arrived] == [b"a", b"r"] + [b"v%d" % i
+                                                                        for i in range(10)]
+
+
+def test_socket_sender_wakes_for_a_higher_target() -> None:
+    receiver, sender = socket_pair()
+    with receiver, sender, PacedSocket(sender, 8, pacing_factor=1.0, queue_time_limit=0) as paced:
+        paced.enqueue_many([bytes(1000), bytes(1000)], "video")  # the second due 1000 s later
+        receive(receiver, 1)
+        paced.target_bitrate = 80_000_000  # now due 100 us after the first
+        receive(receiver, 1)
+    # Counted once the thread has stopped: a packet can arrive before its send returns.
+    assert paced.target_bitrate == 80_000_000 and paced.sent_packets == 2
+
+
+def test_socket_sender_keeps_its_own_descriptor() -> None:
+    """Closing the caller's socket neither stops the sender nor lets a reused descriptor number
+    receive its packets."""
+    receiver, sender = socket_pair()
+    with receiver, PacedSocket(sender, 1_000_000) as paced:
+        sender.close()
+        paced.enqueue_many([b"x" * 100] * 3, "audio")
+        assert [d for _, d in receive(receiver, 3)] == [b"x" * 100] * 3
+
+
+def test_socket_sender_on_a_unix_datagram_socket() -> None:
+    """Not UDP, so no segmentation offload: equal-sized packets still arrive one per datagram."""
+    receiver, sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.settimeout(30)
+    with receiver, sender, PacedSocket(sender, 100_000_000) as paced:
+        paced.enqueue_many([tagged(i, 500) for i in range(10)], "video")
+        assert [d for _, d in receive(receiver, 10)] == [tagged(i, 500) for i in range(10)]
+
+
+def test_socket_sender_disabled_sends_at_once() -> None:
+    receiver, sender = socket_pair()
+    with receiver, sender, PacedSocket(sender, 1_000, enabled=False) as paced:
+        paced.enqueue_many([bytes([i]) * 1200 for i in range(20)], "video")
+        assert paced.sent_packets == 20 and paced.queued_packets() == 0
+        assert [d[0] for _, d in receive(receiver, 20)] == list(range(20))
+
+
+def test_socket_sender_bad_arguments() -> None:
+    receiver, sender = socket_pair()
+    unconnected = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with receiver, sender, unconnected:
+        with pytest.raises(ValueError, match="must be connected"):
+            PacedSocket(unconnected, 1_000_000)
+        stream, other_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with stream, other_end, pytest.raises(ValueError, match="datagram socket"):
+            PacedSocket(stream, 1_000_000)
+        with pytest.raises(ValueError, match="tolerance"):
+            PacedSocket(sender, 1_000_000, tolerance=0.05)
+        with pytest.raises(ValueError, match="target bitrate"):
+            PacedSocket(sender, 0)
+        with pytest.raises(ValueError, match="media kind"):
+            PacedSocket(sender, 1_000_000).enqueue(b"x", "data")  # type: ignore[arg-type]
+        with PacedSocket(sender, 1_000_000) as paced, pytest.raises(RuntimeError, match="already"):
+            paced.start()
+    with pytest.raises(ValueError, match="closed or not a socket"):
+        PacedSocket(sender, 1_000_000)

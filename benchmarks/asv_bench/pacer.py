@@ -11,12 +11,23 @@ figure is the pacer's own cost. Baselines:
   (tests/reference_pacer.py): same algorithm, same driver, no native code;
 - "sleeping": a pure-Python asyncio leaky bucket written the obvious way, one ``asyncio.sleep``
   per packet until its slot.
+
+Sending on a socket (``socket_run``): the same 10k packets/s onto a connected UDP socket, so each
+side does the real work, kernel send included: rtcroom's PacedSocket (one native thread,
+``sendmmsg`` per wake-up, equal-sized packets as UDP GSO datagrams) against the sleeping pacer
+calling ``sock.send`` per packet, and
+rtcroom's asyncio PacedSender over the native core calling ``sock.send``. ``send_floor`` is the CPU
+of sending the same packets unpaced the way each side sends (``sendmmsg`` batches, or a
+``sock.send`` loop), so that total minus floor is a pacer's own cost. benchmarks/pacer_cpu.py
+prints the whole breakdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import resource
+import socket
 import statistics
 import sys
 import time
@@ -24,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rtcroom.pacer import PACING_FACTOR, PacedSender, Pacer, PacketClass
+from rtcroom.pacer import PACING_FACTOR, PacedSender, PacedSocket, Pacer, PacketClass
 
 from .ratio import speedup
 
@@ -36,7 +47,8 @@ RATE_PPS = 10_000
 TARGET_BITRATE = round(PACKET * 8 * RATE_PPS / PACING_FACTOR)
 PACKETS = 3000  # 0.3 s of pacing per run
 
-__all__ = ["PACKETS", "ReferencePacer", "Run", "core_workload", "paced_run", "sleeping_run"]
+__all__ = ["PACKETS", "ReferencePacer", "Run", "core_workload", "paced_run", "send_floor",
+           "sleeping_run", "socket_run"]
 
 
 class Run:
@@ -45,6 +57,23 @@ class Run:
     def __init__(self) -> None:
         self.times: list[tuple[float, float]] = []
         self.cpu = 0.0
+        # getrusage's split of the same CPU: sampled at the kernel's tick (4 ms here), so only
+        # meaningful summed over many runs.
+        self.user = self.sys = 0.0
+        self.wakeups = 0  # PacedSocket's sending wake-ups
+        self.caller_cpu = 0.0  # PacedSocket: CPU of the calling thread (handing packets over)
+        self._start: tuple[float, resource.struct_rusage] | None = None
+
+    def start(self) -> None:
+        self._start = time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
+
+    def stop(self) -> None:
+        assert self._start is not None
+        cpu, usage = self._start
+        now = resource.getrusage(resource.RUSAGE_SELF)
+        self.cpu = time.process_time() - cpu
+        self.user = now.ru_utime - usage.ru_utime
+        self.sys = now.ru_stime - usage.ru_stime
 
     def lateness_ms(self) -> list[float]:
         return [abs(actual - scheduled) * 1e3 for scheduled, actual in self.times]
@@ -135,6 +164,111 @@ async def _sleeping(n: int) -> Run:
     return run
 
 
+def udp_sink() -> tuple[socket.socket, socket.socket]:
+    """(sender, sink): a connected non-blocking UDP socket to a bound one nobody reads, so every
+    pacer pays the same kernel path; packets past the sink's receive buffer are dropped there."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.setblocking(False)
+    sender.connect(sink.getsockname())
+    return sender, sink
+
+
+def _native_socket(n: int, record: bool) -> Run:
+    run = Run()
+    sender, sink = udp_sink()
+    with sender, sink:
+        paced = PacedSocket(sender, TARGET_BITRATE, max_packets=(100, 500, n), record=record)
+        packets = [bytes(PACKET)] * n
+        run.start()
+        caller = time.thread_time()
+        with paced:
+            paced.enqueue_many(packets, "video")
+            # The caller has nothing else to do: sleep through the run, then look once a ms.
+            time.sleep(n / RATE_PPS)
+            while paced.sent_packets + paced.send_errors < n:
+                time.sleep(0.001)
+        run.caller_cpu = time.thread_time() - caller
+        run.stop()
+        run.wakeups = paced.wakeups
+        run.times = [(due / 1e6, sent / 1e6) for due, sent, _, _ in paced.take_releases()]
+    return run
+
+
+async def _python_socket(n: int, record: bool, driver: bool) -> Run:
+    loop = asyncio.get_running_loop()
+    run, done, count = Run(), loop.create_future(), 0
+    times = run.times
+    sender, sink = udp_sink()
+
+    def send(data: bytes, cls: int, slot: float) -> None:
+        nonlocal count
+        if record:
+            times.append((slot, loop.time()))
+        try:
+            sender.send(data)
+        except OSError:
+            pass  # lost, as the native sender's refused packets
+        count += 1
+        if count == n:
+            done.set_result(None)
+
+    payload = bytes(PACKET)
+    with sender, sink:
+        run.start()
+        if driver:
+            async with PacedSender(lambda d, c, due_us: send(d, c, due_us / 1e6), TARGET_BITRATE,
+                                   max_packets=(100, 500, n)) as paced:
+                for _ in range(n):
+                    paced.enqueue(payload, "video")
+                await done
+        else:
+            pacer = SleepingPacer(send, TARGET_BITRATE)
+            task = loop.create_task(pacer.run())
+            for _ in range(n):
+                pacer.enqueue(payload, PacketClass.VIDEO)
+            await done
+            task.cancel()
+        run.stop()
+    return run
+
+
+def socket_run(role: str, n: int = PACKETS, record: bool = False) -> Run:
+    """Paced sending onto a UDP socket. role: "native" (PacedSocket), "python" (the sleeping
+    pacer), "driver" (PacedSender's asyncio task over the native core). ``record`` keeps the
+    release times (off for CPU figures: the Python sides would pay for it per packet)."""
+    if role == "native":
+        return _native_socket(n, record)
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(_python_socket(n, record, role == "driver"))
+    finally:
+        loop.close()
+
+
+def send_floor(role: str, n: int = PACKETS) -> float:
+    """CPU seconds to send the same n packets unpaced, the way that side sends: PacedSocket at a
+    rate that never waits (``sendmmsg`` of up to 256, in GSO runs of 54), or a ``sock.send``
+    loop ("python", "driver")."""
+    sender, sink = udp_sink()
+    packets = [bytes(PACKET)] * n
+    with sender, sink:
+        start = time.process_time()
+        if role == "native":
+            with PacedSocket(sender, 10**11, max_packets=(100, 500, n)) as paced:
+                paced.enqueue_many(packets, "video")
+                while paced.sent_packets + paced.send_errors < n:
+                    time.sleep(0.001)
+        else:
+            for data in packets:
+                try:
+                    sender.send(data)
+                except OSError:
+                    pass
+        return time.process_time() - start
+
+
 def paced_run(loop: asyncio.AbstractEventLoop, role: str, n: int = PACKETS) -> Run:
     """role: "native" (rtcroom's pacer) or "python" (the same driver over the Python twin)."""
     pacer_type = {"native": Pacer, "python": ReferencePacer}[role]
@@ -146,16 +280,17 @@ def sleeping_run(loop: asyncio.AbstractEventLoop, n: int = PACKETS) -> Run:
 
 
 def core_workload(pacer_type: Callable[..., Any]) -> None:
-    """The decision core alone, on a simulated clock: 1000 packets, 1 in 10 audio, arriving
-    every 100 us, released every millisecond."""
+    """The decision core alone, on a simulated clock, as PacedSender drives it (sizes in,
+    classes out; the packets stay with the caller): 1000 packets, 1 in 10 audio, arriving every
+    100 us, released every millisecond."""
     p = pacer_type(TARGET_BITRATE, 0, max_packets=(100, 500, 2000))
-    payload, now = bytes(PACKET), 0
+    now = 0
     for i in range(1000):
-        p.enqueue(payload, PacketClass.VIDEO if i % 10 else PacketClass.AUDIO, now)
+        p.enqueue_size(PACKET, PacketClass.VIDEO if i % 10 else PacketClass.AUDIO, now)
         now += 100
         if i % 10 == 9:
-            p.pop_due(now)
-    p.pop_due(10**12)
+            p.pop_due_classes(now)
+    p.pop_due_classes(10**12)
 
 
 def track_core_native_vs_python() -> float:
@@ -213,3 +348,32 @@ class CpuPerPacket(_Loop):
 
     track_us_native.unit = "us"  # type: ignore[attr-defined]
     track_native_vs_python.unit = track_native_vs_sleeping.unit = "x"  # type: ignore
+
+
+def _best_cpu(role: str, repeat: int = 3) -> float:
+    return min(socket_run(role).cpu for _ in range(repeat))
+
+
+class SocketCpuPerPacket:
+    """Paced sending onto loopback UDP at 10k packets/s: PacedSocket (native thread, sendmmsg)
+    against the sleeping pure-Python pacer calling sock.send (benchmarks/pacer_cpu.py prints the
+    breakdown)."""
+
+    def track_native_vs_sleeping(self) -> float:
+        """Times less CPU per packet, kernel send path included on both sides."""
+        return _best_cpu("python") / _best_cpu("native")
+
+    def track_own_native_vs_sleeping(self) -> float:
+        """Times less CPU per packet beyond each side's unpaced send of the same packets."""
+        native = _best_cpu("native") - min(send_floor("native") for _ in range(3))
+        python = _best_cpu("python") - min(send_floor("python") for _ in range(3))
+        return python / native
+
+    def track_p99_native(self) -> float:
+        return statistics.median(socket_run("native", record=True).p99_ms() for _ in range(5))
+
+    def track_p99_sleeping(self) -> float:
+        return statistics.median(socket_run("python", record=True).p99_ms() for _ in range(5))
+
+    track_native_vs_sleeping.unit = track_own_native_vs_sleeping.unit = "x"  # type: ignore
+    track_p99_native.unit = track_p99_sleeping.unit = "ms"  # type: ignore

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "pacer/pacer.h"
+#include "pacer/sender.h"
 
 namespace py = pybind11;
 using namespace rtcroom::pacer;
@@ -18,6 +19,33 @@ PacketClass ToClass(int c) {
     return static_cast<PacketClass>(c);
 }
 
+// The largest datagram, so a size alone cannot push the byte counts anywhere near overflow.
+constexpr std::int64_t kMaxDatagram = 65'535;
+
+// One copy into the native queue; bytes, bytearray and memoryview are all accepted.
+std::string ToString(py::handle data) {
+    if (PyBytes_Check(data.ptr())) {
+        return std::string(PyBytes_AS_STRING(data.ptr()),
+                           static_cast<std::size_t>(PyBytes_GET_SIZE(data.ptr())));
+    }
+    py::buffer_info info = py::reinterpret_borrow<py::buffer>(data).request();
+    if (info.ndim != 1 || info.strides[0] != info.itemsize) {
+        throw std::invalid_argument("a packet must be a contiguous bytes-like object");
+    }
+    return std::string(static_cast<const char *>(info.ptr),
+                       static_cast<std::size_t>(info.size * info.itemsize));
+}
+
+Config MakeConfig(double pacing_factor, std::int64_t burst_us, std::int64_t queue_time_limit_us,
+                  std::array<std::size_t, kNumClasses> max_packets) {
+    Config config;
+    config.pacing_factor = pacing_factor;
+    config.burst_us = burst_us;
+    config.queue_time_limit_us = queue_time_limit_us;
+    config.max_packets = max_packets;
+    return config;
+}
+
 py::object ToTuple(const Released &r) {
     return py::make_tuple(py::bytes(r.data), static_cast<int>(r.packet_class), r.due_us);
 }
@@ -30,12 +58,9 @@ PYBIND11_MODULE(pacer, m) {
         .def(py::init([](std::int64_t target_bitrate, std::int64_t now_us, double pacing_factor,
                          std::int64_t burst_us, std::int64_t queue_time_limit_us,
                          std::array<std::size_t, kNumClasses> max_packets) {
-                 Config config;
-                 config.pacing_factor = pacing_factor;
-                 config.burst_us = burst_us;
-                 config.queue_time_limit_us = queue_time_limit_us;
-                 config.max_packets = max_packets;
-                 return Pacer(target_bitrate, now_us, config);
+                 return Pacer(target_bitrate, now_us,
+                              MakeConfig(pacing_factor, burst_us, queue_time_limit_us,
+                                         max_packets));
              }),
              py::arg("target_bitrate"), py::arg("now_us"), py::kw_only(),
              py::arg("pacing_factor") = Config().pacing_factor,
@@ -49,6 +74,26 @@ PYBIND11_MODULE(pacer, m) {
                  return p.Enqueue(std::string(data), ToClass(packet_class), now_us);
              },
              py::arg("data"), py::arg("packet_class"), py::arg("now_us"))
+        // For a caller keeping the packets (PacedSender): no bytes cross into C++ or back.
+        .def("enqueue_size",
+             [](Pacer &p, std::int64_t size, int packet_class, std::int64_t now_us) {
+                 if (size < 0 || size > kMaxDatagram) {
+                     throw std::invalid_argument("packet size must be 0 to 65535 bytes, got " +
+                                                 std::to_string(size));
+                 }
+                 return p.EnqueueSize(static_cast<std::size_t>(size), ToClass(packet_class),
+                                      now_us);
+             },
+             py::arg("size"), py::arg("packet_class"), py::arg("now_us"))
+        .def("pop_due_classes",
+             [](Pacer &p, std::int64_t now_us) {
+                 py::list out;
+                 while (auto r = p.Pop(now_us)) {
+                     out.append(py::make_tuple(static_cast<int>(r->packet_class), r->due_us));
+                 }
+                 return out;
+             },
+             py::arg("now_us"))
         .def("next_send_time",
              [](const Pacer &p) -> std::optional<std::int64_t> {
                  std::int64_t t = p.NextSendTime();
@@ -80,4 +125,66 @@ PYBIND11_MODULE(pacer, m) {
         .def("dropped_packets",
              [](const Pacer &p, int c) { return p.dropped_packets(ToClass(c)); },
              py::arg("packet_class"));
+
+    m.def("monotonic_us", &MonotonicMicros,
+          "The native clock in microseconds (CLOCK_MONOTONIC on Linux, as time.monotonic()).");
+
+    py::class_<SocketSender>(m, "SocketSender")
+        .def(py::init([](std::intptr_t fd, std::int64_t target_bitrate, double pacing_factor,
+                         std::int64_t burst_us, std::int64_t queue_time_limit_us,
+                         std::array<std::size_t, kNumClasses> max_packets,
+                         std::int64_t tolerance_us, bool record) {
+                 return std::make_unique<SocketSender>(
+                     fd, target_bitrate,
+                     MakeConfig(pacing_factor, burst_us, queue_time_limit_us, max_packets),
+                     tolerance_us, record);
+             }),
+             py::arg("fd"), py::arg("target_bitrate"), py::kw_only(),
+             py::arg("pacing_factor") = Config().pacing_factor,
+             py::arg("burst_us") = Config().burst_us,
+             py::arg("queue_time_limit_us") = Config().queue_time_limit_us,
+             py::arg("max_packets") = Config().max_packets, py::arg("tolerance_us") = 500,
+             py::arg("record") = false)
+        .def("start", &SocketSender::Start)
+        .def("stop", &SocketSender::Stop, py::call_guard<py::gil_scoped_release>())
+        .def_property_readonly("running", &SocketSender::running)
+        .def("set_target_bitrate", &SocketSender::SetTargetBitrate, py::arg("target_bitrate"))
+        .def("enqueue",
+             [](SocketSender &s, py::handle data, int packet_class) {
+                 std::vector<std::string> one;
+                 one.push_back(ToString(data));
+                 return s.EnqueueMany(std::move(one), ToClass(packet_class)) != 0;
+             },
+             py::arg("data"), py::arg("packet_class"))
+        // A keyframe's packets in one call: one crossing into C++ and one lock for all of them.
+        .def("enqueue_many",
+             [](SocketSender &s, py::iterable packets, int packet_class) {
+                 PacketClass c = ToClass(packet_class);
+                 std::vector<std::string> copies;
+                 for (py::handle data : packets) copies.push_back(ToString(data));
+                 return s.EnqueueMany(std::move(copies), c);
+             },
+             py::arg("packets"), py::arg("packet_class"))
+        .def_property_readonly("target_bitrate", &SocketSender::target_bitrate_bps)
+        .def_property_readonly("pacing_rate", &SocketSender::pacing_rate_bps)
+        .def_property_readonly("queued_bytes", &SocketSender::queued_bytes)
+        .def_property_readonly("sent_packets", &SocketSender::sent_packets)
+        .def_property_readonly("send_errors", &SocketSender::send_errors)
+        .def_property_readonly("wakeups", &SocketSender::wakeups)
+        .def("queued_packets",
+             [](const SocketSender &s, std::optional<int> c) {
+                 return c ? s.queued_packets(ToClass(*c)) : s.queued_packets();
+             },
+             py::arg("packet_class") = py::none())
+        .def("dropped_packets",
+             [](const SocketSender &s, int c) { return s.dropped_packets(ToClass(c)); },
+             py::arg("packet_class"))
+        .def("take_log", [](SocketSender &s) {
+            py::list out;
+            for (const Release &r : s.TakeLog()) {
+                out.append(py::make_tuple(r.due_us, r.sent_us, static_cast<int>(r.packet_class),
+                                          r.size));
+            }
+            return out;
+        });
 }

@@ -85,19 +85,29 @@ void Pacer::SetTargetBitrate(std::int64_t target_bitrate_bps, std::int64_t now_u
 }
 
 bool Pacer::Enqueue(std::string data, PacketClass packet_class, std::int64_t now_us) {
+    std::size_t size = data.size();
+    return Admit(std::move(data), size, packet_class, now_us);
+}
+
+bool Pacer::EnqueueSize(std::size_t size, PacketClass packet_class, std::int64_t now_us) {
+    return Admit(std::string(), size, packet_class, now_us);
+}
+
+bool Pacer::Admit(std::string data, std::size_t size, PacketClass packet_class,
+                  std::int64_t now_us) {
     auto &queue = queues_[Index(packet_class)];
     Drain(now_us);
     bool dropped = false;
     if (queue.size() >= config_.max_packets[Index(packet_class)]) {
-        queued_bytes_ -= queue.front().data.size();
+        queued_bytes_ -= queue.front().size;
         queue.pop_front();
         ++dropped_[Index(packet_class)];
         dropped = true;
     } else {
         ++queued_packets_;
     }
-    queued_bytes_ += data.size();
-    queue.push_back(Queued{std::move(data), last_us_});
+    queued_bytes_ += size;
+    queue.push_back(Queued{std::move(data), size, last_us_});
     UpdateRate();
     return dropped;
 }
@@ -118,11 +128,12 @@ std::optional<Released> Pacer::Pop(std::int64_t now_us) {
     for (int c = 0; c < kNumClasses; ++c) {
         auto &queue = queues_[static_cast<std::size_t>(c)];
         if (queue.empty()) continue;
-        Released out{std::move(queue.front().data), static_cast<PacketClass>(c), due};
+        Released out{std::move(queue.front().data), queue.front().size,
+                     static_cast<PacketClass>(c), due};
         queue.pop_front();
         --queued_packets_;
-        queued_bytes_ -= out.data.size();
-        debt_ += static_cast<std::int64_t>(out.data.size()) * kMicroBitsPerByte;
+        queued_bytes_ -= out.size;
+        debt_ += static_cast<std::int64_t>(out.size) * kMicroBitsPerByte;
         UpdateRate();
         return out;
     }

@@ -48,7 +48,8 @@ struct Config {
 };
 
 struct Released {
-    std::string data;
+    std::string data;  // empty for a packet queued by size only
+    std::size_t size;
     PacketClass packet_class;
     // The time the pacer scheduled this packet's release (at most the `now` given to Pop).
     std::int64_t due_us;
@@ -65,6 +66,11 @@ public:
 
     // Queues a packet; returns true when the class was full and its oldest packet was dropped.
     bool Enqueue(std::string data, PacketClass packet_class, std::int64_t now_us);
+    // The same for a caller that keeps the packets itself: the pacer needs only the size, and
+    // the order of release within a class is the order of queuing, so the caller can keep one
+    // FIFO per class (dropping its oldest when this returns true) and take from the class Pop
+    // names.
+    bool EnqueueSize(std::size_t size, PacketClass packet_class, std::int64_t now_us);
 
     // When the next packet is due (possibly already past), or kNever when nothing is queued.
     std::int64_t NextSendTime() const;
@@ -90,9 +96,11 @@ private:
     void Drain(std::int64_t now_us);
     // Sets the rate held until the next change of state, from the state just reached.
     void UpdateRate();
+    bool Admit(std::string data, std::size_t size, PacketClass packet_class, std::int64_t now_us);
 
     struct Queued {
         std::string data;
+        std::size_t size;
         std::int64_t enqueued_us;
     };
 
