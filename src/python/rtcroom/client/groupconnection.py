@@ -120,8 +120,10 @@ class GroupPeerConnection:
                     await self._answer_offer(description)
                 elif description.type == "answer":
                     await self._apply_answer(description)
-                elif description.type == "close":
-                    await self.close()
+                elif description.type == "close" and self.pc is not None:
+                    # The server's end failed: start over (its create-offer or offer follows).
+                    self._on_state(self.pc_id or "", "failed")
+                    await self._drop(self.pc)
             except Exception:
                 logger.exception("negotiating %s with the server failed", description.type)
 
@@ -136,8 +138,14 @@ class GroupPeerConnection:
 
             @pc.on("connectionstatechange")
             def state_changed() -> None:
-                if self.pc is pc:
-                    self._on_state(pc_id, pc.connectionState)
+                if self.pc is not pc:
+                    return  # closed by us
+                # A lost ICE path can close the DTLS transport, and so the connection,
+                # without a "failed" first.
+                state = "failed" if pc.connectionState == "closed" else pc.connectionState
+                self._on_state(pc_id, state)
+                if state == "failed":
+                    asyncio.ensure_future(self._failed(pc))
 
         return self.pc
 
@@ -191,6 +199,33 @@ class GroupPeerConnection:
                     and transceiver.receiver.track is not None):
                 await retire(transceiver)
                 renew(transceiver)
+
+    # --- starting over --------------------------------------------------------------------------
+
+    async def _failed(self, pc: RTCPeerConnection) -> None:
+        """Our connection failed (ICE or DTLS) and aiortc cannot restart ICE: drop it and tell
+        the server, which starts over on a fresh one under the same id."""
+        async with self._lock:
+            if self.pc is not pc:
+                return  # the server's close came first
+            await self._drop(pc)
+        self._send(PeerConnectionState(id=self.pc_id or "", description=SessionDescription(
+            type="close", revision=0)))
+
+    async def _drop(self, pc: RTCPeerConnection) -> None:
+        """Forget ``pc`` and what ran on it; the tracks stay, for the next connection."""
+        self.pc = None
+        for track, (_, tap) in list(self._senders.items()):
+            tap.stop()
+        self._senders.clear()
+        for track, channel in list(self._channels.items()):
+            if isinstance(track, LocalDataTrack):
+                track._remove_data_channel(channel)
+        self._channels.clear()
+        self._new_tracks.clear()
+        self._answer = None
+        self._offered_revision = 0
+        await pc.close()
 
     # --- ending ---------------------------------------------------------------------------------
 

@@ -76,6 +76,8 @@ __all__ = ["GroupMedia", "GroupPeer", "GroupRoom"]
 
 log = logging.getLogger(__name__)
 
+# Queued when the participant's connection failed.
+_RESTART = ("restart", 0)
 # How long the server waits for the offer it asked for before it may ask again.
 OFFER_TIMEOUT = 20.0
 # Seconds between bandwidth allocations of the subscribers that sent a bandwidth profile.
@@ -227,6 +229,8 @@ class GroupPeer:
             try:
                 if isinstance(event, PeerConnectionState):
                     await self._remote(event)
+                elif event == _RESTART:
+                    await self._restart()
                 elif isinstance(event, tuple) and self.awaiting == event:
                     self.awaiting = None  # the offer we asked for never came: ask again
                 await self._next()
@@ -255,7 +259,43 @@ class GroupPeer:
             if self._dscp:
                 enable_dscp(pc)
             pc.on("datachannel", self._on_channel)
+
+            @pc.on("connectionstatechange")
+            def state_changed() -> None:
+                # A lost ICE path can close the DTLS transport, and so the connection, without
+                # a "failed" first; one closed by us is no longer self.pc.
+                if pc.connectionState in ("failed", "closed") and self.pc is pc:
+                    self._events.put_nowait(_RESTART)
+
         return self.pc
+
+    async def _restart(self) -> None:
+        """Its connection failed (ICE or DTLS). aiortc cannot restart ICE, so the participant
+        starts over on a fresh connection under the same id, told with ``close``: it offers its
+        tracks again (received anew: the others' legs of them are dropped and made again once
+        they arrive) and is offered again what it receives."""
+        old, self.pc = self.pc, None
+        if old is None:
+            return
+        for leg in self.legs.values():
+            if isinstance(leg, _MediaLeg):
+                leg.subscription.close()
+            else:
+                leg.track.unsubscribe(leg.channel)
+        self.legs.clear()
+        self.spare.clear()
+        for track in self.expected.values():
+            self.group.router.unpublish(track.sid)
+        self.channels.clear()
+        self.msp.clear()
+        self.msp_ready.clear()
+        self.offered_ids = set()
+        self.awaiting = self.pending = None
+        self._remote_ice = None
+        self._remote_candidates.clear()
+        self._send(SessionDescription(type="close", revision=self.revision))
+        await old.close()
+        self.group.changed()
 
     async def _remote(self, state: PeerConnectionState) -> None:
         description = state.description
@@ -290,7 +330,12 @@ class GroupPeer:
             await pc.addIceCandidate(candidate)
 
     async def _description(self, description: SessionDescription) -> None:
-        if description.type == "offer":
+        if description.type == "close":
+            # The participant's end failed first; a connection still coming up is already
+            # the fresh one.
+            if self.pc is not None and self.pc.connectionState not in ("new", "connecting"):
+                await self._restart()
+        elif description.type == "offer":
             if self.awaiting is not None and self.awaiting[0] == "answer":
                 return  # a collision: the client rolls back and answers ours
             await self._answer(description)
