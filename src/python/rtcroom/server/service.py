@@ -80,6 +80,9 @@ class Delivery(Protocol):
     def end(self) -> None:
         """Close after what was sent so far (the session is over)."""
 
+    def fail(self, error: TwilioError) -> None:
+        """End the session with ``error`` (sent first), as a signaling error would."""
+
 
 def check_room_name(name: str) -> None:
     if not name:
