@@ -75,3 +75,13 @@ def test_media_keeps_flowing_under_delay_jitter_and_reordering() -> None:
             pair = f"{subscriber}<-{publisher}"
             assert frames.get(f"{pair} audio", 0) >= 250, frames
             assert frames.get(f"{pair} video", 0) >= 30, frames
+
+
+def test_a_rate_limited_subscriber_gets_a_lower_estimate_and_a_video_switched_off() -> None:
+    """What reaches a subscriber (bandwidth profile, no cap) is policed to 40 % of its two
+    videos' bitrate: the loss in its receiver reports lowers the server's downlink estimate for
+    it, and the allocation switches a video off to fit."""
+    with namespace() as ns:
+        result = run_scenario(ns, "ratelimit", "0.4", "20")
+    assert result["lowest"] < result["before"] / 2, result
+    assert result["switched_off"], result
