@@ -411,3 +411,90 @@ async def test_priorities_set_in_the_page_decide_which_video_stays_on(
         finally:
             for bot in bots.values():
                 await bot.disconnect()
+
+
+async def test_publishing_and_unpublishing_later_renegotiate_in_a_group_room(
+        browser: Any, twilio_video_dist: Path) -> None:
+    async with running_server(room_type="group") as server, \
+            page_server(twilio_video_dist) as url:
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room", audio=True)
+        try:
+            page = await open_page(browser, url)
+            joined = await join_page(page, "browser", server.url, video=False)
+            assert "error" not in joined, joined
+            await wait_until(lambda: "audio" in received(bot, "browser"), 30)
+
+            # The page publishes a camera: the SDK offers on its connection to the SFU and the
+            # bot decodes the new video; its audio keeps flowing.
+            await page.evaluate("""Twilio.Video.createLocalVideoTrack({width: 160, name: 'cam'})
+                .then(t => { window.cam = t; return room.localParticipant.publishTrack(t); })""")
+
+            def cam() -> Any:
+                return next((pub for p in bot.participants.values() for pub in p.tracks.values()
+                             if pub.track_name == "cam"), None)
+
+            await wait_until(lambda: cam() is not None and cam().track is not None, 30)
+            assert (await read_frames(cam().track, 5))[-1].width == 160
+            assert len(await read_frames(received(bot, "browser")["audio"], 50)) == 50
+
+            # The bot publishes a video while the page's publication settles: the server
+            # offers, the page answers, and it decodes the video.
+            await bot.local_participant.publish_track(
+                rtcroom.LocalVideoTrack(PatternTrack(160, 120), name="bot-cam"))
+            await page_wait(page, """videos().then(v => v.some(x => x.name === 'bot-cam'
+                                                               && x.frames >= 5))""")
+
+            # Unpublishing on the page ends the bot's subscription only.
+            await page.evaluate("room.localParticipant.unpublishTrack(cam)")
+            await wait_until(lambda: cam() is None, 30)
+            assert len(await read_frames(received(bot, "browser")["audio"], 50)) == 50
+            states = await page.evaluate(
+                "peerConnections.filter(pc => pc.connectionState !== 'closed')"
+                ".map(pc => [pc.connectionState, pc.signalingState])")
+            assert states == [["connected", "stable"]]
+        finally:
+            await bot.disconnect()
+
+
+async def test_the_page_publishes_on_an_m_line_it_receives_on(
+        browser: Any, twilio_video_dist: Path) -> None:
+    """twilio-video.js publishes a new track on a transceiver it only receives on (here the
+    one the server offered for the bot's video, the page's own being in use for its camera)
+    rather than adding one: that m-line then carries media both ways, and ending either
+    direction leaves the other."""
+    async with running_server(room_type="group") as server, \
+            page_server(twilio_video_dist) as url:
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room", audio=True,
+                                    video=True)
+        try:
+            page = await open_page(browser, url)
+            joined = await join_page(page, "browser", server.url, audio=False)
+            assert "error" not in joined, joined
+            await page_wait(page, "videos().then(v => v.length === 1 && v[0].frames >= 5)")
+            await wait_until(lambda: "video" in received(bot, "browser"), 30)
+            await page.evaluate("""Twilio.Video.createLocalVideoTrack({width: 160, name: 'cam'})
+                .then(t => { window.cam = t; return room.localParticipant.publishTrack(t); })""")
+
+            def cam() -> Any:
+                return next((pub for p in bot.participants.values() for pub in p.tracks.values()
+                             if pub.track_name == "cam"), None)
+
+            await wait_until(lambda: cam() is not None and cam().track is not None, 30)
+            assert (await read_frames(cam().track, 5))[-1].width == 160
+            peer = server.service.media.rooms[bot.sid].peers[joined["localSid"]]
+            assert len(peer.recycled) == 1  # the SDK sent on the bot video's m-line
+            frames = (await page.evaluate("videos()"))[0]["frames"]
+            await page_wait(page, f"videos().then(v => v[0].frames >= {frames + 10})")
+
+            # The bot's video ends: the page's camera goes on arriving on that m-line.
+            video = next(p for p in bot.local_participant.tracks.values()
+                         if p.kind == "video")
+            await bot.local_participant.unpublish_track(video.track)
+            await page_wait(page, "videos().then(v => v.length === 0)")
+            assert len(await read_frames(cam().track, 30)) == 30
+
+            # The page's camera ends; the bot sees it go.
+            await page.evaluate("room.localParticipant.unpublishTrack(cam)")
+            await wait_until(lambda: cam() is None, 30)
+        finally:
+            await bot.disconnect()

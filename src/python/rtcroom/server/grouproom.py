@@ -70,7 +70,12 @@ from rtcroom.signaling.messages import (
     RoomState,
     SessionDescription,
 )
-from rtcroom.signaling.sdp import ip_candidates_only, is_ip_candidate, msid_track_ids
+from rtcroom.signaling.sdp import (
+    ip_candidates_only,
+    is_ip_candidate,
+    msid_track_ids,
+    sending_mids,
+)
 
 __all__ = ["GroupMedia", "GroupPeer", "GroupRoom"]
 
@@ -116,6 +121,14 @@ class _MediaLeg:
         await retire(self.transceiver)
         return True
 
+    async def stop_forwarding(self) -> bool:
+        """End the subscription on an m-line the subscriber also sends on: the server goes on
+        receiving there."""
+        self.subscription.close()
+        self.transceiver.direction = "recvonly"
+        await self.transceiver.sender.stop()
+        return True
+
 
 @dataclass
 class _DataLeg:
@@ -145,6 +158,8 @@ class GroupPeer:
         """What it receives, by published track sid."""
         self.spare: list[RTCRtpTransceiver] = []
         """Transceivers of ended subscriptions, for new ones of their kind to reuse."""
+        self.recycled: set[RTCRtpTransceiver] = set()
+        """Transceivers the server added whose m-line the participant has sent on."""
         self.failed: dict[str, float | None] = {}
         """Tracks it cannot receive (no codec in common), by sid, with the time of the
         subscribe rules they failed under: offered again only under new rules."""
@@ -359,6 +374,7 @@ class GroupPeer:
     async def _answer(self, offer: SessionDescription) -> None:
         pc = self._ensure_pc()
         sdp = await self._apply_remote(offer.sdp or "", "offer")
+        self._accept_recycled(sdp)
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # an offer aiortc took but cannot answer (seen in the fuzz)
@@ -372,15 +388,40 @@ class GroupPeer:
                                       sdp=pc.localDescription.sdp))
         self._publish_received(sdp)
 
+    def _accept_recycled(self, sdp: str) -> None:
+        """twilio-video.js publishes a new track on an m-line it only received on, when it has
+        one of the kind (one the server offered for a subscription, or left inactive), rather
+        than adding an m-line: the server's end of such an m-line receives too."""
+        assert self.pc is not None
+        sending = sending_mids(sdp)
+        forwarding = {leg.transceiver for leg in self.legs.values()
+                      if isinstance(leg, _MediaLeg)}
+        for transceiver in self.pc.getTransceivers():
+            if transceiver not in forwarding and transceiver not in self.spare \
+                    and transceiver not in self.recycled:
+                continue  # the participant's own m-line
+            if transceiver.mid in sending and transceiver not in self.recycled:
+                if transceiver in self.spare:
+                    if transceiver.currentDirection != "inactive":
+                        continue  # still winding down: the participant's send is refused
+                    renew(transceiver)  # its receiver was retired with the subscription
+                    self.spare.remove(transceiver)
+                self.recycled.add(transceiver)
+            if transceiver in self.recycled:
+                transceiver.direction = (
+                    ("sendrecv" if transceiver.mid in sending else "sendonly")
+                    if transceiver in forwarding
+                    else ("recvonly" if transceiver.mid in sending else "inactive"))
+
     def _publish_received(self, sdp: str) -> None:
         """Start receiving each m-line of the client's offer that carries one of its tracks."""
         assert self.pc is not None
         router = self.group.router
         track_ids = msid_track_ids(sdp)
+        sending = sending_mids(sdp)
         published = False
         for transceiver in self.pc.getTransceivers():
-            if (transceiver.mid is None or isinstance(transceiver.sender.track, ForwardedTrack)
-                    or transceiver in self.spare):
+            if transceiver.mid not in sending or transceiver in self.spare:
                 continue
             track = self.expected.get(track_ids.get(transceiver.mid, ""))
             if track is None or track.kind != transceiver.kind or track.sid in router.tracks:
@@ -446,6 +487,9 @@ class GroupPeer:
         renegotiate = False
         for sid in [s for s in self.legs if s not in wanted]:
             leg = self.legs.pop(sid)
+            if isinstance(leg, _MediaLeg) and leg.transceiver in self.recycled:
+                renegotiate |= await leg.stop_forwarding()
+                continue
             renegotiate |= await leg.close()
             if isinstance(leg, _MediaLeg):
                 self.spare.append(leg.transceiver)

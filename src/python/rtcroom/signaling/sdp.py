@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["inactive_mids", "ip_candidates_only", "is_ip_candidate", "msid_track_ids"]
+__all__ = ["inactive_mids", "ip_candidates_only", "is_ip_candidate", "msid_track_ids",
+           "sending_mids"]
 
 
 def msid_track_ids(sdp: str) -> dict[str, str]:
@@ -35,6 +36,18 @@ def inactive_mids(sdp: str) -> set[str]:
         lines = [line.strip() for line in section.splitlines()]
         mid = next((line[len("a=mid:"):] for line in lines if line.startswith("a=mid:")), None)
         if mid is not None and "a=inactive" in lines:
+            out.add(mid)
+    return out
+
+
+def sending_mids(sdp: str) -> set[str]:
+    """The mids of the m-lines on which ``sdp``'s author sends (``a=sendrecv``, ``a=sendonly``,
+    or no direction, which means sendrecv)."""
+    out: set[str] = set()
+    for section in sdp.split("\nm=")[1:]:
+        lines = [line.strip() for line in section.splitlines()]
+        mid = next((line[len("a=mid:"):] for line in lines if line.startswith("a=mid:")), None)
+        if mid is not None and not {"a=recvonly", "a=inactive"} & set(lines):
             out.add(mid)
     return out
 
