@@ -135,12 +135,16 @@ async def test_two_browsers_and_two_bots_see_each_other_and_the_dominant_speaker
                     assert frames[-1].width in (160, 320)
 
             # networkQuality: true asks for the local level only (verbosity 1): the server's
-            # levels reach each page.
+            # levels reach each page, and a clean loopback link scores well once several
+            # updates have come (the SDK's own per-kind bitrates are 0 in this Chromium; the
+            # server must not read them as nothing received). Not 5: the shared machine's load
+            # shows as jitter.
             for name, page in pages.items():
                 await page_wait(page, f"""events.some(e => e.event === 'networkQualityLevelChanged'
                                                       && e.identity === '{name}')""")
-                level = await page.evaluate("room.localParticipant.networkQualityLevel")
-                assert level in range(6)
+                await page_wait(page, """channelMessages.filter(
+                    m => m.label === 'network_quality').length >= 4""")
+                assert await page.evaluate("room.localParticipant.networkQualityLevel") >= 3
 
             # The browsers' fake microphones beep: silence them, and let p0 speak.
             for page in pages.values():

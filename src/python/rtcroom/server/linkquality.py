@@ -15,7 +15,8 @@ Per kind (audio, video):
   (the SFU repairs its own losses with NACKs, late, and holds streams back until a keyframe),
   so the downlink's loss is judged on the audio legs, for both kinds, when the participant
   receives any audio. Bandwidth: the bitrate it says it received
-  (``actual``, browsers report it per kind) against what the SFU sent it (``available``);
+  (``actual``, reported per kind; a 0 counts as no report, see ``_recv``) against what the
+  SFU sent it (``available``);
 - RTT, one per participant since one connection carries both directions: the SFU's own from
   the receiver reports answering its sender reports, else the participant's reported send RTT.
 
@@ -184,7 +185,9 @@ class LinkMeter:
             return measurements(rtt=rtt)
         clock = active[0].track.codecs[0].clockRate
         jitter = max(leg.jitter for leg in active) / clock
-        got = reported.mean(f"{kind}.recv.bitrate") if reported is not None else None
+        # As for ``sent``, 0 is no measure: twilio-video.js 2.36 files its per-kind stats under
+        # ``mediaType``, which Chromium's stats no longer carry, and reports 0 for every kind.
+        got = (reported.mean(f"{kind}.recv.bitrate") or None) if reported is not None else None
         return measurements(actual=got, available=sum(rates) if got is not None and rates
                             else None, fraction_lost=fraction_lost, jitter=jitter, rtt=rtt)
 
