@@ -399,7 +399,9 @@ async def test_priorities_set_in_the_page_decide_which_video_stays_on(
                 page, "browser", server.url, audio=False, video=False,
                 bandwidthProfile={"video": {"maxSubscriptionBitrate": int(rates[1] * 1.3)}})
             assert "error" not in joined, joined
-            await page_wait(page, "videos().then(v => v.length === 2)")
+            # Both subscribed (switchedOff is null until a publication has its track).
+            await page_wait(page, """videos().then(v => v.length === 2
+                                                  && v.every(x => x.switchedOff !== null))""")
             set_priority = """([identity, priority]) => [...room.participants.values()]
                 .find(p => p.identity === identity).videoTracks
                 .forEach(pub => pub.track.setPriority(priority))"""
