@@ -210,3 +210,12 @@ def test_host_addresses_restored() -> None:
         assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
         assert aioice.ice.get_host_addresses(False, True) == ["::1"]
     assert aioice.ice.get_host_addresses is original
+
+
+def test_aiortc_connect_task_is_guarded() -> None:
+    """aiortc's private connecting task is wrapped (rtcroom.aiortc_ext.closing): an aiortc that
+    renames it fails here, and at import, rather than letting its errors go unretrieved."""
+    from aiortc import RTCPeerConnection
+
+    connect = RTCPeerConnection._RTCPeerConnection__connect  # type: ignore[attr-defined]
+    assert getattr(connect, "_rtcroom_no_late_start", False)

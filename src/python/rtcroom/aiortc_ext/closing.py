@@ -15,18 +15,28 @@ objects that outlived every cycle:
 
 :func:`stop_late_starts` makes a consent task that starts on a closing connection return at
 once, and ``send()`` on a sender that was stopped do nothing.
+
+The same connecting task also fails on remote descriptions aiortc's parser accepted but its
+transports cannot use (the signaling fuzz finds them in group rooms: DTLS parameters missing on
+an m-line, or a connection closed while it was connecting). Nothing awaits that task, so its
+exception would surface only as asyncio's "Task exception was never retrieved" error; the
+connection just never connects, which the room handles as it does any failed connection. The
+guard logs it as a warning naming the error instead.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aioice.ice
-from aiortc import RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpSender
 
 __all__ = ["stop_late_starts"]
+
+log = logging.getLogger(__name__)
 
 _PATCHED = "_rtcroom_no_late_start"
 _STOPPED = "_rtcroom_stopped"
@@ -43,7 +53,7 @@ def _patch(cls: type, name: str,
 
 
 def stop_late_starts() -> None:
-    """Install both guards (idempotent)."""
+    """Install the guards (idempotent)."""
 
     def query_consent(original: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         async def guarded(self: aioice.ice.Connection) -> None:
@@ -66,6 +76,15 @@ def stop_late_starts() -> None:
             await original(self, parameters)
         return guarded
 
+    def connect(original: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        async def guarded(self: RTCPeerConnection) -> None:
+            try:
+                await original(self)
+            except Exception as exc:  # noqa: BLE001 - see the module docstring
+                log.warning("a peer connection failed while connecting: %r", exc)
+        return guarded
+
+    _patch(RTCPeerConnection, "_RTCPeerConnection__connect", connect)
     _patch(aioice.ice.Connection, "query_consent", query_consent)
     _patch(RTCRtpSender, "stop", sender_stop)
     _patch(RTCRtpSender, "send", sender_send)

@@ -71,6 +71,7 @@ from rtcroom.signaling.messages import (
     SessionDescription,
 )
 from rtcroom.signaling.sdp import (
+    description_problem,
     ip_candidates_only,
     is_ip_candidate,
     msid_track_ids,
@@ -363,8 +364,15 @@ class GroupPeer:
         """Apply the participant's ``sdp`` less the candidates the server will not use; the
         SDP applied is what the server reads afterwards (aiortc's parser accepted it)."""
         sdp = ip_candidates_only(sdp)
+        pc = self._ensure_pc()
+        known = [t.mid for t in pc.getTransceivers() if t.mid is not None]
+        if pc.sctp is not None and pc.sctp.mid is not None:
+            known.append(pc.sctp.mid)
+        problem = description_problem(sdp, known)
         try:
-            await self._ensure_pc().setRemoteDescription(RTCSessionDescription(sdp, kind))
+            if problem is not None:
+                raise ValueError(problem)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp, kind))
         except Exception as exc:  # aiortc's SDP parser raises many kinds on hostile input
             raise MediaServerRemoteDescFailedError(
                 f"Server is unable to apply a remote media description: the {kind}'s SDP "

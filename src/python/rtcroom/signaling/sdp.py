@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
-__all__ = ["inactive_mids", "ip_candidates_only", "is_ip_candidate", "msid_track_ids",
-           "sending_mids"]
+__all__ = ["description_problem", "inactive_mids", "ip_candidates_only", "is_ip_candidate",
+           "msid_track_ids", "sending_mids"]
 
 
 def msid_track_ids(sdp: str) -> dict[str, str]:
@@ -75,3 +76,36 @@ def ip_candidates_only(sdp: str) -> str:
     kept = [line for line in lines
             if not line.startswith("a=candidate:") or is_ip_candidate(line.strip())]
     return sdp if len(kept) == len(lines) else "\n".join(kept)
+
+
+def description_problem(sdp: str, known_mids: Iterable[str] = ()) -> str | None:
+    """What in ``sdp`` would break aiortc after it accepted it, or None.
+
+    aiortc's parser takes some descriptions it cannot use, and fails later in a background task
+    (a connection that can then not even be closed): an m-line with several ``a=mid``, a BUNDLE
+    group naming a mid no m-line has (its m-lines are moved onto that mid's transport: none), or
+    an m-line in use with no DTLS fingerprint, at its level or the session's, or one of
+    ``known_mids`` (those negotiated before) missing: m-lines are never removed."""
+    session, *sections = sdp.split("\nm=")
+    session_fingerprint = any(line.startswith("a=fingerprint:") for line in session.splitlines())
+    mids = set()
+    for section in sections:
+        lines = section.splitlines()
+        found = [line[len("a=mid:"):].strip() for line in lines if line.startswith("a=mid:")]
+        if len(found) > 1:
+            return f"an m-line has {len(found)} a=mid lines: {', '.join(found)}"
+        mids.update(found)
+        port = lines[0].split()[1:2] if lines else []
+        in_use = port != ["0"]
+        if in_use and not session_fingerprint and not any(
+                line.startswith("a=fingerprint:") for line in lines):
+            return f"m-line {found[0] if found else '(no mid)'} has no a=fingerprint"
+    gone = [mid for mid in known_mids if mid not in mids]
+    if gone:
+        return f"m-lines negotiated before are missing: {', '.join(gone)}"
+    for line in session.splitlines():
+        if line.startswith("a=group:BUNDLE"):
+            missing = [mid for mid in line[len("a=group:BUNDLE"):].split() if mid not in mids]
+            if missing:
+                return f"a=group:BUNDLE names mids no m-line has: {', '.join(missing)}"
+    return None
