@@ -19,6 +19,19 @@ pytestmark = [pytest.mark.skipif(REASON is not None, reason=REASON or ""),
               pytest.mark.timeout(300)]
 
 
+def assert_everyone_decodes(frames: dict[str, int], lossy_video: int) -> None:
+    """Over the scenario's 10 s, each participant decoded at least half of every other's audio
+    frames (a stall would leave far fewer; half leaves room for a loaded machine) and 30 of its
+    100 video frames (``lossy_video`` for what the impaired participant receives)."""
+    names = ("lossy", "clean1", "clean2")
+    for subscriber in names:
+        for publisher in (n for n in names if n != subscriber):
+            pair = f"{subscriber}<-{publisher}"
+            assert frames.get(f"{pair} audio", 0) >= 250, frames
+            assert frames.get(f"{pair} video", 0) >= (
+                lossy_video if subscriber == "lossy" else 30), frames
+
+
 def test_loss_on_one_participant_lowers_its_network_quality_only() -> None:
     with namespace() as ns:
         result = run_scenario(ns, "loss", "15", "16")
@@ -47,14 +60,7 @@ def test_media_keeps_flowing_at_5_percent_loss() -> None:
     repairs the lossy publisher's uplink well enough for the others to get most frames)."""
     with namespace() as ns:
         result = run_scenario(ns, "loss", "5", "10")
-    frames = result["frames"]
-    names = ("lossy", "clean1", "clean2")
-    for subscriber in names:
-        for publisher in (n for n in names if n != subscriber):
-            pair = f"{subscriber}<-{publisher}"
-            # Half the audio frames is far from a stall and leaves room for a loaded machine.
-            assert frames.get(f"{pair} audio", 0) >= 250, frames
-            assert frames.get(f"{pair} video", 0) >= (1 if subscriber == "lossy" else 30), frames
+    assert_everyone_decodes(result["frames"], lossy_video=1)
 
 
 def test_media_keeps_flowing_under_delay_jitter_and_reordering() -> None:
@@ -68,13 +74,7 @@ def test_media_keeps_flowing_under_delay_jitter_and_reordering() -> None:
     assert impaired["held"] > 500 and impaired["reordered"] > 100, impaired
     rtt = result["stats"]["lossy"]["audio"]["send_stats"]["latency"]["rtt"]
     assert rtt >= 0.08, rtt  # at least 40 ms each way
-    frames = result["frames"]
-    names = ("lossy", "clean1", "clean2")
-    for subscriber in names:
-        for publisher in (n for n in names if n != subscriber):
-            pair = f"{subscriber}<-{publisher}"
-            assert frames.get(f"{pair} audio", 0) >= 250, frames
-            assert frames.get(f"{pair} video", 0) >= 30, frames
+    assert_everyone_decodes(result["frames"], lossy_video=30)
 
 
 def test_a_rate_limited_subscriber_gets_a_lower_estimate_and_a_video_switched_off() -> None:

@@ -227,6 +227,12 @@ class GroupPeer:
             await self._task
         except asyncio.CancelledError:
             pass
+        self._drop_legs()
+        if self.pc is not None:
+            await self.pc.close()
+
+    def _drop_legs(self) -> None:
+        """Stop forwarding anything to this participant (its m-lines go with its connection)."""
         for leg in self.legs.values():
             if isinstance(leg, _MediaLeg):
                 leg.subscription.close()
@@ -234,8 +240,6 @@ class GroupPeer:
                 leg.track.unsubscribe(leg.channel)
         self.legs.clear()
         self.spare.clear()
-        if self.pc is not None:
-            await self.pc.close()
 
     # --- negotiation ---------------------------------------------------------------------------
 
@@ -293,13 +297,7 @@ class GroupPeer:
         old, self.pc = self.pc, None
         if old is None:
             return
-        for leg in self.legs.values():
-            if isinstance(leg, _MediaLeg):
-                leg.subscription.close()
-            else:
-                leg.track.unsubscribe(leg.channel)
-        self.legs.clear()
-        self.spare.clear()
+        self._drop_legs()
         for track in self.expected.values():
             self.group.router.unpublish(track.sid)
         self.channels.clear()
@@ -373,7 +371,7 @@ class GroupPeer:
             if problem is not None:
                 raise ValueError(problem)
             await pc.setRemoteDescription(RTCSessionDescription(sdp, kind))
-        except Exception as exc:  # aiortc's SDP parser raises many kinds on hostile input
+        except Exception as exc:  # noqa: BLE001 - aiortc's parser raises many kinds on hostile input
             raise MediaServerRemoteDescFailedError(
                 f"Server is unable to apply a remote media description: the {kind}'s SDP "
                 f"was refused ({type(exc).__name__}: {exc})") from None
@@ -385,7 +383,7 @@ class GroupPeer:
         self._accept_recycled(sdp)
         try:
             await pc.setLocalDescription(await pc.createAnswer())
-        except Exception as exc:  # an offer aiortc took but cannot answer (seen in the fuzz)
+        except Exception as exc:  # noqa: BLE001 - an offer aiortc took but cannot answer
             raise MediaServerLocalDescFailedError(
                 "Server is unable to create or apply a local media description: answering "
                 f"the offer failed ({type(exc).__name__}: {exc})") from None
