@@ -56,11 +56,13 @@ def test_media_keeps_flowing_at_5_percent_loss() -> None:
     The lossy participant's own video stalls for seconds at a time, though: aiortc's receiver
     NACKs a gap only when it first sees it (a lost retransmission is asked for again only with
     the next new gap) and its jitter buffer holds every later frame until the gap is filled, so
-    it decodes a few frames of each publisher, not most (the SFU, which NACKs the same way,
-    repairs the lossy publisher's uplink well enough for the others to get most frames)."""
+    it decodes a few frames of each publisher, or none, not most (the SFU, which NACKs the same
+    way, repairs the lossy publisher's uplink well enough for the others to get most frames)."""
     with namespace() as ns:
         result = run_scenario(ns, "loss", "5", "10")
-    assert_everyone_decodes(result["frames"], lossy_video=1)
+    # Not asserted for the lossy subscriber's video, which can stall for the whole 10 s (a fresh
+    # clone's CI run decoded 0 frames of one publisher): see the docstring; open in issue 11.
+    assert_everyone_decodes(result["frames"], lossy_video=0)
 
 
 def test_media_keeps_flowing_under_delay_jitter_and_reordering() -> None:
