@@ -31,6 +31,7 @@ from serverutil import (  # noqa: F401
     token,
     wait_until,
 )
+from test_connect_p2p import subscribed_tracks as received
 from test_connect_turn import turn  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
@@ -49,16 +50,6 @@ def encoder_calls(monkeypatch: pytest.MonkeyPatch) -> Counter:
 
         monkeypatch.setattr(cls, "encode", counted)
     return calls
-
-
-def received(room: rtcroom.Room) -> dict[str, dict[str, Any]]:
-    """identity -> {kind: RemoteTrack} of what ``room`` receives."""
-    out: dict[str, dict[str, Any]] = {}
-    for p in room.participants.values():
-        for pub in p.tracks.values():
-            if pub.track is not None:
-                out.setdefault(p.identity, {})[str(pub.kind)] = pub.track
-    return out
 
 
 async def tone_frequency(track: Any, seconds: float = 0.5) -> float:
