@@ -87,7 +87,8 @@ def description_problem(sdp: str, known_mids: Iterable[str] = ()) -> str | None:
     an m-line in use with no DTLS fingerprint, at its level or the session's, or one of
     ``known_mids`` (those negotiated before) missing: m-lines are never removed."""
     session, *sections = sdp.split("\nm=")
-    session_fingerprint = any(line.startswith("a=fingerprint:") for line in session.splitlines())
+    session_lines = session.splitlines()
+    session_fingerprint = any(line.startswith("a=fingerprint:") for line in session_lines)
     mids = set()
     for section in sections:
         lines = section.splitlines()
@@ -103,7 +104,7 @@ def description_problem(sdp: str, known_mids: Iterable[str] = ()) -> str | None:
     gone = [mid for mid in known_mids if mid not in mids]
     if gone:
         return f"m-lines negotiated before are missing: {', '.join(gone)}"
-    for line in session.splitlines():
+    for line in session_lines:
         if line.startswith("a=group:BUNDLE"):
             missing = [mid for mid in line[len("a=group:BUNDLE"):].split() if mid not in mids]
             if missing:
