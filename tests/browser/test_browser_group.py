@@ -269,50 +269,6 @@ async def test_media_signaling_channels_reach_the_page(
             await low.disconnect()
 
 
-async def test_browser_resumes_in_a_group_room_after_the_server_drops_its_websocket(
-        browser: Any, twilio_video_dist: Path) -> None:
-    async with running_server(room_type="group") as server, \
-            page_server(twilio_video_dist) as url:
-        proxy = TcpProxy(server.port)
-        await proxy.start()
-        bot = await rtcroom.connect(token("bot"), server=server.url, name="room", audio=True,
-                                    video=True)
-        try:
-            page = await open_page(browser, url)
-            joined = await join_page(page, "browser", proxy.url)
-            assert joined["state"] == "connected", joined
-            await page_wait(page, "inbound().then(r => r.frames >= 10)")
-            await wait_until(lambda: "video" in received(bot, "browser"), 30)
-
-            proxy.cut()
-            await page_wait(page, "events.some(e => e.event === 'reconnected')")
-            events = await page.evaluate("events.map(e => e.event + (e.code ? ' ' + e.code : ''))")
-            assert events[:2] == ["reconnecting 53001", "reconnected"], events
-            assert (await page.evaluate("describe()"))["participants"][0]["identity"] == "bot"
-
-            # Media keeps flowing both ways on the same connection to the SFU.
-            before = (await page.evaluate("inbound()"))["frames"]
-            await page_wait(page, f"inbound().then(r => r.frames >= {before + 30})")
-            frames = await read_frames(received(bot, "browser")["video"], 10)
-            assert len(frames) == 10
-            states = await page.evaluate(
-                "peerConnections.filter(pc => pc.connectionState !== 'closed')"
-                ".map(pc => [pc.connectionState, pc.signalingState])")
-            assert states == [["connected", "stable"]]
-
-            # A subscription made after the resume reaches the page on that connection.
-            late = await rtcroom.connect(token("late"), server=server.url, name="room",
-                                         tracks=[rtcroom.LocalVideoTrack(PatternTrack(160, 120))])
-            try:
-                await page_wait(page, """videos().then(v => v.some(x => x.identity === 'late'
-                                                                 && x.frames >= 5))""")
-            finally:
-                await late.disconnect()
-        finally:
-            await bot.disconnect()
-            await proxy.stop()
-
-
 async def test_the_page_switches_a_track_off_and_on_with_render_hints(
         browser: Any, twilio_video_dist: Path) -> None:
     """With clientTrackSwitchOffControl 'manual', RemoteVideoTrack.switchOff() and switchOn()

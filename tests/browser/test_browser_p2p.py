@@ -119,37 +119,6 @@ async def test_browser_and_python_bots_share_a_peer_to_peer_room(
             await bot.disconnect()
 
 
-async def test_browser_resumes_after_the_server_drops_its_websocket(
-        browser: Any, twilio_video_dist: Path) -> None:
-    async with running_server(room_type="peer-to-peer") as server, \
-            page_server(twilio_video_dist) as url:
-        proxy = TcpProxy(server.port)
-        await proxy.start()
-        bot = await rtcroom.connect(token("bot"), server=server.url, name="room", audio=True,
-                                    video=True)
-        try:
-            page = await open_page(browser, url)
-            joined = await join_page(page, "browser", proxy.url)
-            assert joined["state"] == "connected", joined
-            await page_wait(page, "inbound().then(r => r.frames >= 10)")
-            await wait_until(lambda: "video" in received(bot, "browser"), 30)
-
-            proxy.cut()
-            await page_wait(page, "events.some(e => e.event === 'reconnected')")
-            events = await page.evaluate("events.map(e => e.event + (e.code ? ' ' + e.code : ''))")
-            assert events[:2] == ["reconnecting 53001", "reconnected"], events
-            assert (await page.evaluate("describe()"))["participants"][0]["identity"] == "bot"
-
-            # Media keeps flowing both ways on the same peer connections.
-            before = (await page.evaluate("inbound()"))["frames"]
-            await page_wait(page, f"inbound().then(r => r.frames >= {before + 30})")
-            frames = await read_frames(received(bot, "browser")["video"], 10)
-            assert len(frames) == 10
-        finally:
-            await bot.disconnect()
-            await proxy.stop()
-
-
 async def test_two_browsers_share_one_connection_and_see_the_bot(
         browser: Any, twilio_video_dist: Path) -> None:
     async with running_server(room_type="peer-to-peer") as server, \
