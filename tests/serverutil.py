@@ -150,6 +150,24 @@ async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def settled_video_rates(group: Any, count: int) -> list[float]:
+    """The bitrates of the ``count`` videos published in the SFU ``group`` once they stop moving
+    (encoders start with a burst of keyframes), lowest first: tests set caps from them."""
+
+    def videos() -> list[Any]:
+        return [t for t in group.router.tracks.values() if t.kind == "video"]
+
+    await wait_until(lambda: sum(bool(t.rates.rates) for t in videos()) == count, 30)
+    rates: list[float] = []
+    for _ in range(60):
+        await asyncio.sleep(0.5)
+        now = sorted(max(t.rates.rates.values()) for t in videos())
+        if rates and all(abs(a - b) < 0.1 * b for a, b in zip(now, rates)):
+            break
+        rates = now
+    return rates
+
+
 class TcpProxy:
     """A loopback TCP relay in front of the server, so a test can cut a client's connection
     the way a network failure would, and refuse new ones for a while."""

@@ -28,6 +28,7 @@ from serverutil import (  # noqa: F401
     joined,
     loopback_ice,
     running_server,
+    settled_video_rates,
     token,
     wait_until,
 )
@@ -372,16 +373,7 @@ async def test_max_subscription_bitrate_switches_off_the_lower_priority_video() 
         rooms = [high, low, probe]
         try:
             group = server.service.media.rooms[high.sid]
-            await wait_until(lambda: len(group.router.tracks) == 2 and all(
-                t.rates.rates for t in group.router.tracks.values()), 30)
-            # The encoders start with a burst (keyframes); the cap is set from the settled rates.
-            rates: list[float] = []
-            for _ in range(60):
-                await asyncio.sleep(0.5)
-                now = sorted(max(t.rates.rates.values()) for t in group.router.tracks.values())
-                if rates and all(abs(a - b) < 0.1 * b for a, b in zip(now, rates)):
-                    break
-                rates = now
+            rates = await settled_video_rates(group, 2)
             # Room for the larger of the two, not for both.
             cap = int(rates[1] * 1.3)
             assert cap < sum(rates)

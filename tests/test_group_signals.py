@@ -13,7 +13,13 @@ import rtcroom
 from loopback_peers import NoiseTrack, ToneTrack
 from rtcroom.client.networkquality import NetworkQualityStats
 from rtcroom.constants import NetworkQualityVerbosity as Verbosity
-from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401
+from serverutil import (  # noqa: F401
+    loopback_ice,
+    running_server,
+    settled_video_rates,
+    token,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
 
@@ -120,21 +126,6 @@ async def test_network_quality_on_a_clean_link_is_5_at_each_verbosity() -> None:
                 await room.disconnect()
 
 
-async def wait_settled(group: Any, count: int) -> list[float]:
-    """The publishers' video bitrates once they stop moving (encoders start with a burst)."""
-    await wait_until(lambda: sum(t.kind == "video" and bool(t.rates.rates)
-                                 for t in group.router.tracks.values()) == count, 30)
-    rates: list[float] = []
-    for _ in range(60):
-        await asyncio.sleep(0.5)
-        now = sorted(max(t.rates.rates.values()) for t in group.router.tracks.values()
-                     if t.kind == "video")
-        if rates and all(abs(a - b) < 0.1 * b for a, b in zip(now, rates)):
-            return now
-        rates = now
-    return rates
-
-
 async def test_priorities_and_bandwidth_profile_switch_tracks_while_connected() -> None:
     """A subscriber whose max_subscription_bitrate fits one of two videos: the one it receives
     follows its own priorities (track_priority), then the publisher's (for everyone), then a new
@@ -146,7 +137,7 @@ async def test_priorities_and_bandwidth_profile_switch_tracks_while_connected() 
         rooms = [first, second]
         try:
             group = server.service.media.rooms[first.sid]
-            rates = await wait_settled(group, 2)
+            rates = await settled_video_rates(group, 2)
             cap = int(rates[1] * 1.3)
             assert cap < sum(rates)
             capped = await join(server, "capped", tracks=[], bandwidth_profile={

@@ -18,6 +18,7 @@ from serverutil import (  # noqa: F401 (fixture)
     TcpProxy,
     loopback_ice,
     running_server,
+    settled_video_rates,
     token,
     wait_until,
 )
@@ -195,21 +196,6 @@ async def test_vp8_simulcast_from_the_page_reaches_a_python_subscriber(
             await bot.disconnect()
 
 
-async def settled_rates(group: Any, count: int) -> list[float]:
-    """The bitrates of the SFU's ``count`` published tracks once they stop moving (encoders
-    start with a burst of keyframes), lowest first."""
-    await wait_until(lambda: len(group.router.tracks) == count and all(
-        t.rates.rates for t in group.router.tracks.values()), 30)
-    rates: list[float] = []
-    for _ in range(60):
-        await asyncio.sleep(0.5)
-        now = sorted(max(t.rates.rates.values()) for t in group.router.tracks.values())
-        if rates and all(abs(a - b) < 0.1 * b for a, b in zip(now, rates)):
-            break
-        rates = now
-    return rates
-
-
 async def test_media_signaling_channels_reach_the_page(
         browser: Any, twilio_video_dist: Path) -> None:
     """The page asks for every media signaling channel; the server opens each on the page's
@@ -226,7 +212,7 @@ async def test_media_signaling_channels_reach_the_page(
             for pub in high.local_participant.tracks.values():
                 pub.set_priority("high")
             group = server.service.media.rooms[high.sid]
-            rates = await settled_rates(group, 2)
+            rates = await settled_video_rates(group, 2)
             cap = int(rates[1] * 1.3)  # room for the larger of the two, not for both
             assert cap < sum(rates)
             page = await open_page(browser, url)
@@ -349,7 +335,7 @@ async def test_priorities_set_in_the_page_decide_which_video_stays_on(
                 for name in ("a", "b")}
         try:
             group = server.service.media.rooms[bots["a"].sid]
-            rates = await settled_rates(group, 2)
+            rates = await settled_video_rates(group, 2)
             page = await open_page(browser, url)
             joined = await join_page(
                 page, "browser", server.url, audio=False, video=False,
