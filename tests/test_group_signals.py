@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import rtcroom
 from loopback_peers import NoiseTrack, ToneTrack
-from rtcroom.client.networkquality import NetworkQualityStats
 from rtcroom.constants import NetworkQualityVerbosity as Verbosity
+from rtcroom.signaling.networkquality import NetworkQualityStats
 from serverutil import (  # noqa: F401
     loopback_ice,
     running_server,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from rtcroom.client.networkquality import (
+from rtcroom.signaling.networkquality import (
     NetworkQualityAudioStats,
     NetworkQualityBandwidthStats,
     NetworkQualityFractionLostStats,

@@ -8,13 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from rtcroom.client.networkquality import (
-    NetworkQualityAudioStats,
-    NetworkQualityMediaStats,
-    NetworkQualityStats,
-    NetworkQualityVideoStats,
-)
 from rtcroom.constants import NetworkQualityVerbosity as V
 from rtcroom.options import NetworkQualityConfiguration
 from rtcroom.server.networkquality import (
@@ -27,6 +20,12 @@ from rtcroom.server.networkquality import (
     measurements,
     score_level,
     trim,
+)
+from rtcroom.signaling.networkquality import (
+    NetworkQualityAudioStats,
+    NetworkQualityMediaStats,
+    NetworkQualityStats,
+    NetworkQualityVideoStats,
 )
 
 CLEAN = measurements(actual=1_000_000, available=1_000_000, fraction_lost=0.0, jitter=0.002,

@@ -19,18 +19,6 @@ from rtcroom.client.localtrack import (
     LocalTrack,
     LocalVideoTrack,
 )
-from rtcroom.client.networkquality import (
-    NetworkQualityAudioStats,
-    NetworkQualityBandwidthStats,
-    NetworkQualityFractionLostStats,
-    NetworkQualityLatencyStats,
-    NetworkQualityMediaStats,
-    NetworkQualityRecvStats,
-    NetworkQualitySendOrRecvStats,
-    NetworkQualitySendStats,
-    NetworkQualityStats,
-    NetworkQualityVideoStats,
-)
 from rtcroom.client.participant import LocalParticipant, Participant, RemoteParticipant
 from rtcroom.client.publication import (
     LocalAudioTrackPublication,
@@ -61,6 +49,18 @@ from rtcroom.client.stats import (
     RemoteVideoTrackStats,
     StatsReport,
     TrackStats,
+)
+from rtcroom.signaling.networkquality import (
+    NetworkQualityAudioStats,
+    NetworkQualityBandwidthStats,
+    NetworkQualityFractionLostStats,
+    NetworkQualityLatencyStats,
+    NetworkQualityMediaStats,
+    NetworkQualityRecvStats,
+    NetworkQualitySendOrRecvStats,
+    NetworkQualitySendStats,
+    NetworkQualityStats,
+    NetworkQualityVideoStats,
 )
 
 __all__ = [

@@ -35,7 +35,6 @@ from rtcroom.client.localtrack import (
     LocalVideoTrack,
 )
 from rtcroom.client.mediasignaling import MediaSignaling, bandwidth_profile_wire
-from rtcroom.client.networkquality import NetworkQualityStats
 from rtcroom.client.participant import LocalParticipant, RemoteParticipant
 from rtcroom.client.peerconnections import PeerConnections
 from rtcroom.client.room import Room
@@ -79,6 +78,7 @@ from rtcroom.signaling.messages import (
     parse_server_message,
 )
 from rtcroom.signaling.messages import Warning as ServerWarning
+from rtcroom.signaling.networkquality import NetworkQualityStats
 
 __all__ = ["SERVER_ENV", "RoomConnection", "connect"]
 

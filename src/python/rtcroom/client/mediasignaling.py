@@ -27,8 +27,8 @@ from typing import Any
 
 from aiortc import RTCDataChannel
 
-from rtcroom.client.networkquality import NetworkQualityStats
 from rtcroom.options import ConnectOptions
+from rtcroom.signaling.networkquality import NetworkQualityStats
 
 __all__ = ["NETWORK_QUALITY_INTERVAL", "MediaSignaling"]
 

@@ -22,7 +22,7 @@ reference's order and with the reference's arguments:
   ``track_publish_priority_changed``.
 - ``_set_track_switched_off(track_sid, off)``: ``track_switched_off`` / ``track_switched_on``.
 - ``_set_state(state)`` and ``_set_network_quality(level, stats)`` (both participant kinds;
-  ``stats`` is a :class:`~rtcroom.client.networkquality.NetworkQualityStats` or None, see
+  ``stats`` is a :class:`~rtcroom.signaling.networkquality.NetworkQualityStats` or None, see
   ``NetworkQualityStats.from_dict``).
 
 On :class:`LocalParticipant`: ``_published(track, sid, priority)`` records a track the server
@@ -44,7 +44,6 @@ from rtcroom.client.localtrack import (
     LocalTrack,
     LocalVideoTrack,
 )
-from rtcroom.client.networkquality import NetworkQualityStats
 from rtcroom.client.publication import (
     LocalAudioTrackPublication,
     LocalDataTrackPublication,
@@ -71,6 +70,7 @@ from rtcroom.options import (
     LocalTrackPublishOptions,
     NetworkQualityConfiguration,
 )
+from rtcroom.signaling.networkquality import NetworkQualityStats
 
 if TYPE_CHECKING:
     from rtcroom.client.room import Room

@@ -44,7 +44,6 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from rtcroom.client.localtrack import LocalTrack
-from rtcroom.client.networkquality import NetworkQualityStats
 from rtcroom.client.participant import LocalParticipant, RemoteParticipant
 from rtcroom.client.roomsignaling import RoomSignaling
 from rtcroom.client.stats import StatsReport
@@ -53,6 +52,7 @@ from rtcroom.errors import TwilioError
 from rtcroom.events import EventEmitter
 from rtcroom.log import apply_log_levels
 from rtcroom.options import BandwidthProfileOptions, ConnectOptions
+from rtcroom.signaling.networkquality import NetworkQualityStats
 
 __all__ = ["Room"]
 

@@ -32,10 +32,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtcroom.client.networkquality import NetworkQualityAudioStats, NetworkQualityVideoStats
 from rtcroom.server.networkquality import measurements
 from rtcroom.server.sfu import Subscription
 from rtcroom.server.sfu.router import PublishedTrack
+from rtcroom.signaling.networkquality import NetworkQualityAudioStats, NetworkQualityVideoStats
 
 __all__ = ["LinkMeter", "Reported"]
 

@@ -7,7 +7,7 @@ SFU receives, RTT of that leg, bitrate received vs the bitrate the publisher's e
 produce), ``recv`` what it receives from the SFU (fraction lost, jitter and RTT from its RTCP
 receiver reports, bitrate forwarded vs the bitrate its subscriptions would take on an unconstrained
 link). They are passed in the client's own stats types: a
-:class:`~rtcroom.client.networkquality.NetworkQualityMediaStats` per kind whose ``send_stats`` /
+:class:`~rtcroom.signaling.networkquality.NetworkQualityMediaStats` per kind whose ``send_stats`` /
 ``recv_stats`` hold the measurements (levels left None; :func:`measurements` builds one). A
 direction left None (nothing published / subscribed) does not count, and a measurement left None
 is not judged. For media whose rate legitimately collapses (audio with DTX during silence) leave
@@ -56,7 +56,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from rtcroom.client.networkquality import (
+from rtcroom.constants import NetworkQualityVerbosity
+from rtcroom.options import NetworkQualityConfiguration
+from rtcroom.signaling.networkquality import (
     NetworkQualityAudioStats,
     NetworkQualityBandwidthStats,
     NetworkQualityFractionLostStats,
@@ -68,8 +70,6 @@ from rtcroom.client.networkquality import (
     NetworkQualityStats,
     NetworkQualityVideoStats,
 )
-from rtcroom.constants import NetworkQualityVerbosity
-from rtcroom.options import NetworkQualityConfiguration
 
 __all__ = [
     "FALL",
