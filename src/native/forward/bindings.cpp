@@ -1,0 +1,200 @@
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#ifndef _WIN32
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#endif
+
+#include "forward/forward.h"
+
+namespace py = pybind11;
+using namespace rtcroom::forward;
+
+namespace {
+
+struct Bytes {
+    const std::uint8_t *data = nullptr;
+    std::size_t size = 0;
+};
+
+// A view of bytes the caller keeps alive for the call (no copy).
+Bytes View(py::handle data) {
+    char *p = nullptr;
+    Py_ssize_t n = 0;
+    if (PyBytes_AsStringAndSize(data.ptr(), &p, &n) != 0) {
+        throw py::error_already_set();
+    }
+    return {reinterpret_cast<const std::uint8_t *>(p), static_cast<std::size_t>(n)};
+}
+
+Bytes OptionalView(const py::object &data) {
+    return data.is_none() ? Bytes{} : View(data);
+}
+
+py::object Result(bool ok, const std::string &out) {
+    return ok ? py::object(py::bytes(out)) : py::object(py::none());
+}
+
+std::string SocketAddress(const std::string &host, int port) {
+#ifndef _WIN32
+    if (port < 0 || port > 65535) {
+        throw std::invalid_argument("port must be 0 to 65535");
+    }
+    sockaddr_in v4{};
+    if (inet_pton(AF_INET, host.c_str(), &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons(static_cast<std::uint16_t>(port));
+        return std::string(reinterpret_cast<const char *>(&v4), sizeof v4);
+    }
+    sockaddr_in6 v6{};
+    if (inet_pton(AF_INET6, host.c_str(), &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons(static_cast<std::uint16_t>(port));
+        return std::string(reinterpret_cast<const char *>(&v6), sizeof v6);
+    }
+    throw std::invalid_argument("not a numeric IPv4 or IPv6 address: " + host);
+#else
+    (void)host;
+    (void)port;
+    throw std::invalid_argument("native sending is not available on Windows");
+#endif
+}
+
+}  // namespace
+
+PYBIND11_MODULE(forward, m) {
+    m.doc() = "Per-subscriber RTP rewriting and sending for the SFU; see "
+              "rtcroom.server.sfu.forwarder.";
+    py::class_<Forwarder>(m, "Forwarder")
+        .def(py::init([](std::uint32_t ssrc, int clock_rate, const py::dict &payload_types,
+                         const std::vector<int> &vp8_payload_types, int mid_id,
+                         const std::string &mid, int audio_level_id, int abs_send_time_id,
+                         bool wait_for_keyframe, std::uint16_t first_sequence_number,
+                         std::uint32_t first_timestamp) {
+                 if (clock_rate <= 0) {
+                     throw std::invalid_argument("clock_rate must be positive");
+                 }
+                 std::array<int, 128> types;
+                 types.fill(-1);
+                 for (auto item : payload_types) {
+                     int from = item.first.cast<int>(), to = item.second.cast<int>();
+                     if (from < 0 || from > 127 || to < 0 || to > 127) {
+                         throw std::invalid_argument("payload types must be 0 to 127");
+                     }
+                     types[from] = to;
+                 }
+                 std::array<bool, 128> vp8{};
+                 for (int pt : vp8_payload_types) {
+                     if (pt < 0 || pt > 127) {
+                         throw std::invalid_argument("payload types must be 0 to 127");
+                     }
+                     vp8[pt] = true;
+                 }
+                 for (int id : {mid_id, audio_level_id, abs_send_time_id}) {
+                     if (id < -1 || id == 0 || id > 255) {
+                         throw std::invalid_argument(
+                             "header extension ids must be 1 to 255 (-1: none)");
+                     }
+                 }
+                 if (mid.size() > 255) {
+                     throw std::invalid_argument("mid longer than 255 bytes");
+                 }
+                 return new Forwarder(ssrc, clock_rate, types, vp8,
+                                      Extensions{mid_id, mid, audio_level_id, abs_send_time_id},
+                                      wait_for_keyframe, first_sequence_number, first_timestamp);
+             }),
+             py::kw_only(), py::arg("ssrc"), py::arg("clock_rate"), py::arg("payload_types"),
+             py::arg("vp8_payload_types"), py::arg("mid_id"), py::arg("mid"),
+             py::arg("audio_level_id"), py::arg("abs_send_time_id"),
+             py::arg("wait_for_keyframe"), py::arg("first_sequence_number"),
+             py::arg("first_timestamp"))
+        .def("select", &Forwarder::Select, py::arg("ssrc"))
+        .def("restart", &Forwarder::Restart, py::arg("ssrc"))
+        .def("rewrite",
+             [](Forwarder &f, const py::bytes &data, bool keyframe, double now,
+                const py::object &audio_level) {
+                 Bytes d = View(data), level = OptionalView(audio_level);
+                 std::string out;
+                 return Result(f.Rewrite(d.data, d.size, keyframe, now, level.data, level.size,
+                                         out), out);
+             },
+             py::arg("data"), py::arg("keyframe"), py::arg("now"),
+             py::arg("audio_level") = py::none())
+        .def("retransmission",
+             [](Forwarder &f, const py::bytes &data, double now, const py::object &audio_level) {
+                 Bytes d = View(data), level = OptionalView(audio_level);
+                 std::string out;
+                 return Result(f.Retransmission(d.data, d.size, now, level.data, level.size,
+                                                out), out);
+             },
+             py::arg("data"), py::arg("now"), py::arg("audio_level") = py::none())
+        .def("source_sequence_number", &Forwarder::SourceSequenceNumber,
+             py::arg("sequence_number"))
+        .def("attach",
+             [](Forwarder &f, std::uintptr_t protect, std::uintptr_t session, std::intptr_t fd,
+                const std::string &host, int port) {
+                 f.Attach(std::make_unique<Sink>(protect, session, fd, SocketAddress(host, port)));
+             },
+             py::arg("protect"), py::arg("session"), py::arg("fd"), py::arg("host"),
+             py::arg("port"))
+        .def("detach", [](Forwarder &f) { f.Attach(nullptr); })
+        .def_property_readonly("attached", &Forwarder::attached)
+        .def_property_readonly("wants_keyframe", &Forwarder::WantsKeyframe)
+        .def_property_readonly("ssrc", &Forwarder::ssrc)
+        .def_property_readonly("source", &Forwarder::source)
+        .def_property_readonly("target", &Forwarder::target)
+        .def_property_readonly("seq_delta", &Forwarder::seq_delta)
+        .def_property_readonly("ts_delta", &Forwarder::ts_delta)
+        .def_property_readonly("packets", &Forwarder::packets)
+        .def_property_readonly("octets", &Forwarder::octets)
+        .def_property_readonly("sent_packets", &Forwarder::sent_packets)
+        .def_property_readonly("sent_bytes", &Forwarder::sent_bytes)
+        .def_property_readonly("send_errors", &Forwarder::send_errors);
+
+    m.def(
+        "forward_all",
+        [](const py::bytes &data, bool keyframe, double now, const py::object &audio_level,
+           const py::list &forwarders) {
+            Bytes d = View(data), level = OptionalView(audio_level);
+            std::vector<Forwarder *> legs;
+            legs.reserve(forwarders.size());
+            for (auto item : forwarders) {
+                legs.push_back(item.cast<Forwarder *>());
+            }
+            std::vector<std::pair<std::size_t, std::string>> unsent;
+            std::optional<std::uint32_t> wanted;
+            {
+                // The forwarders and their SRTP sessions belong to the event loop's thread,
+                // which is in this call: nothing else touches them meanwhile.
+                py::gil_scoped_release release;
+                std::string out;
+                for (std::size_t i = 0; i < legs.size(); ++i) {
+                    Forwarder &f = *legs[i];
+                    if (f.Rewrite(d.data, d.size, keyframe, now, level.data, level.size, out)) {
+                        if (!f.attached()) {
+                            unsent.emplace_back(i, out);
+                        } else {
+                            f.Send(out);
+                        }
+                    } else if (f.WantsKeyframe()) {
+                        wanted = f.target();
+                    }
+                }
+            }
+            py::list back;
+            for (auto &[i, out] : unsent) {
+                back.append(py::make_tuple(i, py::bytes(out)));
+            }
+            return py::make_tuple(back, wanted ? py::object(py::int_(*wanted)) : py::none());
+        },
+        py::arg("data"), py::arg("keyframe"), py::arg("now"), py::arg("audio_level"),
+        py::arg("forwarders"),
+        "Rewrites one incoming packet for every forwarder; those with a sink send it. Returns "
+        "(index, packet) for the others, and an SSRC a forwarder waits for a keyframe of (or "
+        "None).");
+}

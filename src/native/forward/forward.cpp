@@ -1,0 +1,385 @@
+#include "forward/forward.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#ifndef _WIN32
+#include <arpa/inet.h>
+#include <cerrno>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
+
+namespace rtcroom::forward {
+
+namespace {
+
+constexpr double kAbsSendTimeScale = 1 << 18;  // abs-send-time: seconds in 6.18 fixed point
+// libsrtp 2's SRTP_MAX_TRAILER_LEN (authentication tag and MKI).
+constexpr std::size_t kMaxTrailer = 16 + 128;
+constexpr std::size_t kMaxPacket = 4096;
+
+std::uint16_t Read16(const std::uint8_t *p) {
+    return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
+}
+
+std::uint32_t Read32(const std::uint8_t *p) {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+           (std::uint32_t{p[2]} << 8) | p[3];
+}
+
+void Put16(std::string &out, std::uint16_t v) {
+    out.push_back(static_cast<char>(v >> 8));
+    out.push_back(static_cast<char>(v & 0xFF));
+}
+
+void Put32(std::string &out, std::uint32_t v) {
+    Put16(out, static_cast<std::uint16_t>(v >> 16));
+    Put16(out, static_cast<std::uint16_t>(v & 0xFFFF));
+}
+
+bool SeqNewer(std::uint16_t a, std::uint16_t b) {
+    return a != b && static_cast<std::uint16_t>(a - b) < 0x8000;
+}
+
+// Where the picture id and TL0PICIDX of a VP8 payload descriptor (RFC 7741) are; 0 for absent.
+struct Vp8Fields {
+    std::size_t picture_id = 0;  // offset of its first byte
+    bool long_picture_id = false;
+    std::size_t tl0 = 0;
+};
+
+Vp8Fields FindVp8Fields(const std::uint8_t *data, std::size_t start, std::size_t end) {
+    Vp8Fields f;
+    if (end - start < 2 || !(data[start] & 0x80)) {
+        return f;
+    }
+    std::uint8_t x = data[start + 1];
+    std::size_t pos = start + 2;
+    if (x & 0x80) {  // I
+        if (pos >= end) {
+            return f;
+        }
+        f.long_picture_id = data[pos] & 0x80;
+        if (pos + (f.long_picture_id ? 2 : 1) > end) {
+            return f;
+        }
+        f.picture_id = pos;
+        pos += f.long_picture_id ? 2 : 1;
+    }
+    if (x & 0x40 && pos < end) {  // L
+        f.tl0 = pos;
+    }
+    return f;
+}
+
+}  // namespace
+
+bool ParseRtp(const std::uint8_t *data, std::size_t size, RtpView &h) {
+    if (size < 12 || data[0] >> 6 != 2) {
+        return false;
+    }
+    h.marker = data[1] >> 7;
+    h.payload_type = data[1] & 0x7F;
+    h.sequence_number = Read16(data + 2);
+    h.timestamp = Read32(data + 4);
+    h.ssrc = Read32(data + 8);
+    std::size_t pos = 12 + 4 * std::size_t{data[0] & 0x0Fu};
+    if (pos > size) {
+        return false;
+    }
+    h.csrc_end = pos;
+    if (data[0] & 0x10) {
+        if (size < pos + 4) {
+            return false;
+        }
+        pos += 4 + 4 * std::size_t{Read16(data + pos + 2)};
+        if (size < pos) {
+            return false;
+        }
+    }
+    h.payload_offset = pos;
+    h.payload_end = size;
+    if (data[0] & 0x20) {
+        std::size_t padding = data[size - 1];
+        if (padding == 0 || padding > size - pos) {
+            return false;
+        }
+        h.payload_end -= padding;
+    }
+    return true;
+}
+
+void WriteExtensions(const Extensions &ext, const std::uint8_t *audio_level,
+                     std::size_t audio_level_size, double now, std::string &out) {
+    struct Element {
+        int id;
+        const std::uint8_t *value;
+        std::size_t size;
+    };
+    Element elements[3];
+    std::size_t n = 0;
+    if (ext.mid_id >= 0 && !ext.mid.empty()) {
+        elements[n++] = {ext.mid_id, reinterpret_cast<const std::uint8_t *>(ext.mid.data()),
+                         ext.mid.size()};
+    }
+    if (ext.audio_level_id >= 0 && audio_level != nullptr && audio_level_size == 1) {
+        elements[n++] = {ext.audio_level_id, audio_level, 1};
+    }
+    std::uint8_t abs[3];
+    if (ext.abs_send_time_id >= 0) {
+        auto t = static_cast<std::uint32_t>(static_cast<std::int64_t>(now * kAbsSendTimeScale) &
+                                            0xFFFFFF);
+        abs[0] = static_cast<std::uint8_t>(t >> 16);
+        abs[1] = static_cast<std::uint8_t>(t >> 8);
+        abs[2] = static_cast<std::uint8_t>(t);
+        elements[n++] = {ext.abs_send_time_id, abs, 3};
+    }
+    if (n == 0) {
+        return;
+    }
+    bool one_byte = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        const Element &e = elements[i];
+        one_byte = one_byte && e.id > 0 && e.id < 15 && e.size > 0 && e.size <= 16;
+    }
+    std::size_t start = out.size();
+    Put16(out, one_byte ? 0xBEDE : 0x1000);
+    Put16(out, 0);  // length, filled in below
+    for (std::size_t i = 0; i < n; ++i) {
+        const Element &e = elements[i];
+        if (one_byte) {
+            out.push_back(static_cast<char>((e.id << 4) | (e.size - 1)));
+        } else {
+            out.push_back(static_cast<char>(e.id));
+            out.push_back(static_cast<char>(e.size));
+        }
+        out.append(reinterpret_cast<const char *>(e.value), e.size);
+    }
+    while ((out.size() - start) % 4) {
+        out.push_back('\0');
+    }
+    std::size_t words = (out.size() - start - 4) / 4;
+    out[start + 2] = static_cast<char>(words >> 8);
+    out[start + 3] = static_cast<char>(words & 0xFF);
+}
+
+#ifndef _WIN32
+Sink::Sink(std::uintptr_t protect, std::uintptr_t session, std::intptr_t fd,
+           const std::string &address)
+    : protect_(reinterpret_cast<ProtectFunction>(protect)),
+      session_(reinterpret_cast<void *>(session)), fd_(-1), address_(address) {
+    if (protect == 0 || session == 0) {
+        throw std::invalid_argument("an SRTP protect function and session are required");
+    }
+    if (address.size() != sizeof(sockaddr_in) && address.size() != sizeof(sockaddr_in6)) {
+        throw std::invalid_argument("the address must be a sockaddr_in or sockaddr_in6");
+    }
+    fd_ = fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, 0);
+    if (fd_ < 0) {
+        throw std::invalid_argument("cannot duplicate the socket descriptor");
+    }
+}
+
+Sink::~Sink() {
+    if (fd_ >= 0) {
+        close(fd_);
+    }
+}
+
+bool Sink::Send(std::string &packet) {
+    std::size_t size = packet.size();
+    packet.resize(size + kMaxTrailer);
+    int length = static_cast<int>(size);
+    if (protect_(session_, packet.data(), &length) != 0) {
+        return false;
+    }
+    ssize_t sent;
+    do {
+        sent = sendto(fd_, packet.data(), static_cast<std::size_t>(length), MSG_DONTWAIT,
+                      reinterpret_cast<const sockaddr *>(address_.data()),
+                      static_cast<socklen_t>(address_.size()));
+    } while (sent < 0 && errno == EINTR);
+    packet.resize(static_cast<std::size_t>(length));
+    return sent >= 0;
+}
+#else
+Sink::Sink(std::uintptr_t, std::uintptr_t, std::intptr_t, const std::string &) {
+    throw std::invalid_argument("native sending is not available on Windows");
+}
+Sink::~Sink() = default;
+bool Sink::Send(std::string &) { return false; }
+#endif
+
+Forwarder::Forwarder(std::uint32_t ssrc, int clock_rate, std::array<int, 128> payload_types,
+                     std::array<bool, 128> vp8, Extensions extensions, bool wait_for_keyframe,
+                     std::uint16_t first_sequence_number, std::uint32_t first_timestamp)
+    : ssrc_(ssrc), clock_rate_(clock_rate), payload_types_(payload_types), vp8_(vp8),
+      extensions_(std::move(extensions)), wait_for_keyframe_(wait_for_keyframe),
+      last_seq_(static_cast<std::uint16_t>(first_sequence_number - 1)),
+      last_ts_(first_timestamp) {}
+
+void Forwarder::Select(std::optional<std::uint32_t> ssrc) {
+    target_ = ssrc;
+    if (!ssrc) {
+        source_.reset();
+    }
+}
+
+void Forwarder::Restart(std::uint32_t ssrc) {
+    if (source_ == ssrc) {
+        source_.reset();
+    }
+}
+
+bool Forwarder::Rewrite(const std::uint8_t *data, std::size_t size, bool keyframe, double now,
+                        const std::uint8_t *level, std::size_t level_size, std::string &out) {
+    RtpView h;
+    if (!ParseRtp(data, size, h)) {
+        return false;
+    }
+    if (h.ssrc != source_) {
+        if (h.ssrc != target_ || (wait_for_keyframe_ && !keyframe)) {
+            return false;
+        }
+        Rebase(h, now);
+        source_ = h.ssrc;
+    } else if (static_cast<std::uint16_t>(h.sequence_number - segment_start_) >= 0x8000) {
+        return false;  // from before this stream was (re)started
+    }
+    if (!Write(data, size, h, now, level, level_size, true, out)) {
+        return false;
+    }
+    auto seq = static_cast<std::uint16_t>(h.sequence_number + seq_delta_);
+    if (SeqNewer(seq, last_seq_)) {
+        last_seq_ = seq;
+        last_ts_ = h.timestamp + ts_delta_;
+        last_time_ = now;
+        if (written_picture_id_) {
+            last_picture_id_ = written_picture_id_;
+        }
+        if (written_tl0_) {
+            last_tl0_ = written_tl0_;
+        }
+    }
+    ++packets_;
+    octets_ += h.payload_end - h.payload_offset;
+    return true;
+}
+
+bool Forwarder::Retransmission(const std::uint8_t *data, std::size_t size, double now,
+                               const std::uint8_t *level, std::size_t level_size,
+                               std::string &out) {
+    RtpView h;
+    if (!ParseRtp(data, size, h) || h.ssrc != source_ ||
+        static_cast<std::uint16_t>(h.sequence_number - segment_start_) >= 0x8000) {
+        return false;
+    }
+    return Write(data, size, h, now, level, level_size, false, out);
+}
+
+std::optional<std::uint16_t> Forwarder::SourceSequenceNumber(
+    std::uint16_t sequence_number) const {
+    if (!source_) {
+        return std::nullopt;
+    }
+    auto seq = static_cast<std::uint16_t>(sequence_number - seq_delta_);
+    if (static_cast<std::uint16_t>(seq - segment_start_) >= 0x8000) {
+        return std::nullopt;
+    }
+    return seq;
+}
+
+void Forwarder::Rebase(const RtpView &h, double now) {
+    std::int64_t ts = last_ts_;
+    if (last_time_) {
+        // Python's round(): half to even, which nearbyint does in the default rounding mode.
+        auto elapsed = static_cast<std::int64_t>(std::nearbyint((now - *last_time_) * clock_rate_));
+        ts += elapsed > 1 ? elapsed : 1;
+    }
+    seq_delta_ = static_cast<std::uint16_t>(last_seq_ + 1 - h.sequence_number);
+    ts_delta_ = static_cast<std::uint32_t>(ts - h.timestamp);
+    segment_start_ = h.sequence_number;
+    vp8_rebase_ = true;
+}
+
+bool Forwarder::Write(const std::uint8_t *data, std::size_t size, const RtpView &h, double now,
+                      const std::uint8_t *level, std::size_t level_size, bool forwarding,
+                      std::string &out) {
+    int pt = payload_types_[h.payload_type];
+    if (pt < 0) {
+        return false;
+    }
+    out.clear();
+    out.reserve(size + 64 + kMaxTrailer);
+    out.append(12, '\0');
+    out.append(reinterpret_cast<const char *>(data) + 12, h.csrc_end - 12);
+    std::size_t ext_start = out.size();
+    WriteExtensions(extensions_, level, level_size, now, out);
+    bool ext = out.size() > ext_start;
+    out[0] = static_cast<char>(0x80 | (data[0] & 0x2F) | (ext ? 0x10 : 0));
+    out[1] = static_cast<char>((h.marker ? 0x80 : 0) | pt);
+    std::string head;
+    Put16(head, static_cast<std::uint16_t>(h.sequence_number + seq_delta_));
+    Put32(head, h.timestamp + ts_delta_);
+    Put32(head, ssrc_);
+    out.replace(2, 10, head);
+    std::size_t payload_start = out.size();
+    out.append(reinterpret_cast<const char *>(data) + h.payload_offset, size - h.payload_offset);
+    written_picture_id_.reset();
+    written_tl0_.reset();
+    if (!vp8_[h.payload_type]) {
+        return true;
+    }
+    Vp8Fields f = FindVp8Fields(data, h.payload_offset, h.payload_end);
+    if (forwarding && vp8_rebase_) {
+        vp8_rebase_ = false;
+        picture_id_delta_ = 0;
+        tl0_delta_ = 0;
+        if (f.picture_id && last_picture_id_) {
+            std::uint16_t pid = f.long_picture_id
+                ? static_cast<std::uint16_t>(Read16(data + f.picture_id) & 0x7FFF)
+                : static_cast<std::uint16_t>(data[f.picture_id] & 0x7F);
+            picture_id_delta_ = static_cast<std::uint16_t>(*last_picture_id_ + 1 - pid);
+        }
+        if (f.tl0 && last_tl0_) {
+            tl0_delta_ = static_cast<std::uint8_t>(*last_tl0_ + 1 - data[f.tl0]);
+        }
+    }
+    std::size_t shift = payload_start - h.payload_offset;
+    if (f.picture_id) {
+        std::size_t at = f.picture_id + shift;
+        if (f.long_picture_id) {
+            auto pid = static_cast<std::uint16_t>(
+                (Read16(data + f.picture_id) + picture_id_delta_) & 0x7FFF);
+            out[at] = static_cast<char>(0x80 | (pid >> 8));
+            out[at + 1] = static_cast<char>(pid & 0xFF);
+            written_picture_id_ = pid;
+        } else {
+            auto pid = static_cast<std::uint16_t>((data[f.picture_id] + picture_id_delta_) & 0x7F);
+            out[at] = static_cast<char>(pid);
+            written_picture_id_ = pid;
+        }
+    }
+    if (f.tl0) {
+        auto tl0 = static_cast<std::uint8_t>(data[f.tl0] + tl0_delta_);
+        out[f.tl0 + shift] = static_cast<char>(tl0);
+        written_tl0_ = tl0;
+    }
+    return true;
+}
+
+bool Forwarder::Send(std::string &out) {
+    std::size_t size = out.size();  // counted as the Python side counts: before SRTP
+    if (sink_ && sink_->Send(out)) {
+        ++sent_packets_;
+        sent_bytes_ += size;
+        return true;
+    }
+    ++send_errors_;
+    return false;
+}
+
+}  // namespace rtcroom::forward

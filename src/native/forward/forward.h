@@ -1,0 +1,143 @@
+// Per-subscriber rewriting of forwarded RTP, and the send of its result, for the SFU.
+//
+// Forwarder is rtcroom.server.sfu.forwarder's state machine (its docstrings explain the rules;
+// the plain-Python twin in tests/sfu_forwarder_reference.py is the oracle): one source stream
+// selected at a time, switches at keyframes, sequence numbers and timestamps continuous across
+// switches and pauses, the leg's payload types, header extensions and VP8 picture ids.
+//
+// A Forwarder may carry a Sink: the leg's SRTP session and socket, so that the packets it
+// rewrites are protected and sent here, with no Python between the incoming packet and the
+// kernel. The SRTP session is the one libsrtp session the leg's DTLS transport already uses
+// (reached through pylibsrtp's cffi binding, by function and context pointer: rtcroom links no
+// libsrtp of its own, and two copies of it must not share a session); the caller keeps the
+// session alive while attached. The socket is a duplicate of the leg's, so a socket closed on
+// the Python side cannot redirect these sends to a reused descriptor.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rtcroom::forward {
+
+struct RtpView {
+    bool marker;
+    int payload_type;
+    std::uint16_t sequence_number;
+    std::uint32_t timestamp;
+    std::uint32_t ssrc;
+    std::size_t csrc_end;
+    std::size_t payload_offset;
+    std::size_t payload_end;
+};
+
+// False for anything that is not a well-formed RTP version 2 packet (as parse_header raises).
+bool ParseRtp(const std::uint8_t *data, std::size_t size, RtpView &out);
+
+struct Extensions {
+    int mid_id = -1;  // -1: not negotiated on the leg
+    std::string mid;
+    int audio_level_id = -1;
+    int abs_send_time_id = -1;
+};
+
+// The leg's header extension block for one packet (empty for none), as LegExtensions.block.
+void WriteExtensions(const Extensions &ext, const std::uint8_t *audio_level,
+                     std::size_t audio_level_size, double now, std::string &out);
+
+// libsrtp 2's srtp_protect(srtp_t, void *rtp, int *len).
+using ProtectFunction = int (*)(void *session, void *packet, int *length);
+
+class Sink {
+public:
+    // `fd` is duplicated; `address` is a sockaddr_in or sockaddr_in6 as bytes.
+    Sink(std::uintptr_t protect, std::uintptr_t session, std::intptr_t fd,
+         const std::string &address);
+    ~Sink();
+    Sink(const Sink &) = delete;
+    Sink &operator=(const Sink &) = delete;
+    // Protects the packet (in `packet`, which grows by the SRTP trailer) and sends it; false
+    // when libsrtp or the kernel refuses it.
+    bool Send(std::string &packet);
+
+private:
+    ProtectFunction protect_;
+    void *session_;
+    int fd_;
+    std::string address_;  // struct sockaddr_in or sockaddr_in6
+};
+
+class Forwarder {
+public:
+    Forwarder(std::uint32_t ssrc, int clock_rate, std::array<int, 128> payload_types,
+              std::array<bool, 128> vp8, Extensions extensions, bool wait_for_keyframe,
+              std::uint16_t first_sequence_number, std::uint32_t first_timestamp);
+
+    void Select(std::optional<std::uint32_t> ssrc);
+    void Restart(std::uint32_t ssrc);
+    bool WantsKeyframe() const {
+        return wait_for_keyframe_ && target_ && target_ != source_;
+    }
+    // The packet for the subscriber in `out`, or false to drop it.
+    bool Rewrite(const std::uint8_t *data, std::size_t size, bool keyframe, double now,
+                 const std::uint8_t *level, std::size_t level_size, std::string &out);
+    bool Retransmission(const std::uint8_t *data, std::size_t size, double now,
+                        const std::uint8_t *level, std::size_t level_size, std::string &out);
+    std::optional<std::uint16_t> SourceSequenceNumber(std::uint16_t sequence_number) const;
+
+    std::uint32_t ssrc() const { return ssrc_; }
+    std::optional<std::uint32_t> source() const { return source_; }
+    std::optional<std::uint32_t> target() const { return target_; }
+    std::uint32_t ts_delta() const { return ts_delta_; }
+    std::uint16_t seq_delta() const { return seq_delta_; }
+    std::uint64_t packets() const { return packets_; }
+    std::uint64_t octets() const { return octets_; }
+
+    // Sends what this forwarder rewrites through `sink` from now on (nullptr: hand it back).
+    void Attach(std::unique_ptr<Sink> sink) { sink_ = std::move(sink); }
+    bool attached() const { return sink_ != nullptr; }
+    // Protects and sends `out` through the sink; false if the sink refused it (counted).
+    bool Send(std::string &out);
+    std::uint64_t sent_packets() const { return sent_packets_; }
+    std::uint64_t sent_bytes() const { return sent_bytes_; }
+    std::uint64_t send_errors() const { return send_errors_; }
+
+private:
+    void Rebase(const RtpView &h, double now);
+    // `forwarding`: the packet is forwarded (not retransmitted), so it may set the VP8 offsets.
+    bool Write(const std::uint8_t *data, std::size_t size, const RtpView &h, double now,
+               const std::uint8_t *level, std::size_t level_size, bool forwarding,
+               std::string &out);
+
+    std::uint32_t ssrc_;
+    int clock_rate_;
+    std::array<int, 128> payload_types_;  // -1: dropped
+    std::array<bool, 128> vp8_;
+    Extensions extensions_;
+    bool wait_for_keyframe_;
+    std::optional<std::uint32_t> source_, target_;
+    std::uint16_t seq_delta_ = 0;
+    std::uint32_t ts_delta_ = 0;
+    std::uint16_t segment_start_ = 0;
+    std::uint16_t last_seq_;
+    std::uint32_t last_ts_;
+    std::optional<double> last_time_;
+    std::uint64_t packets_ = 0, octets_ = 0;
+    // VP8: offsets added to the picture id and TL0PICIDX, set at the first packet of a segment
+    // from the last ones sent, so a layer switch continues the subscriber's sequences.
+    std::uint16_t picture_id_delta_ = 0;
+    std::uint8_t tl0_delta_ = 0;
+    bool vp8_rebase_ = false;
+    std::optional<std::uint16_t> last_picture_id_;
+    std::optional<std::uint8_t> last_tl0_;
+    std::optional<std::uint16_t> written_picture_id_;  // of the packet Write just wrote
+    std::optional<std::uint8_t> written_tl0_;
+    std::unique_ptr<Sink> sink_;
+    std::uint64_t sent_packets_ = 0, sent_bytes_ = 0, send_errors_ = 0;
+};
+
+}  // namespace rtcroom::forward
