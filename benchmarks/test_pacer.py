@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from asv_bench.pacer import (
     ReferencePacer,
+    core_frames_workload,
     core_workload,
     paced_run,
     sleeping_run,
@@ -26,6 +27,12 @@ CORES = {"native": Pacer, "python": ReferencePacer}
 @pytest.mark.parametrize("role", list(CORES))
 def test_pacer_core(compare: Callable[..., Any], benchmark: Any, role: str) -> None:
     compare("pacer core, 1000 packets", role, benchmark, core_workload, CORES[role])
+
+
+@pytest.mark.parametrize("role", list(CORES))
+def test_pacer_core_frames(compare: Callable[..., Any], benchmark: Any, role: str) -> None:
+    compare("pacer core, 995 packets, a frame per call", role, benchmark, core_frames_workload,
+            CORES[role])
 
 
 @pytest.fixture

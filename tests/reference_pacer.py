@@ -8,6 +8,7 @@ Same interface as rtcroom.pacer.Pacer and the same integer arithmetic: the debt 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 MICRO_BITS_PER_BYTE = 8_000_000
 MAX_RATE = 10**12
@@ -17,6 +18,17 @@ CLASSES = 3
 
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def _check_size(size: int) -> None:
+    if not 0 <= size <= 65_535:
+        raise ValueError(f"packet size must be 0 to 65535 bytes, got {size}")
+
+
+def _check_class(packet_class: int) -> None:
+    if not 0 <= packet_class < CLASSES:
+        raise ValueError(f"packet class must be 0 (audio), 1 (retransmission) or 2 (video), "
+                         f"got {packet_class}")
 
 
 class ReferencePacer:
@@ -83,14 +95,32 @@ class ReferencePacer:
         return self._admit(bytes(data), len(data), packet_class, now_us)
 
     def enqueue_size(self, size: int, packet_class: int, now_us: int) -> bool:
-        if not 0 <= size <= 65_535:
-            raise ValueError(f"packet size must be 0 to 65535 bytes, got {size}")
+        _check_size(size)
         return self._admit(None, size, packet_class, now_us)
 
+    def enqueue_sizes(self, sizes: Iterable[int], packet_class: int, now_us: int) -> int:
+        """enqueue_size for each size in turn, all at now_us; returns how many were dropped.
+        One advance and one rate update for the lot, as the native pacer does: the clock stands
+        still in between, so the rates set on the way would never be used."""
+        _check_class(packet_class)
+        sizes = list(sizes)
+        for size in sizes:
+            _check_size(size)
+        self.advance(now_us)
+        queue, limit, clock = self.queues[packet_class], self.max_packets[packet_class], self.clock
+        dropped = 0
+        for size in sizes:
+            if len(queue) >= limit:
+                self.queued_bytes -= queue.popleft()[1]
+                dropped += 1
+            queue.append((None, size, clock))
+            self.queued_bytes += size
+        self.dropped[packet_class] += dropped
+        self.update_rate()
+        return dropped
+
     def _admit(self, data: bytes | None, size: int, packet_class: int, now_us: int) -> bool:
-        if not 0 <= packet_class < CLASSES:
-            raise ValueError(f"packet class must be 0 (audio), 1 (retransmission) or 2 (video), "
-                             f"got {packet_class}")
+        _check_class(packet_class)
         self.advance(now_us)
         queue = self.queues[packet_class]
         full = len(queue) >= self.max_packets[packet_class]

@@ -34,6 +34,9 @@ steps = st.one_of(
     # Queued by size only (the caller keeps the packet: PacedSender), released by class.
     st.tuples(st.just("enqueue_size"), st.integers(0, 5_000), st.integers(0, 1500),
               st.sampled_from(list(PacketClass))),
+    # A frame's packets in one call.
+    st.tuples(st.just("enqueue_sizes"), st.integers(0, 5_000),
+              st.lists(st.integers(0, 1500), max_size=20), st.sampled_from(list(PacketClass))),
     st.tuples(st.just("pop"), st.integers(0, 20_000)),
     st.tuples(st.just("pop_due"), st.integers(0, 50_000)),
     st.tuples(st.just("pop_due_classes"), st.integers(0, 50_000)),
@@ -56,6 +59,9 @@ def run(p: Any, start: int, scenario: list[tuple[Any, ...]]) -> list[object]:
         elif op == "enqueue_size":
             now += step[1]
             result = p.enqueue_size(step[2], int(step[3]), now)
+        elif op == "enqueue_sizes":
+            now += step[1]
+            result = p.enqueue_sizes(step[2], int(step[3]), now)
         elif op == "pop_due":
             now += step[1]
             result = p.pop_due(now)
@@ -111,6 +117,13 @@ def test_order_and_queue_limits(config: dict[str, Any], bitrate: int,
             if dropped:
                 queue.pop(0)
             queue.append(b"")  # the native pacer hands out b"" for it
+        elif step[0] == "enqueue_sizes":
+            now += step[1]
+            queue = model[step[3]]
+            expected = max(0, len(queue) + len(step[2]) - config["max_packets"][step[3]])
+            assert p.enqueue_sizes(step[2], int(step[3]), now) == expected
+            queue += [b""] * len(step[2])
+            del queue[:expected]
         elif step[0] == "pop_due_classes":
             now += step[1]
             for cls, due in p.pop_due_classes(now):
@@ -264,6 +277,15 @@ def test_bad_packet_size() -> None:
         for size in (-1, 65_536):
             with pytest.raises(ValueError, match="packet size must be 0 to 65535"):
                 p.enqueue_size(size, VIDEO, 0)
+            # A bad size anywhere in a batch queues none of it.
+            with pytest.raises(ValueError, match="packet size must be 0 to 65535"):
+                p.enqueue_sizes([100, size], VIDEO, 0)
+            assert p.queued_packets() == 0
+    with pytest.raises(ValueError, match="packet size must be 0 to 65535"):
+        Pacer(1_000_000, 0).enqueue_sizes([2**70], VIDEO, 0)
+    for p in (Pacer(1_000_000, 0), ReferencePacer(1_000_000, 0)):
+        with pytest.raises(TypeError):
+            p.enqueue_sizes([b"x"], VIDEO, 0)  # type: ignore[list-item]
 
 
 def test_bad_packet_class() -> None:
@@ -345,6 +367,29 @@ async def test_audio_overtakes_queued_video_on_the_wire() -> None:
     # All were queued before the sender's task first ran.
     tags = [d[:2].rstrip(b"\0") for _, d in receiver.arrivals]
     assert tags == [b"a", b"r"] + [b"v%d" % i for i in range(10)]
+
+
+@pytest.mark.parametrize("pacer_type", [Pacer, ReferencePacer], ids=["native", "python"])
+async def test_enqueue_many_keeps_order_and_drops_oldest(pacer_type: Any) -> None:
+    """A frame's packets queued in one call leave in order after the audio queued with them;
+    past the queue bound the oldest are dropped, as one enqueue() per packet would."""
+    sent: list[bytes] = []
+    done = asyncio.Event()
+
+    def send(data: bytes, cls: PacketClass, due_us: int) -> None:
+        sent.append(data)
+        if len(sent) == 6:
+            done.set()
+
+    async with PacedSender(send, 1_000_000, max_packets=(100, 500, 5),
+                           pacer_type=pacer_type) as paced:
+        paced.enqueue_many([b"v%d" % i for i in range(3)], "video")
+        paced.enqueue_many([b"v%d" % i for i in range(3, 7)], "video")  # drops v0 and v1
+        paced.enqueue_many([b"a"], "audio")
+        paced.enqueue_many([], "video")
+        assert paced.dropped_packets(VIDEO) == 2
+        await asyncio.wait_for(done.wait(), 30)
+    assert sent == [b"a", b"v2", b"v3", b"v4", b"v5", b"v6"]
 
 
 async def test_disabled_pacing_sends_at_once() -> None:

@@ -2,6 +2,8 @@
 #include <pybind11/stl.h>
 
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "pacer/pacer.h"
 #include "pacer/sender.h"
@@ -21,6 +23,28 @@ PacketClass ToClass(int c) {
 
 // The largest datagram, so a size alone cannot push the byte counts anywhere near overflow.
 constexpr std::int64_t kMaxDatagram = 65'535;
+
+std::size_t CheckSize(std::int64_t size) {
+    if (size < 0 || size > kMaxDatagram) {
+        throw std::invalid_argument("packet size must be 0 to 65535 bytes, got " +
+                                    std::to_string(size));
+    }
+    return static_cast<std::size_t>(size);
+}
+
+std::size_t CheckedSize(PyObject *item) {
+    if (!PyLong_Check(item)) {
+        throw py::type_error(std::string("a packet size must be an int, got ") +
+                             Py_TYPE(item)->tp_name);
+    }
+    int overflow = 0;
+    long long size = PyLong_AsLongLongAndOverflow(item, &overflow);
+    if (overflow) {
+        throw std::invalid_argument("packet size must be 0 to 65535 bytes, got " +
+                                    std::string(py::str(item)));
+    }
+    return CheckSize(size);
+}
 
 // One copy into the native queue; bytes, bytearray and memoryview are all accepted.
 std::string ToString(py::handle data) {
@@ -77,19 +101,42 @@ PYBIND11_MODULE(pacer, m) {
         // For a caller keeping the packets (PacedSender): no bytes cross into C++ or back.
         .def("enqueue_size",
              [](Pacer &p, std::int64_t size, int packet_class, std::int64_t now_us) {
-                 if (size < 0 || size > kMaxDatagram) {
-                     throw std::invalid_argument("packet size must be 0 to 65535 bytes, got " +
-                                                 std::to_string(size));
-                 }
-                 return p.EnqueueSize(static_cast<std::size_t>(size), ToClass(packet_class),
-                                      now_us);
+                 std::size_t checked = CheckSize(size);  // before the class, as the twin
+                 return p.EnqueueSize(checked, ToClass(packet_class), now_us);
              },
              py::arg("size"), py::arg("packet_class"), py::arg("now_us"))
+        // A frame's packets in one call: one crossing, one drain and one rate update for all.
+        .def("enqueue_sizes",
+             [](Pacer &p, py::handle sizes, int packet_class, std::int64_t now_us) {
+                 PacketClass c = ToClass(packet_class);
+                 py::object seq = py::reinterpret_steal<py::object>(
+                     PySequence_Fast(sizes.ptr(), "sizes must be a sequence of ints"));
+                 if (!seq) throw py::error_already_set();
+                 Py_ssize_t n = PySequence_Fast_GET_SIZE(seq.ptr());
+                 PyObject **items = PySequence_Fast_ITEMS(seq.ptr());
+                 std::vector<std::size_t> checked(static_cast<std::size_t>(n));
+                 for (Py_ssize_t i = 0; i < n; ++i) {
+                     // All checked before any is queued: a bad size queues nothing.
+                     checked[static_cast<std::size_t>(i)] = CheckedSize(items[i]);
+                 }
+                 return p.EnqueueSizes(checked.data(), checked.size(), c, now_us);
+             },
+             py::arg("sizes"), py::arg("packet_class"), py::arg("now_us"))
         .def("pop_due_classes",
              [](Pacer &p, std::int64_t now_us) {
-                 py::list out;
+                 // The C API directly: this runs once per released packet, and pybind11's
+                 // generic casts cost more than the pacer's own decision.
+                 py::list out(0);
                  while (auto r = p.Pop(now_us)) {
-                     out.append(py::make_tuple(static_cast<int>(r->packet_class), r->due_us));
+                     PyObject *item = PyTuple_New(2);
+                     if (!item) throw py::error_already_set();
+                     PyTuple_SET_ITEM(item, 0, PyLong_FromLong(static_cast<long>(r->packet_class)));
+                     PyTuple_SET_ITEM(item, 1, PyLong_FromLongLong(r->due_us));
+                     if (!PyTuple_GET_ITEM(item, 1) || PyList_Append(out.ptr(), item) != 0) {
+                         Py_DECREF(item);
+                         throw py::error_already_set();
+                     }
+                     Py_DECREF(item);
                  }
                  return out;
              },

@@ -93,10 +93,27 @@ bool Pacer::EnqueueSize(std::size_t size, PacketClass packet_class, std::int64_t
     return Admit(std::string(), size, packet_class, now_us);
 }
 
+std::size_t Pacer::EnqueueSizes(const std::size_t *sizes, std::size_t n,
+                                PacketClass packet_class, std::int64_t now_us) {
+    // One drain and one rate update for the lot: the clock stands still in between, so the
+    // rates the single calls would set on the way are never used.
+    Drain(now_us);
+    std::size_t dropped = 0;
+    for (std::size_t i = 0; i < n; ++i) dropped += Push(std::string(), sizes[i], packet_class);
+    UpdateRate();
+    return dropped;
+}
+
 bool Pacer::Admit(std::string data, std::size_t size, PacketClass packet_class,
                   std::int64_t now_us) {
-    auto &queue = queues_[Index(packet_class)];
     Drain(now_us);
+    bool dropped = Push(std::move(data), size, packet_class);
+    UpdateRate();
+    return dropped;
+}
+
+bool Pacer::Push(std::string data, std::size_t size, PacketClass packet_class) {
+    auto &queue = queues_[Index(packet_class)];
     bool dropped = false;
     if (queue.size() >= config_.max_packets[Index(packet_class)]) {
         queued_bytes_ -= queue.front().size;
@@ -108,7 +125,6 @@ bool Pacer::Admit(std::string data, std::size_t size, PacketClass packet_class,
     }
     queued_bytes_ += size;
     queue.push_back(Queued{std::move(data), size, last_us_});
-    UpdateRate();
     return dropped;
 }
 

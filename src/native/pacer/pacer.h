@@ -71,6 +71,10 @@ public:
     // FIFO per class (dropping its oldest when this returns true) and take from the class Pop
     // names.
     bool EnqueueSize(std::size_t size, PacketClass packet_class, std::int64_t now_us);
+    // EnqueueSize for each of `n` sizes in turn, all at `now_us` (a frame's packets); returns
+    // how many queued packets the class limit dropped to admit them.
+    std::size_t EnqueueSizes(const std::size_t *sizes, std::size_t n, PacketClass packet_class,
+                             std::int64_t now_us);
 
     // When the next packet is due (possibly already past), or kNever when nothing is queued.
     std::int64_t NextSendTime() const;
@@ -97,6 +101,9 @@ private:
     // Sets the rate held until the next change of state, from the state just reached.
     void UpdateRate();
     bool Admit(std::string data, std::size_t size, PacketClass packet_class, std::int64_t now_us);
+    // Queues at the current clock, dropping the class's oldest if full; returns whether it did.
+    // The caller drains before and updates the rate after.
+    bool Push(std::string data, std::size_t size, PacketClass packet_class);
 
     struct Queued {
         std::string data;

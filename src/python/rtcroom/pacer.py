@@ -96,6 +96,7 @@ class PacerCore(Protocol):
 
     def set_target_bitrate(self, target_bitrate: int, now_us: int) -> None: ...
     def enqueue_size(self, size: int, packet_class: int, now_us: int) -> bool: ...
+    def enqueue_sizes(self, sizes: list[int], packet_class: int, now_us: int) -> int: ...
     def next_send_time(self) -> int | None: ...
     def pop_due_classes(self, now_us: int) -> list[tuple[int, int]]: ...
     def queued_packets(self, packet_class: int | None = None) -> int: ...
@@ -204,6 +205,31 @@ class PacedSender:
             logger.debug("pacer queue for %s full: dropped its oldest packet", cls.name)
         queue.append(data)
         if self._idle:
+            self._wake()
+
+    def enqueue_many(self, packets: Iterable[bytes], kind: MediaKind, *,
+                     retransmission: bool = False) -> None:
+        """Queues packets of one kind at once (a frame's packets: one call into the pacer for
+        all of them); sends them at once when pacing is disabled."""
+        packets = list(packets)
+        if not self._enabled:
+            for data in packets:
+                self.enqueue(data, kind, retransmission=retransmission)
+            return
+        cls = packet_class(kind, retransmission)
+        if self._loop is None:
+            raise RuntimeError("PacedSender is not started")
+        dropped = self._core.enqueue_sizes([len(data) for data in packets], cls,
+                                           int(self._loop.time() * 1e6))
+        queue = self._queues[cls]
+        queue.extend(packets)
+        # Both sides drop oldest first: what the core dropped from its queue goes from here.
+        for _ in range(dropped):
+            queue.popleft()
+        if dropped:
+            logger.debug("pacer queue for %s full: dropped its %d oldest packets", cls.name,
+                         dropped)
+        if self._idle and packets:
             self._wake()
 
     def start(self) -> None:
