@@ -9,6 +9,8 @@ import struct
 
 import aioice.ice
 import aiortc
+import pylibsrtp
+import pylibsrtp._binding
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
@@ -83,6 +85,13 @@ def test_private_contract_of_aiortc() -> None:
         aioice.ice.StunProtocol.send_data)
     route = inspect.getsource(RTCDtlsTransport._handle_rtcp_data)
     assert "recipient._handle_rtcp_packet(packet)" in route
+    # direct_sink hands native code libsrtp 2's protect and the session write_rtp uses.
+    ffi = pylibsrtp._binding.ffi
+    assert ffi.typeof(pylibsrtp._binding.lib.srtp_protect).cname == (
+        "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)")
+    session = pylibsrtp.Session(pylibsrtp.Policy(
+        key=bytes(30), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    assert ffi.typeof(session._srtp).cname == "struct srtp_ctx_t_ * *"
 
 
 def test_statistics_and_nack_generator_need_only_sequence_number_and_timestamp() -> None:

@@ -29,7 +29,6 @@ from loopback_peers import (
 )
 from rtcroom import dscp
 from rtcroom.aiortc_ext.dscp import enable_dscp
-from rtcroom.aiortc_ext.pacing import enable_pacing
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
 from rtcroom.aiortc_ext.rtp import negotiated_codecs, sender_ssrc
 from rtcroom.server.sfu import ForwardedTrack, Router, rtx_ssrcs
@@ -135,6 +134,9 @@ async def test_one_publisher_three_subscribers(codec_calls: Counter) -> None:
         for sub in subs:
             for s in sub.subscriptions:
                 assert s.packets_sent > 0
+                # Sent by the native forwarder itself, through the leg's SRTP session.
+                assert s.forwarder is not None and s.forwarder.attached
+                assert s.forwarder.sent_packets > 0 and s.forwarder.send_errors == 0
     finally:
         await close_all(router, [pub], subs)
 
@@ -376,7 +378,7 @@ async def test_forwarded_video_goes_through_the_pacer() -> None:
     sub = await add_subscriber(router, "s", [sid])
     try:
         await connect_all([pub], [sub])
-        pacer = enable_pacing(sub.server, 2_000_000)
+        pacer = router.pace(sub.server, 2_000_000)
         paced = pacer.paced_senders()
         assert len(paced) == 1
         frames = await _pattern_frames(sub.remote_tracks[sid], 10)

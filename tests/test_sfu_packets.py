@@ -22,13 +22,14 @@ from aiortc.rtp import wrap_rtx as aiortc_wrap_rtx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback_peers import pattern
-from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, seq_newer
+from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
 from rtcroom.server.sfu.keyframe import is_h264_keyframe, is_vp8_keyframe
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.router import map_payload_types
 from rtcroom.server.sfu.rtpheader import parse_header, unwrap_rtx, wrap_rtx, write_extensions
 from rtcroom.server.sfu.sequence import MAX_DROPOUT, SequenceCheck, Verdict
+from sfu_forwarder_reference import extension_block, seq_newer
 
 EXT_MAP = HeaderExtensionsMap()
 EXT_MAP.configure(RTCRtpParameters(headerExtensions=[
@@ -146,7 +147,7 @@ def _forwarder(video: bool = True, **kw) -> Forwarder:
 
 
 def _send(f: Forwarder, data: bytes, keyframe: bool, now: float) -> RtpPacket | None:
-    out = f.rewrite(data, parse_header(data), keyframe, now)
+    out = f.rewrite(data, keyframe, now)
     return None if out is None else RtpPacket.parse(out)
 
 
@@ -221,7 +222,7 @@ def test_forwarder_maps_nacked_sequence_numbers_back() -> None:
     for i, p in enumerate(sent):
         assert f.source_sequence_number(p.sequence_number) == (65530 + i) & 0xFFFF
     cached = _rtp(7, 65533, 9000, payload=b"again")
-    again = RtpPacket.parse(f.retransmission(cached, parse_header(cached), 1.0))
+    again = RtpPacket.parse(f.retransmission(cached, 1.0))
     assert (again.sequence_number, again.timestamp, again.payload) == (
         sent[3].sequence_number, sent[3].timestamp, b"again")
     assert f.source_sequence_number((sent[0].sequence_number - 1) & 0xFFFF) is None
@@ -231,7 +232,7 @@ def test_forwarder_writes_the_legs_extensions() -> None:
     ext = LegExtensions(mid_id=4, mid="7", audio_level_id=5, abs_send_time_id=6)
     f = _forwarder(video=False, extensions=ext)
     f.select(1)
-    out = f.rewrite(_rtp(1, 1, 1), parse_header(_rtp(1, 1, 1)), False, 2.5, b"\x9e")
+    out = f.rewrite(_rtp(1, 1, 1), False, 2.5, b"\x9e")
     h = parse_header(out)
     assert h.extensions == {4: b"7", 5: b"\x9e", 6: (int(2.5 * (1 << 18)) & 0xFFFFFF)
                             .to_bytes(3, "big")}
@@ -275,9 +276,15 @@ def test_map_payload_types() -> None:
 @given(st.one_of(st.none(), st.integers(1, 20)), st.text("0123456789", max_size=18),
        st.one_of(st.none(), st.integers(1, 20)), st.one_of(st.none(), st.integers(1, 20)),
        st.one_of(st.none(), st.binary(min_size=1, max_size=2)), st.floats(0, 1e6))
-def test_leg_extensions_block_equals_general_form(mid_id, mid, level_id, abs_id, level, now):
+def test_leg_extensions_block_equals_reference(mid_id, mid, level_id, abs_id, level, now):
     ext = LegExtensions(mid_id=mid_id, mid=mid, audio_level_id=level_id, abs_send_time_id=abs_id)
-    assert ext.block(level, now) == write_extensions(ext.elements(level, now))
+    f = _forwarder(video=False, extensions=ext, payload_types={96: 96})
+    f.select(1)
+    data = _rtp(1, 1, 1)
+    out = f.rewrite(data, False, now, level)
+    h = parse_header(out)
+    assert out[h.csrc_end:h.payload_offset] == extension_block(ext, level, now)
+    assert out[h.payload_offset:] == data[12:]
 
 
 @given(packets, st.integers(96, 127), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF))

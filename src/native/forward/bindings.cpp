@@ -159,7 +159,7 @@ PYBIND11_MODULE(forward, m) {
     m.def(
         "forward_all",
         [](const py::bytes &data, bool keyframe, double now, const py::object &audio_level,
-           const py::list &forwarders) {
+           const py::sequence &forwarders) {
             Bytes d = View(data), level = OptionalView(audio_level);
             std::vector<Forwarder *> legs;
             legs.reserve(forwarders.size());

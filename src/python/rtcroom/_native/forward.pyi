@@ -1,3 +1,5 @@
+from collections.abc import Sequence
+
 class Forwarder:
     def __init__(self, *, ssrc: int, clock_rate: int, payload_types: dict[int, int],
                  vp8_payload_types: list[int], mid_id: int, mid: str, audio_level_id: int,
@@ -38,4 +40,4 @@ class Forwarder:
     def send_errors(self) -> int: ...
 
 def forward_all(data: bytes, keyframe: bool, now: float, audio_level: bytes | None,
-                forwarders: list[Forwarder]) -> tuple[list[tuple[int, bytes]], int | None]: ...
+                forwarders: Sequence[Forwarder]) -> tuple[list[tuple[int, bytes]], int | None]: ...

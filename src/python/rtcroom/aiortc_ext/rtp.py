@@ -15,6 +15,9 @@ sender's SSRC. This module is the only place the SFU touches aiortc internals; w
   for the synchronous `write_rtp`, what it does: `_state`, `_tx_srtp.protect`, its counters
   `__tx_packets`/`__tx_bytes`, and aioice's `Connection._nominated[1]` pair whose
   `protocol.transport` (a `StunProtocol`'s asyncio datagram transport) sends to `remote_addr`.
+- For `direct_sink`, the same path as `write_rtp`'s, handed to native code: pylibsrtp's cffi
+  binding (`pylibsrtp._binding`: `lib.srtp_protect`, libsrtp 2's `(srtp_t, void *, int *)`) and
+  a `Session`'s `_srtp` (its `srtp_t *`), and the asyncio transport's `socket` extra info.
 - `RTCRtpReceiver._handle_rtcp_packet` / `RTCRtpSender._handle_rtcp_packet`: where the transport
   delivers RTCP (SR/BYE to receivers; RR, NACK, PLI, FIR, REMB to senders).
 - `RTCRtpSender._run_rtcp` (started by `send()`), and the name-mangled `__rtcp_started`,
@@ -33,6 +36,7 @@ first; pyproject.toml pins aiortc to the range these were checked against.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import struct
 import time
@@ -41,6 +45,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pylibsrtp
+import pylibsrtp._binding  # type: ignore[import-not-found]  # cffi, no stubs
 from aioice.ice import StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -60,8 +65,8 @@ from aiortc.rtp import (
 )
 
 __all__ = [
-    "RTCP_INTERVAL", "ForwardedTrack", "NackGenerator", "StreamStatistics", "attach_sender",
-    "claim_sender_ssrcs", "negotiated_codecs", "negotiated_header_extensions",
+    "RTCP_INTERVAL", "DirectSink", "ForwardedTrack", "NackGenerator", "StreamStatistics", "attach_sender",
+    "claim_sender_ssrcs", "direct_sink", "negotiated_codecs", "negotiated_header_extensions",
     "receiver_rtcp_ssrc", "send_rtcp", "send_rtp", "sender_rtx_ssrc", "sender_ssrc",
     "tap_receiver", "untap_receiver", "write_rtp",
 ]
@@ -289,6 +294,48 @@ def write_rtp(transport: RTCDtlsTransport, data: bytes) -> bool:
     transport._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
     transport._RTCDtlsTransport__tx_bytes += len(data)  # type: ignore[attr-defined]
     return True
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectSink:
+    """What native code needs to send a DTLS transport's RTP as `write_rtp` does: libsrtp's
+    protect function and the transport's SRTP session as addresses, the socket's descriptor and
+    the remote address. `srtp` keeps the session alive: hold this while they are in use."""
+
+    protect: int
+    session: int
+    fd: int
+    host: str
+    port: int
+    srtp: pylibsrtp.Session = dataclasses.field(compare=False, repr=False)
+    pair: object = dataclasses.field(repr=False)
+    """The nominated candidate pair: another one means another address."""
+
+
+_ffi = pylibsrtp._binding.ffi
+_SRTP_PROTECT = int(_ffi.cast("uintptr_t", _ffi.addressof(pylibsrtp._binding.lib, "srtp_protect")))
+
+
+def direct_sink(transport: RTCDtlsTransport) -> DirectSink | None:
+    """The sink through which native code may send `transport`'s RTP itself, or None where
+    `write_rtp` would not go straight to the socket: not connected, paced (`aiortc_ext.pacing`),
+    marked per packet (`aiortc_ext.dscp`), or through a TURN relay. It stays valid until one of
+    those changes (the transport's "statechange" says when it stops being connected)."""
+    if transport._state is not DtlsState.CONNECTED or "_send_rtp" in transport.__dict__:
+        return None
+    pair = transport.transport._connection._nominated.get(1)
+    srtp = transport._tx_srtp
+    if pair is None or srtp is None:
+        return None
+    protocol = pair.protocol
+    if type(protocol) is not StunProtocol or "send_data" in protocol.__dict__:
+        return None
+    sock = protocol.transport.get_extra_info("socket")
+    if sock is None:
+        return None
+    host, port = pair.remote_addr[:2]
+    return DirectSink(protect=_SRTP_PROTECT, session=int(_ffi.cast("uintptr_t", srtp._srtp[0])),
+                      fd=sock.fileno(), host=host, port=port, srtp=srtp, pair=pair)
 
 
 def _run_now(coroutine: Coroutine[Any, Any, None]) -> None:

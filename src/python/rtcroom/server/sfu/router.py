@@ -38,12 +38,15 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from rtcroom.aiortc_ext.pacing import RtpPacer, enable_pacing
 from rtcroom.aiortc_ext.rtp import (
     RTCP_INTERVAL,
+    DirectSink,
     ForwardedTrack,
     NackGenerator,
     StreamStatistics,
     attach_sender,
+    direct_sink,
     negotiated_codecs,
     negotiated_header_extensions,
     receiver_rtcp_ssrc,
@@ -56,7 +59,7 @@ from rtcroom.aiortc_ext.rtp import (
 )
 from rtcroom.server.sfu.audiolevel import DecodedAudioLevel
 from rtcroom.server.sfu.datarelay import PublishedDataTrack
-from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
+from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, forward_all
 from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
@@ -156,6 +159,12 @@ class PublishedTrack:
             if self.kind == "audio" and self._audio_level_id is None else None)
         self.cache = PacketCache() if self.kind == "video" else None
         self.subscriptions: tuple[Subscription, ...] = ()
+        self._forwarders: list[Forwarder] = []
+        self._forwarding: list[Subscription] = []
+        """The subscriptions whose forwarder has started, and those forwarders, in one order:
+        what one native call per packet rewrites (and mostly sends) for."""
+        self._starting: list[Subscription] = []
+        """Subscriptions whose forwarder has not started yet (leg not negotiated or connected)."""
         self.layers = list(layers or [])
         """Simulcast layers' SSRCs, lowest first (from the SIM group); [] without simulcast."""
         self.ssrcs: list[int] = list(self.layers)
@@ -247,18 +256,24 @@ class PublishedTrack:
         if self.rates.add(h.ssrc, len(data), now) and self.layers:
             for sub in self.subscriptions:
                 sub.refresh()
-        wanted = None
-        for sub in self.subscriptions:
-            forwarder = sub.forwarder or sub.start()
-            if forwarder is None:
-                continue
-            out = forwarder.rewrite(data, h, keyframe, now, level)
-            if out is not None:
-                sub.send(out)
-            elif forwarder.wants_keyframe:
-                wanted = forwarder.target
+        if self._starting:
+            self._start_forwarders()
+        unsent, wanted = forward_all(data, keyframe, now, level, self._forwarders)
+        for i, out in unsent:
+            self._forwarding[i].send(out)
         if wanted is not None:
             self.request_keyframe(wanted, now)
+
+    def _start_forwarders(self) -> None:
+        for sub in self._starting:
+            if sub.start() is not None:
+                self._legs_changed()
+
+    def _legs_changed(self) -> None:
+        subs = self.subscriptions
+        self._forwarding = [s for s in subs if s.forwarder is not None]
+        self._forwarders = [s.forwarder for s in self._forwarding if s.forwarder is not None]
+        self._starting = [s for s in subs if s.forwarder is None and not s.closed]
 
     def _restart_stream(self, ssrc: int) -> None:
         """The publisher renumbered a stream: start its statistics, loss detection and every
@@ -356,9 +371,11 @@ class PublishedTrack:
 
     def _add(self, sub: Subscription) -> None:
         self.subscriptions += (sub,)
+        self._legs_changed()
 
     def _remove(self, sub: Subscription) -> None:
         self.subscriptions = tuple(s for s in self.subscriptions if s is not sub)
+        self._legs_changed()
 
     def close(self) -> None:
         if self.closed:
@@ -421,9 +438,25 @@ class Subscription:
         self._rtx: dict[int, int] = {}
         """This leg's payload type -> its RTX payload type, where RTX is negotiated."""
         self._rtx_sequence_number = random.randrange(1 << 15)
-        self.packets_sent = 0
-        self.bytes_sent = 0
+        self._packets_sent = 0
+        self._bytes_sent = 0
+        """Sent through :meth:`send`; the forwarder counts what it sends itself."""
+        self._sink: DirectSink | None = None
         attach_sender(self.sender, self._on_rtcp, self._sender_reports)
+
+    @property
+    def packets_sent(self) -> int:
+        forwarder = self.forwarder
+        return self._packets_sent + (forwarder.sent_packets if forwarder is not None else 0)
+
+    @packets_sent.setter
+    def packets_sent(self, value: int) -> None:
+        self._packets_sent += value - self.packets_sent
+
+    @property
+    def bytes_sent(self) -> int:
+        forwarder = self.forwarder
+        return self._bytes_sent + (forwarder.sent_bytes if forwarder is not None else 0)
 
     def unforwardable(self) -> str | None:
         """Why this leg, once negotiated, cannot carry the track (the subscriber accepted none
@@ -450,7 +483,7 @@ class Subscription:
         self._rtx = {apt: rtx for rtx, apt in _rtx_payload_types(leg_codecs).items()}
         extensions = negotiated_header_extensions(self.transceiver)
         video = track.kind == "video"
-        self.forwarder = Forwarder(
+        forwarder = Forwarder(
             ssrc=sender_ssrc(self.sender),
             clock_rate=track.codecs[0].clockRate,
             payload_types=payload_types,
@@ -463,9 +496,34 @@ class Subscription:
             wait_for_keyframe=video and bool(track._keyframe_tests),
             first_sequence_number=random.randrange(1 << 15),
             first_timestamp=random.randrange(1 << 32),
+            vp8_payload_types=tuple(c.payloadType for c in track.codecs
+                                    if c.mimeType.lower() == "video/vp8"
+                                    and c.payloadType is not None),
         )
+        self.forwarder = forwarder
         self.refresh()
-        return self.forwarder
+        self.sender.transport.on("statechange", self._check_sink)
+        self._check_sink()
+        return forwarder
+
+    def _check_sink(self) -> None:
+        """Let the forwarder send by itself where ``write_rtp`` would go straight to the socket
+        (connected, not paced, not marked per packet, not relayed), and take that back as soon
+        as it would not; also undone by replacing :meth:`send` on the instance (a test's or an
+        instrument's hook then sees every packet). Checked when the leg starts, when its DTLS
+        transport changes state and with each RTCP report."""
+        forwarder = self.forwarder
+        if forwarder is None:
+            return
+        sink = None if self.closed or "send" in self.__dict__ else direct_sink(
+            self.sender.transport)
+        if sink == self._sink:
+            return
+        self._sink = sink
+        if sink is None:
+            forwarder.detach()
+        else:
+            forwarder.attach(sink.protect, sink.session, sink.fd, sink.host, sink.port)
 
     def refresh(self) -> None:
         """Point the forwarder at the stream that pause and layer choose."""
@@ -500,8 +558,8 @@ class Subscription:
 
     def send(self, data: bytes) -> None:
         if not self.closed and write_rtp(self.sender.transport, data):
-            self.packets_sent += 1
-            self.bytes_sent += len(data)
+            self._packets_sent += 1
+            self._bytes_sent += len(data)
 
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
         forwarder = self.forwarder
@@ -570,7 +628,7 @@ class Subscription:
             data = cache.get(forwarder.source, source_seq)
             if data is None:
                 continue
-            out = forwarder.retransmission(data, parse_header(data), now)
+            out = forwarder.retransmission(data, now)
             if out is None:
                 continue
             h = parse_header(out)
@@ -585,6 +643,7 @@ class Subscription:
     def _sender_reports(self) -> dict[int, RtcpSenderInfo]:
         """The subscriber's sender report: the publisher's NTP/RTP pair moved into this leg's
         timestamp space, so the subscriber can still synchronise audio with video."""
+        self._check_sink()
         forwarder = self.forwarder
         if forwarder is None or forwarder.source is None:
             return {}
@@ -606,6 +665,11 @@ class Subscription:
         if self.closed:
             return
         self.closed = True
+        forwarder = self.forwarder
+        if forwarder is not None:
+            self._check_sink()
+            self.sender.transport.remove_listener("statechange", self._check_sink)
+            self._packets_sent, self._bytes_sent = self.packets_sent, self.bytes_sent
         self.forwarder = None
         self.track._remove(self)
         if self.sender.track is not None:
@@ -675,6 +739,17 @@ class Router:
                            self.default_max_bitrate if max_bitrate is None else max_bitrate)
         track._add(sub)
         return sub
+
+    def pace(self, pc: RTCPeerConnection, target_bitrate: int) -> RtpPacer:
+        """Pace what the SFU sends on a subscriber's connection ``pc`` (the native pacer, before
+        SRTP, audio ahead of retransmissions ahead of video); its ``target_bitrate`` follows the
+        subscriber's budget. Its legs stop sending natively (the pacer decides when packets
+        leave). Call it before or after ``pc`` connects."""
+        pacer = enable_pacing(pc, target_bitrate)
+        for track in self.tracks.values():
+            for sub in track.subscriptions:
+                sub._check_sink()
+        return pacer
 
     def close(self) -> None:
         for sid in [*self.tracks, *self.data_tracks]:
