@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_pacer import MICRO_BITS_PER_BYTE, ReferencePacer
 from rtcroom import pacer
+from rtcroom._native import pacer as native_pacer
 from rtcroom.pacer import PacedSender, PacedSocket, Pacer, PacketClass
 
 AUDIO, RTX, VIDEO = PacketClass.AUDIO, PacketClass.RETRANSMISSION, PacketClass.VIDEO
@@ -579,3 +580,32 @@ def test_socket_sender_bad_arguments() -> None:
             paced.start()
     with pytest.raises(ValueError, match="closed or not a socket"):
         PacedSocket(sender, 1_000_000)
+
+
+# --- the floors benchmarks/pacer_cpu.py measures ----------------------------------------------
+
+@pytest.mark.parametrize("batch", [1, 10, 100])
+def test_send_cpu_sends_every_packet(batch: int) -> None:
+    """The send floor sends what a loop of sock.send would: count datagrams of size bytes."""
+    receiver, sender = socket_pair()
+    with receiver, sender:
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        assert native_pacer.send_cpu(sender.fileno(), 300, 150, batch) >= 0
+        assert [d for _, d in receive(receiver, 150)] == [bytes(300)] * 150
+
+
+@pytest.mark.parametrize("method", ["condvar", "nanosleep", "timerfd", "epoll"])
+def test_wake_cpu_sleeps_until_each_deadline(method: str) -> None:
+    start = time.monotonic()
+    cpu, late_us = native_pacer.wake_cpu(2_000, 20, method, 100_000 if method == "condvar" else 0)
+    assert time.monotonic() - start >= 0.04  # 20 deadlines 2 ms apart, the first 2 ms away
+    assert cpu > 0 and late_us >= 0
+
+
+def test_wake_cpu_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="method must be"):
+        native_pacer.wake_cpu(1_000, 1, "spin")
+    with pytest.raises(ValueError, match="at least 1"):
+        native_pacer.wake_cpu(0, 1)
+    with pytest.raises(ValueError, match="at least 1 packet"):
+        native_pacer.send_cpu(0, 100, 1, 0)

@@ -47,8 +47,8 @@ RATE_PPS = 10_000
 TARGET_BITRATE = round(PACKET * 8 * RATE_PPS / PACING_FACTOR)
 PACKETS = 3000  # 0.3 s of pacing per run
 
-__all__ = ["PACKETS", "ReferencePacer", "Run", "core_frames_workload", "core_workload", "paced_run", "send_floor",
-           "sleeping_run", "socket_run"]
+__all__ = ["PACKET", "PACKETS", "ReferencePacer", "Run", "core_frames_workload", "core_workload", "paced_run", "send_floor",
+           "sleeping_run", "socket_run", "udp_sink"]
 
 
 class Run:
@@ -175,11 +175,12 @@ def udp_sink() -> tuple[socket.socket, socket.socket]:
     return sender, sink
 
 
-def _native_socket(n: int, record: bool) -> Run:
+def _native_socket(n: int, record: bool, tolerance: float) -> Run:
     run = Run()
     sender, sink = udp_sink()
     with sender, sink:
-        paced = PacedSocket(sender, TARGET_BITRATE, max_packets=(100, 500, n), record=record)
+        paced = PacedSocket(sender, TARGET_BITRATE, max_packets=(100, 500, n), record=record,
+                            tolerance=tolerance)
         packets = [bytes(PACKET)] * n
         run.start()
         caller = time.thread_time()
@@ -234,12 +235,14 @@ async def _python_socket(n: int, record: bool, driver: bool) -> Run:
     return run
 
 
-def socket_run(role: str, n: int = PACKETS, record: bool = False) -> Run:
-    """Paced sending onto a UDP socket. role: "native" (PacedSocket), "python" (the sleeping
-    pacer), "driver" (PacedSender's asyncio task over the native core). ``record`` keeps the
-    release times (off for CPU figures: the Python sides would pay for it per packet)."""
+def socket_run(role: str, n: int = PACKETS, record: bool = False,
+               tolerance: float = 0.0005) -> Run:
+    """Paced sending onto a UDP socket. role: "native" (PacedSocket, with this tolerance),
+    "python" (the sleeping pacer), "driver" (PacedSender's asyncio task over the native core).
+    ``record`` keeps the release times (off for CPU figures: the Python sides would pay for it
+    per packet)."""
     if role == "native":
-        return _native_socket(n, record)
+        return _native_socket(n, record, tolerance)
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(_python_socket(n, record, role == "driver"))

@@ -176,6 +176,29 @@ PYBIND11_MODULE(pacer, m) {
     m.def("monotonic_us", &MonotonicMicros,
           "The native clock in microseconds (CLOCK_MONOTONIC on Linux, as time.monotonic()).");
 
+    m.def("wake_cpu",
+          [](std::int64_t period_us, std::int64_t count, const std::string &method,
+             std::int64_t slack_ns) {
+              WakeCost cost;
+              {
+                  py::gil_scoped_release unlocked;
+                  cost = WakeCpu(period_us, count, method, slack_ns);
+              }
+              return py::make_tuple(cost.cpu_s, cost.mean_late_us);
+          },
+          py::arg("period_us"), py::arg("count"), py::arg("method") = "condvar",
+          py::arg("slack_ns") = 0,
+          "(CPU seconds, mean lateness in us) of a native thread sleeping until `count` "
+          "deadlines `period_us` apart by `method`, doing nothing else (benchmarks/pacer_cpu.py).");
+    m.def("send_cpu",
+          [](std::intptr_t fd, std::size_t size, std::size_t count, std::size_t batch) {
+              return SendCpu(fd, size, count, batch);
+          },
+          py::arg("fd"), py::arg("size"), py::arg("count"), py::arg("batch"),
+          py::call_guard<py::gil_scoped_release>(),
+          "CPU seconds of this thread to send `count` zero packets of `size` bytes on a connected "
+          "datagram socket as SocketSender does, `batch` per sendmmsg, unpaced.");
+
     py::class_<SocketSender>(m, "SocketSender")
         .def(py::init([](std::intptr_t fd, std::int64_t target_bitrate, double pacing_factor,
                          std::int64_t burst_us, std::int64_t queue_time_limit_us,

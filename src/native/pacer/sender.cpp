@@ -15,6 +15,12 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/resource.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#endif
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -247,7 +253,9 @@ std::size_t RunLength(const std::vector<Released> &batch, std::size_t first) {
 }  // namespace
 #endif
 
-std::uint64_t SocketSender::SendBatch(const std::vector<Released> &batch) {
+namespace {
+
+std::uint64_t SendDatagrams(std::intptr_t fd, const std::vector<Released> &batch, bool &gso) {
     std::uint64_t refused = 0;
 #if defined(__linux__)
     // Sending costs the kernel per datagram it walks through the stack, so runs of equal-sized
@@ -264,7 +272,7 @@ std::uint64_t SocketSender::SendBatch(const std::vector<Released> &batch) {
         iov[i].iov_len = batch[i].data.size();
     }
     for (std::size_t i = 0; i < batch.size();) {
-        std::size_t n = gso_ ? RunLength(batch, i) : 1;
+        std::size_t n = gso ? RunLength(batch, i) : 1;
         mmsghdr msg{};
         msg.msg_hdr.msg_iov = &iov[i];
         msg.msg_hdr.msg_iovlen = n;
@@ -284,7 +292,7 @@ std::uint64_t SocketSender::SendBatch(const std::vector<Released> &batch) {
     }
     std::size_t m = 0, packet = 0;
     while (m < msgs.size()) {
-        int n = sendmmsg(static_cast<int>(fd_), msgs.data() + m,
+        int n = sendmmsg(static_cast<int>(fd), msgs.data() + m,
                          static_cast<unsigned>(msgs.size() - m), MSG_DONTWAIT);
         if (n > 0) {
             for (int k = 0; k < n; ++k) packet += runs[m + static_cast<std::size_t>(k)];
@@ -295,10 +303,10 @@ std::uint64_t SocketSender::SendBatch(const std::vector<Released> &batch) {
                                    errno == EOPNOTSUPP)) {
             // No GSO here (old kernel, or a segment above the route's MTU): send the rest of
             // this batch one datagram each, and the following batches too.
-            gso_ = false;
+            gso = false;
             std::vector<Released> rest;
             for (std::size_t k = packet; k < batch.size(); ++k) rest.push_back(batch[k]);
-            return refused + SendBatch(rest);
+            return refused + SendDatagrams(fd, rest, gso);
         } else {
             // The error belongs to message m: its packets are lost, the rest still go.
             refused += runs[m];
@@ -308,7 +316,7 @@ std::uint64_t SocketSender::SendBatch(const std::vector<Released> &batch) {
     }
 #elif defined(_WIN32)
     for (const auto &p : batch) {
-        if (send(static_cast<SOCKET>(fd_), p.data.data(), static_cast<int>(p.data.size()), 0) < 0) {
+        if (send(static_cast<SOCKET>(fd), p.data.data(), static_cast<int>(p.data.size()), 0) < 0) {
             ++refused;
         }
     }
@@ -316,12 +324,18 @@ std::uint64_t SocketSender::SendBatch(const std::vector<Released> &batch) {
     for (const auto &p : batch) {
         ssize_t n;
         do {
-            n = send(static_cast<int>(fd_), p.data.data(), p.data.size(), MSG_DONTWAIT);
+            n = send(static_cast<int>(fd), p.data.data(), p.data.size(), MSG_DONTWAIT);
         } while (n < 0 && errno == EINTR);
         if (n < 0) ++refused;
     }
 #endif
     return refused;
+}
+
+}  // namespace
+
+std::uint64_t SocketSender::SendBatch(const std::vector<Released> &batch) {
+    return SendDatagrams(fd_, batch, gso_);
 }
 
 std::int64_t SocketSender::target_bitrate_bps() const {
@@ -373,5 +387,113 @@ std::vector<Release> SocketSender::TakeLog() {
     std::lock_guard<std::mutex> lock(mutex_);
     return std::exchange(log_, {});
 }
+
+#if defined(__linux__)
+namespace {
+
+double ThreadCpuSeconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+timespec ToTimespec(std::int64_t us) {
+    return timespec{static_cast<time_t>(us / 1'000'000), static_cast<long>(us % 1'000'000 * 1000)};
+}
+
+}  // namespace
+
+WakeCost WakeCpu(std::int64_t period_us, std::int64_t count, const std::string &method,
+                 std::int64_t slack_ns) {
+    if (period_us < 1 || count < 1) {
+        throw std::invalid_argument("period and count must be at least 1");
+    }
+    if (method != "condvar" && method != "nanosleep" && method != "timerfd" && method != "epoll") {
+        throw std::invalid_argument("method must be condvar, nanosleep, timerfd or epoll, got " +
+                                    method);
+    }
+    WakeCost cost{};
+    std::string error;
+    std::thread thread([&] {
+        if (slack_ns > 0) prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(slack_ns));
+        int tfd = -1, efd = -1;
+        std::int64_t first = MonotonicMicros() + period_us;
+        if (method == "timerfd" || method == "epoll") {
+            tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+            itimerspec spec{ToTimespec(period_us), ToTimespec(first)};
+            if (tfd < 0 || timerfd_settime(tfd, TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
+                error = std::string("timerfd: ") + std::strerror(errno);
+                return;
+            }
+            if (method == "epoll") {
+                efd = epoll_create1(EPOLL_CLOEXEC);
+                epoll_event ev{};
+                ev.events = EPOLLIN;
+                if (efd < 0 || epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev) != 0) {
+                    error = std::string("epoll: ") + std::strerror(errno);
+                    close(tfd);
+                    return;
+                }
+            }
+        }
+        std::mutex mutex;
+        std::condition_variable never;
+        std::unique_lock<std::mutex> lock(mutex);
+        double late_us = 0;
+        double start = ThreadCpuSeconds();
+        for (std::int64_t i = 0; i < count; ++i) {
+            std::int64_t deadline = first + i * period_us;
+            if (method == "condvar") {
+                while (MonotonicMicros() < deadline) never.wait_until(lock, ToTimePoint(deadline));
+            } else if (method == "nanosleep") {
+                timespec at = ToTimespec(deadline);
+                while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+                }
+            } else {
+                if (method == "epoll") {
+                    epoll_event ev{};
+                    while (epoll_wait(efd, &ev, 1, -1) < 0 && errno == EINTR) {
+                    }
+                }
+                std::uint64_t expirations = 0;
+                while (read(tfd, &expirations, sizeof expirations) < 0 && errno == EINTR) {
+                }
+                i += static_cast<std::int64_t>(expirations) - 1;  // overruns count as woken
+            }
+            late_us += static_cast<double>(MonotonicMicros() - deadline);
+        }
+        cost.cpu_s = ThreadCpuSeconds() - start;
+        cost.mean_late_us = late_us / static_cast<double>(count);
+        if (efd >= 0) close(efd);
+        if (tfd >= 0) close(tfd);
+    });
+    thread.join();
+    if (!error.empty()) throw std::runtime_error(error);
+    return cost;
+}
+
+double SendCpu(std::intptr_t fd, std::size_t size, std::size_t count, std::size_t batch) {
+    if (batch < 1) throw std::invalid_argument("batch must be at least 1 packet");
+    std::vector<Released> packets;
+    for (std::size_t i = 0; i < std::min(batch, count); ++i) {
+        packets.push_back(Released{std::string(size, '\0'), size, PacketClass::kVideo, 0});
+    }
+    bool gso = IsUdp(fd);
+    double start = ThreadCpuSeconds();
+    for (std::size_t sent = 0; sent < count; sent += packets.size()) {
+        if (count - sent < packets.size()) packets.resize(count - sent);
+        SendDatagrams(fd, packets, gso);
+    }
+    return ThreadCpuSeconds() - start;
+}
+#else
+WakeCost WakeCpu(std::int64_t, std::int64_t, const std::string &, std::int64_t) {
+    throw std::runtime_error("the wake-up floor is measured on Linux only");
+}
+
+double SendCpu(std::intptr_t, std::size_t, std::size_t, std::size_t) {
+    throw std::runtime_error("the send floor is measured on Linux only");
+}
+#endif
 
 }  // namespace rtcroom::pacer

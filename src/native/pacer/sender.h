@@ -41,6 +41,25 @@ struct Release {
     std::size_t size;
 };
 
+// The floors of paced sending on this machine, for benchmarks/pacer_cpu.py.
+//
+// WakeCpu: a fresh native thread sleeps until each of `count` instants `period_us` apart (absolute
+// deadlines, nothing else done) by `method`: "condvar" (a condition variable's wait_until, as
+// SocketSender sleeps), "nanosleep" (clock_nanosleep with TIMER_ABSTIME), "timerfd" (a periodic
+// timerfd read in blocking mode) or "epoll" (the same timerfd through epoll_wait). `slack_ns` > 0
+// sets the thread's timer slack first (PR_SET_TIMERSLACK; Linux's default is 50 us).
+struct WakeCost {
+    double cpu_s;          // the thread's CPU time over the loop, kernel included
+    double mean_late_us;   // mean time from each deadline to the thread running again
+};
+WakeCost WakeCpu(std::int64_t period_us, std::int64_t count, const std::string &method,
+                 std::int64_t slack_ns);
+
+// SendCpu: CPU seconds of the calling thread to send `count` packets of `size` zero bytes on the
+// connected datagram socket `fd` the way SocketSender does (sendmmsg, runs of equal-sized packets
+// as UDP GSO datagrams), `batch` packets per sendmmsg call, unpaced.
+double SendCpu(std::intptr_t fd, std::size_t size, std::size_t count, std::size_t batch);
+
 class SocketSender {
 public:
     // `fd` must be a connected datagram socket (UDP, or any other kind of datagram socket without

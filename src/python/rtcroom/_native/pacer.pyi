@@ -3,6 +3,9 @@ from collections.abc import Iterable, Sequence
 from typing_extensions import Buffer
 
 def monotonic_us() -> int: ...
+def wake_cpu(period_us: int, count: int, method: str = "condvar",
+             slack_ns: int = 0) -> tuple[float, float]: ...
+def send_cpu(fd: int, size: int, count: int, batch: int) -> float: ...
 
 class Pacer:
     def __init__(self, target_bitrate: int, now_us: int, *, pacing_factor: float = 2.5,
