@@ -602,6 +602,17 @@ def test_wake_cpu_sleeps_until_each_deadline(method: str) -> None:
     assert cpu > 0 and late_us >= 0
 
 
+def test_wake_cpu_sends_at_every_wake_up() -> None:
+    receiver, sender = socket_pair()
+    with receiver, sender:
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        start = time.monotonic()
+        native_pacer.wake_cpu(1_000, 12, "nanosleep", fd=sender.fileno(), packets=5, size=200)
+        assert time.monotonic() - start >= 0.012  # slept until each of the 12 deadlines
+        arrived = receive(receiver, 60)
+    assert [d for _, d in arrived] == [bytes(200)] * 60
+
+
 def test_wake_cpu_bad_arguments() -> None:
     with pytest.raises(ValueError, match="method must be"):
         native_pacer.wake_cpu(1_000, 1, "spin")

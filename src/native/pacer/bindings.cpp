@@ -178,18 +178,20 @@ PYBIND11_MODULE(pacer, m) {
 
     m.def("wake_cpu",
           [](std::int64_t period_us, std::int64_t count, const std::string &method,
-             std::int64_t slack_ns) {
+             std::int64_t slack_ns, std::intptr_t fd, std::size_t packets, std::size_t size) {
               WakeCost cost;
               {
                   py::gil_scoped_release unlocked;
-                  cost = WakeCpu(period_us, count, method, slack_ns);
+                  cost = WakeCpu(period_us, count, method, slack_ns, fd, packets, size);
               }
               return py::make_tuple(cost.cpu_s, cost.mean_late_us);
           },
           py::arg("period_us"), py::arg("count"), py::arg("method") = "condvar",
-          py::arg("slack_ns") = 0,
+          py::arg("slack_ns") = 0, py::kw_only(), py::arg("fd") = -1, py::arg("packets") = 0,
+          py::arg("size") = 1200,
           "(CPU seconds, mean lateness in us) of a native thread sleeping until `count` "
-          "deadlines `period_us` apart by `method`, doing nothing else (benchmarks/pacer_cpu.py).");
+          "deadlines `period_us` apart by `method`, and with `fd` sending `packets` zero packets "
+          "of `size` bytes on it at each (benchmarks/pacer_cpu.py).");
     m.def("send_cpu",
           [](std::intptr_t fd, std::size_t size, std::size_t count, std::size_t batch) {
               return SendCpu(fd, size, count, batch);

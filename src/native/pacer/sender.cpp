@@ -404,7 +404,7 @@ timespec ToTimespec(std::int64_t us) {
 }  // namespace
 
 WakeCost WakeCpu(std::int64_t period_us, std::int64_t count, const std::string &method,
-                 std::int64_t slack_ns) {
+                 std::int64_t slack_ns, std::intptr_t fd, std::size_t packets, std::size_t size) {
     if (period_us < 1 || count < 1) {
         throw std::invalid_argument("period and count must be at least 1");
     }
@@ -412,6 +412,13 @@ WakeCost WakeCpu(std::int64_t period_us, std::int64_t count, const std::string &
         throw std::invalid_argument("method must be condvar, nanosleep, timerfd or epoll, got " +
                                     method);
     }
+    std::vector<Released> batch;
+    if (fd >= 0) {
+        for (std::size_t i = 0; i < packets; ++i) {
+            batch.push_back(Released{std::string(size, '\0'), size, PacketClass::kVideo, 0});
+        }
+    }
+    bool gso = fd >= 0 && IsUdp(fd);
     WakeCost cost{};
     std::string error;
     std::thread thread([&] {
@@ -461,6 +468,7 @@ WakeCost WakeCpu(std::int64_t period_us, std::int64_t count, const std::string &
                 i += static_cast<std::int64_t>(expirations) - 1;  // overruns count as woken
             }
             late_us += static_cast<double>(MonotonicMicros() - deadline);
+            if (!batch.empty()) SendDatagrams(fd, batch, gso);
         }
         cost.cpu_s = ThreadCpuSeconds() - start;
         cost.mean_late_us = late_us / static_cast<double>(count);
@@ -487,7 +495,8 @@ double SendCpu(std::intptr_t fd, std::size_t size, std::size_t count, std::size_
     return ThreadCpuSeconds() - start;
 }
 #else
-WakeCost WakeCpu(std::int64_t, std::int64_t, const std::string &, std::int64_t) {
+WakeCost WakeCpu(std::int64_t, std::int64_t, const std::string &, std::int64_t, std::intptr_t,
+                 std::size_t, std::size_t) {
     throw std::runtime_error("the wake-up floor is measured on Linux only");
 }
 

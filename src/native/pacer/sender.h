@@ -47,13 +47,15 @@ struct Release {
 // deadlines, nothing else done) by `method`: "condvar" (a condition variable's wait_until, as
 // SocketSender sleeps), "nanosleep" (clock_nanosleep with TIMER_ABSTIME), "timerfd" (a periodic
 // timerfd read in blocking mode) or "epoll" (the same timerfd through epoll_wait). `slack_ns` > 0
-// sets the thread's timer slack first (PR_SET_TIMERSLACK; Linux's default is 50 us).
+// sets the thread's timer slack first (PR_SET_TIMERSLACK; Linux's default is 50 us). With `fd`
+// >= 0 it also sends `packets` zero packets of `size` bytes on that connected datagram socket at
+// each wake-up, as SocketSender sends a batch: a pacer with no queue, no decisions, no locks.
 struct WakeCost {
     double cpu_s;          // the thread's CPU time over the loop, kernel included
     double mean_late_us;   // mean time from each deadline to the thread running again
 };
 WakeCost WakeCpu(std::int64_t period_us, std::int64_t count, const std::string &method,
-                 std::int64_t slack_ns);
+                 std::int64_t slack_ns, std::intptr_t fd, std::size_t packets, std::size_t size);
 
 // SendCpu: CPU seconds of the calling thread to send `count` packets of `size` zero bytes on the
 // connected datagram socket `fd` the way SocketSender does (sendmmsg, runs of equal-sized packets
