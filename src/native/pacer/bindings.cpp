@@ -13,7 +13,7 @@ using namespace rtcroom::pacer;
 
 namespace {
 
-PacketClass ToClass(int c) {
+PacketClass ToClass(std::int64_t c) {
     if (c < 0 || c >= kNumClasses) {
         throw std::invalid_argument("packet class must be 0 (audio), 1 (retransmission) or "
                                     "2 (video), got " + std::to_string(c));
@@ -76,9 +76,49 @@ py::object ToTuple(const Released &r) {
 
 }  // namespace
 
+std::int64_t ToInt64(PyObject *value) {
+    long long v = PyLong_AsLongLong(value);
+    if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+    return v;
+}
+
+// enqueue_size(size, packet_class, now_us): PacedSender calls it once per packet, and pybind11's
+// generic dispatch (argument vectors on the heap, overload matching) costs more than the decision
+// itself, so this one is a plain METH_FASTCALL method.
+PyObject *EnqueueSize(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    try {
+        if (nargs != 3) {
+            throw py::type_error("enqueue_size() takes 3 positional arguments (size, "
+                                 "packet_class, now_us), got " + std::to_string(nargs));
+        }
+        auto &p = py::cast<Pacer &>(py::handle(self));
+        std::size_t size = CheckSize(ToInt64(args[0]));  // before the class, as the twin
+        PacketClass c = ToClass(ToInt64(args[1]));
+        return PyBool_FromLong(p.EnqueueSize(size, c, ToInt64(args[2])));
+    } catch (py::error_already_set &e) {
+        e.restore();
+    } catch (py::builtin_exception &e) {
+        e.set_error();
+    } catch (const std::invalid_argument &e) {
+        PyErr_SetString(PyExc_ValueError, e.what());
+    }
+    return nullptr;
+}
+
+PyMethodDef kEnqueueSize = {
+    "enqueue_size", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&EnqueueSize)),
+    METH_FASTCALL,
+    "enqueue_size(size, packet_class, now_us) -> bool: queues a packet by size (the caller keeps "
+    "it); True when the class was full and its oldest packet was dropped."};
+
 PYBIND11_MODULE(pacer, m) {
     m.doc() = "Leaky-bucket RTP pacer with injected time; see rtcroom.pacer.";
-    py::class_<Pacer>(m, "Pacer")
+    py::class_<Pacer> pacer_class(m, "Pacer");
+    PyObject *enqueue_size =
+        PyDescr_NewMethod(reinterpret_cast<PyTypeObject *>(pacer_class.ptr()), &kEnqueueSize);
+    if (!enqueue_size) throw py::error_already_set();
+    py::setattr(pacer_class, "enqueue_size", py::reinterpret_steal<py::object>(enqueue_size));
+    pacer_class
         .def(py::init([](std::int64_t target_bitrate, std::int64_t now_us, double pacing_factor,
                          std::int64_t burst_us, std::int64_t queue_time_limit_us,
                          std::array<std::size_t, kNumClasses> max_packets) {
@@ -99,12 +139,6 @@ PYBIND11_MODULE(pacer, m) {
              },
              py::arg("data"), py::arg("packet_class"), py::arg("now_us"))
         // For a caller keeping the packets (PacedSender): no bytes cross into C++ or back.
-        .def("enqueue_size",
-             [](Pacer &p, std::int64_t size, int packet_class, std::int64_t now_us) {
-                 std::size_t checked = CheckSize(size);  // before the class, as the twin
-                 return p.EnqueueSize(checked, ToClass(packet_class), now_us);
-             },
-             py::arg("size"), py::arg("packet_class"), py::arg("now_us"))
         // A frame's packets in one call: one crossing, one drain and one rate update for all.
         .def("enqueue_sizes",
              [](Pacer &p, py::handle sizes, int packet_class, std::int64_t now_us) {
