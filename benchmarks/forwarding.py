@@ -8,7 +8,10 @@ second per core (SRTP decrypt + encrypt included), and for the SFU the publisher
 packet latency (payload bytes identify a packet: the SFU forwards them unchanged).
 
     .venv/bin/python benchmarks/forwarding.py [--publishers 2 --subscribers 3 --seconds 8]
-        [--scale-subscribers 12] [--size 640x480] [--repeat 1] [--profile]
+        [--scale-subscribers 12] [--size 640x480] [--repeat 1] [--profile] [--no-paced]
+
+Roles: "forward" (the SFU as the server runs it without pacing), "paced" (the same with every
+subscriber's connection paced by the native pacer, `Router.pace`, at PACED_BITRATE) and "relay".
 
 pytest-benchmark does not fit: the workload is real-time (wall time is fixed by the media
 clock), and the figure of merit is server CPU time, measured here with process_time().
@@ -46,13 +49,18 @@ from rtcroom.aiortc_ext.rtp import ForwardedTrack, tap_receiver
 from rtcroom.server.sfu import Router
 from rtcroom.server.sfu.rtpheader import parse_header
 
+PACED_BITRATE = 2_000_000
+"""Pacer target of each subscriber in the "paced" role (x2.5 pacing factor: far above what the
+benchmark sends, so the pacer smooths bursts without holding the stream back)."""
+
 
 def _description(d: RTCSessionDescription) -> dict[str, str]:
     return {"sdp": d.sdp, "type": d.type}
 
 
 async def _server(conn: Any, role: str) -> None:
-    """The SFU (role "forward") or the MediaRelay (role "relay"), driven over a pipe."""
+    """The SFU (role "forward" or "paced") or the MediaRelay (role "relay"), driven over a
+    pipe."""
     loop = asyncio.get_running_loop()
     router, relay = Router(), MediaRelay()
     publishers, subscribers, tracks = [], [], []
@@ -70,7 +78,7 @@ async def _server(conn: Any, role: str) -> None:
                 pc.on("track", tracks.append)
             await pc.setRemoteDescription(RTCSessionDescription(**msg["offer"]))
             await pc.setLocalDescription(await pc.createAnswer())
-            if role == "forward":
+            if role != "relay":
                 for i, t in enumerate(pc.getTransceivers()):
                     tracks.append(router.publish(f"{len(publishers)}-{i}", t).sid)
             conn.send({"answer": _description(pc.localDescription)})
@@ -78,12 +86,14 @@ async def _server(conn: Any, role: str) -> None:
             pc = bundled_peer_connection()
             subscribers.append(pc)
             for track in tracks:
-                if role == "forward":
+                if role != "relay":
                     kind = router.tracks[track].kind
                     t = pc.addTransceiver(ForwardedTrack(kind), direction="sendonly")
                     subs.append(router.subscribe(track, t))
                 else:
                     pc.addTransceiver(relay.subscribe(track), direction="sendonly")
+            if role == "paced":
+                router.pace(pc, PACED_BITRATE)
             await pc.setLocalDescription(await pc.createOffer())
             conn.send({"offer": _description(pc.localDescription)})
             await pc.setRemoteDescription(RTCSessionDescription(**(await request())["answer"]))
@@ -114,7 +124,7 @@ async def _server(conn: Any, role: str) -> None:
 
 
 async def _packets_sent(role: str, subs: list, pcs: list) -> int:
-    if role == "forward":
+    if role != "relay":
         return sum(s.packets_sent for s in subs)
     total = 0
     for pc in pcs:
@@ -191,7 +201,7 @@ async def _client(conn: Any, role: str, publishers: int, subscribers: int, secon
     latencies.clear()
     result = await call({"op": "measure", "seconds": seconds, "profile": profile})
     result["received"] = received[0]
-    result["latencies"] = latencies[:] if role == "forward" else []
+    result["latencies"] = latencies[:] if role != "relay" else []
     # The same connections without media: what the server spends on ICE, DTLS and RTCP alone,
     # so the per-packet cost is the difference. (Not for the relay: its cost is per frame, and
     # it drains a backlog of frames after the media stops.)
@@ -317,6 +327,8 @@ def main() -> None:
     parser.add_argument("--size", default="640x480", help="video width x height")
     parser.add_argument("--profile", action="store_true",
                         help="print the server's hottest functions for the forward role")
+    parser.add_argument("--no-paced", action="store_true",
+                        help="skip the forward run with pacing on")
     args = parser.parse_args()
     size = tuple(int(x) for x in args.size.split("x"))
     rows = {}
@@ -329,9 +341,13 @@ def main() -> None:
     if args.scale_subscribers:
         r = best_of(args.repeat, "forward", args.publishers, args.scale_subscribers,
                     args.seconds, args.profile, size)
-        describe("forward", args.publishers, args.scale_subscribers, r)
+        scaled = describe("forward", args.publishers, args.scale_subscribers, r)
         if r["profile"]:
             print(r["profile"])
+        if not args.no_paced:
+            r = best_of(args.repeat, "paced", args.publishers, args.scale_subscribers,
+                        args.seconds, False, size)
+            paced = describe("paced", args.publishers, args.scale_subscribers, r)
     print(f"kernel floor: {send_floor():.1f} us of sender CPU per loopback datagram to "
           "another process")
     f, rel = rows["forward"], rows["relay"]
@@ -340,6 +356,10 @@ def main() -> None:
           f"forward is {f['packets_per_cpu_s'] / rel['packets_per_cpu_s']:.1f}x relay")
     print(f"forwarding {args.publishers}x{args.subscribers} track-legs per core: "
           f"forward is {f['legs_per_core'] / rel['legs_per_core']:.1f}x relay")
+    if args.scale_subscribers and not args.no_paced:
+        print(f"pacing {args.publishers}x{args.scale_subscribers}: packets sent per CPU-second "
+              f"{paced['packets_per_cpu_s'] / scaled['packets_per_cpu_s']:.2f}x unpaced; "
+              f"{paced['us_per_packet'] - scaled['us_per_packet']:+.1f} us per packet")
 
 
 if __name__ == "__main__":

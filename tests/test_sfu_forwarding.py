@@ -379,13 +379,15 @@ async def test_forwarded_video_goes_through_the_pacer() -> None:
     try:
         await connect_all([pub], [sub])
         pacer = router.pace(sub.server, 2_000_000)
-        paced = pacer.paced_senders()
-        assert len(paced) == 1
+        leg = sub.subscriptions[0]
+        assert leg.forwarder is not None and not leg.forwarder.attached
+        sent = leg.forwarder.sent_packets
         frames = await _pattern_frames(sub.remote_tracks[sid], 10)
         assert len(frames) == 10
         # Everything forwarded since the pacer was enabled left through it.
-        assert paced[0].sent_packets > 5
-        await pacer.stop()
+        assert pacer.sent_packets > 5 and leg.forwarder.sent_packets == sent
+        pacer.close()
+        assert leg.forwarder.attached  # sending by itself again
     finally:
         await close_all(router, [pub], [sub])
 

@@ -12,7 +12,7 @@ import pytest
 from aiortc.rtp import RtpPacket
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, forward_all
+from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, Sink, forward_all
 from sfu_forwarder_reference import ReferenceForwarder, vp8_fields
 
 VP8_PT = 96
@@ -209,8 +209,8 @@ def test_native_sink_sends_what_pylibsrtp_protects() -> None:
     receiver.settimeout(5)
     try:
         (sent, _), (twin, _) = pair(), pair()
-        sent.attach(protect, int(ffi.cast("uintptr_t", tx._srtp[0])), sender.fileno(),
-                    *receiver.getsockname())
+        sent.attach(Sink(protect, int(ffi.cast("uintptr_t", tx._srtp[0])), sender.fileno(),
+                         *receiver.getsockname()))
         sender.close()  # the forwarder sends on its own duplicate
         assert sent.attached
         for f in (sent, twin):
@@ -227,16 +227,20 @@ def test_native_sink_sends_what_pylibsrtp_protects() -> None:
         assert not sent.attached
         unsent, _ = forward_all(rtp(1, 12, 15000), False, 1.0, None, [sent])
         assert [i for i, _ in unsent] == [0]  # handed back once detached
+        # A sink on its own, as the pacer of a connection sends through it.
+        sink = Sink(protect, int(ffi.cast("uintptr_t", tx._srtp[0])), receiver.fileno(),
+                    *receiver.getsockname())
+        assert sink.send(unsent[0][1])
+        assert rx.unprotect(receiver.recv(2048)) == unsent[0][1]
     finally:
         receiver.close()
 
 
 def test_sink_refuses_bad_arguments() -> None:
-    f, _ = pair()
     with pytest.raises(ValueError):
-        f.attach(0, 0, 0, "127.0.0.1", 9)
+        Sink(0, 0, 0, "127.0.0.1", 9)
     with pytest.raises(ValueError):
-        f.attach(1, 1, 0, "not an address", 9)
+        Sink(1, 1, 0, "not an address", 9)
     with pytest.raises(ValueError):
         Forwarder(ssrc=1, clock_rate=90000, payload_types={200: 1}, extensions=LegExtensions(),
                   wait_for_keyframe=False, first_sequence_number=0, first_timestamp=0)

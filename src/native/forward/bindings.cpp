@@ -70,6 +70,20 @@ std::string SocketAddress(const std::string &host, int port) {
 PYBIND11_MODULE(forward, m) {
     m.doc() = "Per-subscriber RTP rewriting and sending for the SFU; see "
               "rtcroom.server.sfu.forwarder.";
+    py::class_<Sink, std::shared_ptr<Sink>>(m, "Sink")
+        .def(py::init([](std::uintptr_t protect, std::uintptr_t session, std::intptr_t fd,
+                         const std::string &host, int port) {
+                 return std::make_shared<Sink>(protect, session, fd, SocketAddress(host, port));
+             }),
+             py::arg("protect"), py::arg("session"), py::arg("fd"), py::arg("host"),
+             py::arg("port"))
+        .def("send",
+             [](Sink &sink, const py::bytes &data) {
+                 Bytes d = View(data);
+                 std::string packet(reinterpret_cast<const char *>(d.data), d.size);
+                 return sink.Send(packet);
+             },
+             py::arg("data"), "Protects and sends one RTP packet; False if refused.");
     py::class_<Forwarder>(m, "Forwarder")
         .def(py::init([](std::uint32_t ssrc, int clock_rate, const py::dict &payload_types,
                          const std::vector<int> &vp8_payload_types, int mid_id,
@@ -135,13 +149,7 @@ PYBIND11_MODULE(forward, m) {
              py::arg("data"), py::arg("now"), py::arg("audio_level") = py::none())
         .def("source_sequence_number", &Forwarder::SourceSequenceNumber,
              py::arg("sequence_number"))
-        .def("attach",
-             [](Forwarder &f, std::uintptr_t protect, std::uintptr_t session, std::intptr_t fd,
-                const std::string &host, int port) {
-                 f.Attach(std::make_unique<Sink>(protect, session, fd, SocketAddress(host, port)));
-             },
-             py::arg("protect"), py::arg("session"), py::arg("fd"), py::arg("host"),
-             py::arg("port"))
+        .def("attach", &Forwarder::Attach, py::arg("sink"))
         .def("detach", [](Forwarder &f) { f.Attach(nullptr); })
         .def_property_readonly("attached", &Forwarder::attached)
         .def_property_readonly("wants_keyframe", &Forwarder::WantsKeyframe)

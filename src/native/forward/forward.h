@@ -98,7 +98,8 @@ public:
     std::uint64_t octets() const { return octets_; }
 
     // Sends what this forwarder rewrites through `sink` from now on (nullptr: hand it back).
-    void Attach(std::unique_ptr<Sink> sink) { sink_ = std::move(sink); }
+    // A leg's forwarders share their connection's sink.
+    void Attach(std::shared_ptr<Sink> sink) { sink_ = std::move(sink); }
     bool attached() const { return sink_ != nullptr; }
     // Protects and sends `out` through the sink; false if the sink refused it (counted).
     bool Send(std::string &out);
@@ -136,7 +137,7 @@ private:
     std::optional<std::uint8_t> last_tl0_;
     std::optional<std::uint16_t> written_picture_id_;  // of the packet Write just wrote
     std::optional<std::uint8_t> written_tl0_;
-    std::unique_ptr<Sink> sink_;
+    std::shared_ptr<Sink> sink_;
     std::uint64_t sent_packets_ = 0, sent_bytes_ = 0, send_errors_ = 0;
 };
 

@@ -65,6 +65,8 @@ class ServerConfig:
     turn_secret: str | None = None
     turn_ttl: float = 86400.0
     dscp: bool = False
+    # Pace the video the SFU sends each subscriber with the native pacer (README: its cost).
+    pacing: bool = False
     # What one client may cost (see rtcroom.server.limits for what crossing each one does).
     max_message_bytes: int = 1 << 20
     max_messages_per_second: int = 100
@@ -104,6 +106,7 @@ _ENV = {
     "session_timeout": "RTCROOM_SESSION_TIMEOUT",
     "ice_servers": "RTCROOM_ICE_SERVERS",
     "dscp": "RTCROOM_DSCP",
+    "pacing": "RTCROOM_PACING",
     "turn_secret": "RTCROOM_TURN_SECRET",
     "turn_ttl": "RTCROOM_TURN_TTL",
     "max_message_bytes": "RTCROOM_MAX_MESSAGE_BYTES",
@@ -143,7 +146,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if seconds <= 0:
                 raise ConfigError(f"{where}: must be positive seconds, got {value!r}")
             return seconds
-        if name in ("dscp", "demo"):
+        if name in ("dscp", "demo", "pacing"):
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()

@@ -54,6 +54,7 @@ from rtcroom.server.sfu import (
     ForwardedTrack,
     PublishedDataTrack,
     Router,
+    SubscriberPacer,
     Subscription,
     rtx_ssrcs,
     simulcast_ssrcs,
@@ -176,6 +177,8 @@ class GroupPeer:
         self.msp: dict[str, RTCDataChannel] = {}
         self.msp_ready: set[str] = set()
         self.bandwidth: SubscriberBandwidth | None = None
+        self.pacer: SubscriberPacer | None = None
+        """Paces the video sent to it, when the server paces (``Config.pacing``)."""
         self.render_hints: dict[str, dict[str, Any]] = {}
         """Its last render hint (``enabled``, ``render_dimensions``) for each track of the room,
         by track sid."""
@@ -278,6 +281,9 @@ class GroupPeer:
             pc = self.pc = bundled_peer_connection(ice_servers=[])
             if self._dscp:
                 enable_dscp(pc)
+            if self.group.pacing:
+                self.pacer = self.group.router.pace(pc, self.estimator.estimate.bitrate)
+                self.group.start_allocation()  # its tick moves the pacer with the estimate
             pc.on("datachannel", self._on_channel)
 
             @pc.on("connectionstatechange")
@@ -638,6 +644,10 @@ class GroupPeer:
             sending = int(8 * max(total - self._sent[0], 0) / (now - self._sent[1]))
         self._sent = (total, now)
         estimate = self.estimator.update(now, sending)
+        if self.pacer is not None:
+            # Never below what is forwarded now: the pacer smooths bursts, the allocation (not
+            # a growing queue) is what brings the forwarded rate down to the estimate.
+            self.pacer.target_bitrate = max(estimate.bitrate, sending or 0)
         return estimate.bitrate, estimate.congested
 
     def send_msp(self, name: str, body: dict[str, Any]) -> None:
@@ -649,9 +659,10 @@ class GroupPeer:
 class GroupRoom:
     """The media of one group room."""
 
-    def __init__(self, deliveries: Deliveries, dscp: bool) -> None:
+    def __init__(self, deliveries: Deliveries, dscp: bool, pacing: bool = False) -> None:
         self.deliveries = deliveries
         self.router = Router()
+        self.pacing = pacing
         self.peers: dict[str, GroupPeer] = {}
         self.room: Room | None = None
         self._dscp = dscp
@@ -851,9 +862,10 @@ class GroupRoom:
 class GroupMedia:
     """The media of every group room of a server."""
 
-    def __init__(self, deliveries: Deliveries, dscp: bool = False) -> None:
+    def __init__(self, deliveries: Deliveries, dscp: bool = False, pacing: bool = False) -> None:
         self.deliveries = deliveries
         self.dscp = dscp
+        self.pacing = pacing
         self.rooms: dict[str, GroupRoom] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self.on_subscription_failed: SubscriptionFailed | None = None
@@ -868,7 +880,7 @@ class GroupMedia:
         if group is None:
             if not room.in_progress:
                 return
-            group = self.rooms[room.sid] = GroupRoom(self.deliveries, self.dscp)
+            group = self.rooms[room.sid] = GroupRoom(self.deliveries, self.dscp, self.pacing)
             group.on_subscription_failed = self.on_subscription_failed
         for peer in group.apply(room):
             self._close_later(peer)

@@ -127,7 +127,7 @@ class RoomService:
         self._deliveries: dict[str, Delivery] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.media = GroupMedia(self._deliveries.get, dscp=config.dscp)
+        self.media = GroupMedia(self._deliveries.get, dscp=config.dscp, pacing=config.pacing)
         self.media.on_subscription_failed = self._subscription_failed
 
     def ice_servers(self, identity: str) -> list[IceServer]:

@@ -13,7 +13,7 @@ wall-clock time that passed, and on VP8 payload types the picture id and TL0PICI
 the last ones sent (each simulcast layer numbers its own; decoders in browsers take a jump for
 loss): the subscriber's decoder sees one continuous stream.
 
-``attach`` gives a forwarder the leg's SRTP session and socket (see
+``attach`` gives a forwarder the leg's SRTP session and socket (a :class:`Sink`, see
 ``rtcroom.aiortc_ext.rtp.direct_sink``): :func:`forward_all` then protects and sends its packets
 itself, and hands back only those of forwarders without one."""
 
@@ -22,9 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtcroom._native.forward import Forwarder as _Forwarder
-from rtcroom._native.forward import forward_all
+from rtcroom._native.forward import Sink, forward_all
+from rtcroom.aiortc_ext.rtp import DirectSink
 
-__all__ = ["Forwarder", "LegExtensions", "forward_all"]
+__all__ = ["Forwarder", "LegExtensions", "Sink", "forward_all", "native_sink"]
+
+
+def native_sink(direct: DirectSink) -> Sink:
+    """The native sender of a connection's SRTP (see ``direct_sink``); the caller keeps
+    ``direct`` (and with it the SRTP session) while the sink is in use."""
+    return Sink(direct.protect, direct.session, direct.fd, direct.host, direct.port)
 
 
 @dataclass(frozen=True)

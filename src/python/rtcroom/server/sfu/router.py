@@ -38,7 +38,6 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
-from rtcroom.aiortc_ext.pacing import RtpPacer, enable_pacing
 from rtcroom.aiortc_ext.rtp import (
     RTCP_INTERVAL,
     DirectSink,
@@ -59,8 +58,9 @@ from rtcroom.aiortc_ext.rtp import (
 )
 from rtcroom.server.sfu.audiolevel import DecodedAudioLevel
 from rtcroom.server.sfu.datarelay import PublishedDataTrack
-from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, forward_all
+from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, forward_all, native_sink
 from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
+from rtcroom.server.sfu.pacing import SubscriberPacer, paced_by
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.rtpheader import RtpHeader, parse_header, unwrap_rtx, wrap_rtx
@@ -442,6 +442,8 @@ class Subscription:
         self._bytes_sent = 0
         """Sent through :meth:`send`; the forwarder counts what it sends itself."""
         self._sink: DirectSink | None = None
+        self._pacer: SubscriberPacer | None = None
+        """The subscriber connection's pacer, for a video leg of a paced connection."""
         attach_sender(self.sender, self._on_rtcp, self._sender_reports)
 
     @property
@@ -508,22 +510,26 @@ class Subscription:
 
     def _check_sink(self) -> None:
         """Let the forwarder send by itself where ``write_rtp`` would go straight to the socket
-        (connected, not paced, not marked per packet, not relayed), and take that back as soon
-        as it would not; also undone by replacing :meth:`send` on the instance (a test's or an
-        instrument's hook then sees every packet). Checked when the leg starts, when its DTLS
-        transport changes state and with each RTCP report."""
+        (connected, not marked per packet, not relayed) and the leg is not paced, and take that
+        back as soon as it would not; also undone by replacing :meth:`send` on the instance (a
+        test's or an instrument's hook then sees every packet). Checked when the leg starts,
+        when its DTLS transport changes state, when its connection's pacing changes and with
+        each RTCP report."""
         forwarder = self.forwarder
         if forwarder is None:
             return
-        sink = None if self.closed or "send" in self.__dict__ else direct_sink(
-            self.sender.transport)
+        transport = self.sender.transport
+        pacer = paced_by(transport) if self.track.kind == "video" else None
+        self._pacer = pacer
+        sink = None if self.closed or pacer is not None or "send" in self.__dict__ else (
+            direct_sink(transport))
         if sink == self._sink:
             return
         self._sink = sink
         if sink is None:
             forwarder.detach()
         else:
-            forwarder.attach(sink.protect, sink.session, sink.fd, sink.host, sink.port)
+            forwarder.attach(native_sink(sink))
 
     def refresh(self) -> None:
         """Point the forwarder at the stream that pause and layer choose."""
@@ -557,9 +563,14 @@ class Subscription:
         self.refresh()
 
     def send(self, data: bytes) -> None:
-        if not self.closed and write_rtp(self.sender.transport, data):
-            self._packets_sent += 1
-            self._bytes_sent += len(data)
+        if self.closed:
+            return
+        if self._pacer is not None:
+            self._pacer.enqueue(data)
+        elif not write_rtp(self.sender.transport, data):
+            return
+        self._packets_sent += 1
+        self._bytes_sent += len(data)
 
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
         forwarder = self.forwarder
@@ -637,7 +648,10 @@ class Subscription:
                 out = wrap_rtx(out, h, rtx_payload_type, self._rtx_sequence_number,
                                sender_rtx_ssrc(self.sender))
                 self._rtx_sequence_number = (self._rtx_sequence_number + 1) & 0xFFFF
-            if write_rtp(self.sender.transport, out):
+            if self._pacer is not None:
+                self._pacer.enqueue(out, retransmission=True)
+                self.retransmitted += 1
+            elif write_rtp(self.sender.transport, out):
                 self.retransmitted += 1
 
     def _sender_reports(self) -> dict[int, RtcpSenderInfo]:
@@ -691,6 +705,7 @@ class Router:
         """Layer budget of subscriptions that get none of their own (until the allocator)."""
         self.tracks: dict[str, PublishedTrack] = {}
         self.data_tracks: dict[str, PublishedDataTrack] = {}
+        self._pacers: list[SubscriberPacer] = []
 
     def publish_data(self, sid: str, channel: RTCDataChannel) -> PublishedDataTrack:
         """Relay a publisher's data track (its channel on the server's connection)."""
@@ -740,17 +755,25 @@ class Router:
         track._add(sub)
         return sub
 
-    def pace(self, pc: RTCPeerConnection, target_bitrate: int) -> RtpPacer:
-        """Pace what the SFU sends on a subscriber's connection ``pc`` (the native pacer, before
-        SRTP, audio ahead of retransmissions ahead of video); its ``target_bitrate`` follows the
-        subscriber's budget. Its legs stop sending natively (the pacer decides when packets
-        leave). Call it before or after ``pc`` connects."""
-        pacer = enable_pacing(pc, target_bitrate)
+    def pace(self, pc: RTCPeerConnection, target_bitrate: int) -> SubscriberPacer:
+        """Pace the video (and retransmissions) the SFU sends on a subscriber's connection
+        ``pc`` with the native pacer, at ``target_bitrate`` x the pacing factor (set the
+        pacer's ``target_bitrate`` from the subscriber's budget as it changes); see
+        :mod:`rtcroom.server.sfu.pacing`. Call it before or after ``pc`` connects; it ends when
+        ``pc`` closes."""
+        self._pacers = [p for p in self._pacers if not p.closed]
+        pacer = SubscriberPacer(pc, target_bitrate, self._check_sinks)
+        self._pacers.append(pacer)
+        return pacer
+
+    def _check_sinks(self) -> None:
         for track in self.tracks.values():
             for sub in track.subscriptions:
                 sub._check_sink()
-        return pacer
 
     def close(self) -> None:
         for sid in [*self.tracks, *self.data_tracks]:
             self.unpublish(sid)
+        for pacer in self._pacers:
+            pacer.close()
+        self._pacers = []
