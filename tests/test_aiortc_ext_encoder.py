@@ -16,7 +16,7 @@ from aiortc.mediastreams import VideoStreamTrack
 from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from rtcroom.aiortc_ext import encoder as capping
-from rtcroom.aiortc_ext.encoder import _apply, cap_bitrate, encoder_of
+from rtcroom.aiortc_ext.encoder import cap_bitrate, cap_encoder, encoder_of
 
 FPS = 30
 
@@ -76,12 +76,12 @@ def _audio_bitrate(encoder, seconds: float = 2.0) -> float:
 def test_a_video_cap_holds_against_remb_and_lifts(cls) -> None:
     encoder = cls()
     uncapped = _video_bitrate(encoder)
-    _apply(encoder, 150_000)  # below aiortc's own lower clamp
+    cap_encoder(encoder, 150_000)  # below aiortc's own lower clamp
     capped = _video_bitrate(encoder)
     encoder.target_bitrate = 2_000_000  # a REMB asking for more
     after_remb = _video_bitrate(encoder)
     assert encoder.target_bitrate == 150_000
-    _apply(encoder, None)
+    cap_encoder(encoder, None)
     lifted = _video_bitrate(encoder)
     print(f"\n{cls.__name__} bits/s: uncapped {uncapped:.0f}, capped at 150k {capped:.0f}, "
           f"after REMB 2M {after_remb:.0f}, cap lifted {lifted:.0f}")
@@ -93,9 +93,9 @@ def test_a_video_cap_holds_against_remb_and_lifts(cls) -> None:
 def test_an_opus_cap_holds_and_changes_while_encoding() -> None:
     encoder = OpusEncoder()
     uncapped = _audio_bitrate(encoder)
-    _apply(encoder, 16_000)
+    cap_encoder(encoder, 16_000)
     capped = _audio_bitrate(encoder)
-    _apply(encoder, None)
+    cap_encoder(encoder, None)
     lifted = _audio_bitrate(encoder)
     print(f"\nopus bits/s: uncapped {uncapped:.0f}, capped at 16k {capped:.0f}, "
           f"lifted {lifted:.0f}")

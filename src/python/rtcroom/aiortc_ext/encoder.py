@@ -36,7 +36,7 @@ from aiortc.codecs.opus import OpusEncoder
 from av.audio.codeccontext import AudioCodecContext
 from av.codec import CodecContext
 
-__all__ = ["cap_bitrate", "encoder_of", "install"]
+__all__ = ["cap_bitrate", "cap_encoder", "encoder_of", "install"]
 
 _CAP = "_rtcroom_max_bitrate"
 _PENDING = "_rtcroom_cap_pending"
@@ -59,10 +59,11 @@ def cap_bitrate(sender: RTCRtpSender, bitrate: int | None) -> None:
     if encoder is None:
         setattr(sender, _PENDING, True)  # applied to the encoder its next frame creates
     else:
-        _apply(encoder, bitrate)
+        cap_encoder(encoder, bitrate)
 
 
-def _apply(encoder: Encoder, bitrate: int | None) -> None:
+def cap_encoder(encoder: Encoder, bitrate: int | None) -> None:
+    """Keep `encoder` (VP8, H.264 or Opus) at or below `bitrate` bits/s (None: no cap)."""
     if isinstance(encoder, OpusEncoder):
         _cap_opus(encoder, bitrate)
     elif isinstance(getattr(type(encoder), "target_bitrate", None), property):
@@ -123,7 +124,7 @@ def install() -> None:
             if encoder is None:
                 encoder = get_encoder(codec)
                 self._RTCRtpSender__encoder = encoder  # type: ignore[attr-defined]
-            _apply(encoder, self.__dict__.get(_CAP))
+            cap_encoder(encoder, self.__dict__.get(_CAP))
         return await original(self, codec)
 
     setattr(next_encoded_frame, _PATCHED, True)

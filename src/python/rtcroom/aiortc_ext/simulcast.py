@@ -5,16 +5,32 @@ browsers do without rids: extra `a=ssrc` lines and an `a=ssrc-group:SIM` (lowest
 aiortc sends one stream per sender and has no simulcast, so the layers' packets are written with
 `aiortc_ext.rtp.write_rtp` on a sender carrying a `ForwardedTrack`, and the offer's SDP is
 amended with `announce` before it goes to the other side.
+
+A bitrate cap (`set_max_bitrate`, for ``max_video_bitrate``) applies to the sum of the layers:
+the top layers are dropped (no longer encoded nor sent) until the ones left can have at least
+`MIN_SHARE` of their default bitrates within the cap, and those are scaled down together, as
+libwebrtc turns simulcast streams off when the bitrate cannot hold them at their minimums.
+Layer 0 is always sent. Statistics (`getStats`, the shape of aiortc's sender's) have one
+outbound-rtp entry per layer sent, and a remote-inbound-rtp per layer from the receiver
+reports about it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from aiortc import RTCRtpTransceiver, clock
+from aiortc import (
+    RTCOutboundRtpStreamStats,
+    RTCRemoteInboundRtpStreamStats,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCStatsReport,
+    clock,
+)
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpParameters
@@ -24,11 +40,15 @@ from aiortc.rtp import (
     AnyRtcpPacket,
     HeaderExtensionsMap,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
     RtcpSenderInfo,
+    RtcpSrPacket,
     RtpPacket,
 )
 from av import VideoFrame
 
+from rtcroom.aiortc_ext.encoder import cap_encoder
 from rtcroom.aiortc_ext.rtp import (
     ForwardedTrack,
     attach_sender,
@@ -42,6 +62,30 @@ from rtcroom.aiortc_ext.rtp import (
 DEFAULT_SCALES = (4, 2, 1)
 """Each layer's resolution is the source's divided by its scale, lowest layer first."""
 DEFAULT_BITRATES = (250_000, 600_000, 1_500_000)
+MIN_SHARE = 0.3
+"""Under a cap, a layer is sent only if it can have at least this share of its default bitrate
+(as do all below it)."""
+
+_senders: weakref.WeakKeyDictionary[RTCRtpSender, SimulcastSender] = weakref.WeakKeyDictionary()
+
+
+def simulcast_of(sender: RTCRtpSender) -> SimulcastSender | None:
+    """The SimulcastSender writing on `sender`, if any."""
+    return _senders.get(sender)
+
+
+def layer_bitrates(defaults: Sequence[int], cap: int | None) -> list[int]:
+    """The bitrates of the layers to send under `cap` (bits/s, None or 0: no cap), lowest
+    first: a prefix of the layers, at least one."""
+    if not cap:
+        return list(defaults)
+    count = 1
+    while (count < len(defaults)
+           and MIN_SHARE * sum(defaults[:count + 1]) <= cap):
+        count += 1
+    kept = defaults[:count]
+    scale = min(1.0, cap / sum(kept))
+    return [max(1, int(b * scale)) for b in kept]
 
 
 class SimulcastSender:
@@ -61,11 +105,16 @@ class SimulcastSender:
         self.scales = list(scales)
         self.ssrcs = [sender_ssrc(transceiver.sender)] + [
             random.randrange(1, 1 << 32) for _ in scales[1:]]
+        self.bitrates = list(bitrates)
         self.encoders = []
         for bitrate in bitrates:
             encoder = Vp8Encoder()
             encoder.target_bitrate = bitrate
             self.encoders.append(encoder)
+        self.active = len(scales)
+        """How many layers are sent (the lowest ones): fewer under a tight cap."""
+        self.dimensions: list[tuple[int, int] | None] = [None] * len(scales)
+        """Each layer's last encoded picture size."""
         self.frames_encoded = [0] * len(scales)
         self.keyframes_requested = [0] * len(scales)
         self._force_keyframe = [True] * len(scales)
@@ -77,7 +126,23 @@ class SimulcastSender:
         as aiortc's own sender reports them."""
         self._packets = [0] * len(scales)
         self._octets = [0] * len(scales)
+        self._remote: dict[int, RTCRemoteInboundRtpStreamStats] = {}
         attach_sender(transceiver.sender, self._on_rtcp, self._reports.copy)
+        _senders[transceiver.sender] = self
+
+    @property
+    def started(self) -> bool:
+        return self._task is not None
+
+    def set_max_bitrate(self, cap: int | None) -> None:
+        """Keep the layers' sum at or below `cap` bits/s (None or 0: each layer at its default),
+        dropping top layers as `layer_bitrates` says; a layer sent again starts at a keyframe."""
+        wanted = layer_bitrates(self.bitrates, cap)
+        for layer, bitrate in enumerate(wanted):
+            cap_encoder(self.encoders[layer], bitrate if cap else None)
+            if layer >= self.active:
+                self._force_keyframe[layer] = True
+        self.active = len(wanted)
 
     def announce(self, sdp: str) -> str:
         """`sdp` (an offer or answer of this transceiver's connection) with the other layers'
@@ -109,12 +174,62 @@ class SimulcastSender:
                 pass
             self._task = None
 
+    def close(self) -> None:
+        """Stop encoding now and end the sender's track (its sending loop ends with it); the
+        caller stops the source."""
+        if self._task is not None:
+            self._task.cancel()
+        track = self.transceiver.sender.track
+        if track is not None:
+            track.stop()
+
+    async def getStats(self) -> RTCStatsReport:
+        """Per layer being sent: outbound-rtp (packets and bytes written) and remote-inbound-rtp
+        (from the receiver reports), as aiortc's sender reports its one stream."""
+        report = RTCStatsReport()
+        now = clock.current_datetime()
+        sender = self.transceiver.sender
+        for layer, ssrc in enumerate(self.ssrcs[:self.active]):
+            if not self._packets[layer]:
+                continue
+            report.add(RTCOutboundRtpStreamStats(
+                timestamp=now, type="outbound-rtp", id=f"outbound-rtp_{ssrc}", ssrc=ssrc,
+                kind="video", transportId=sender.transport._stats_id,
+                packetsSent=self._packets[layer], bytesSent=self._octets[layer],
+                trackId=str(id(sender.track))))
+            remote = self._remote.get(ssrc)
+            if remote is not None:
+                report.add(remote)
+        return report
+
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc in self.ssrcs:
+                    self._remote[report.ssrc] = self._remote_stats(report)
         if (isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR)
                 and packet.media_ssrc in self.ssrcs):
             layer = self.ssrcs.index(packet.media_ssrc)
             self._force_keyframe[layer] = True
             self.keyframes_requested[layer] += 1
+
+    def _remote_stats(self, report: RtcpReceiverInfo) -> RTCRemoteInboundRtpStreamStats:
+        rtt = None
+        if report.lsr:
+            # RFC 3550 6.4.1: now less the reported SR's time less the receiver's delay, in
+            # the middle 32 bits of NTP time.
+            middle = (clock.current_ntp_time() >> 16) & 0xFFFFFFFF
+            rtt = max(0, (middle - report.lsr - report.dlsr) & 0xFFFFFFFF) / 65536
+        return RTCRemoteInboundRtpStreamStats(
+            timestamp=clock.current_datetime(), type="remote-inbound-rtp",
+            id=f"remote-inbound-rtp_{report.ssrc}", ssrc=report.ssrc, kind="video",
+            transportId=self.transceiver.sender.transport._stats_id,
+            packetsReceived=max(0, self._packets[self.ssrcs.index(report.ssrc)]
+                                - report.packets_lost),
+            packetsLost=report.packets_lost, jitter=report.jitter,
+            # None before a report answers one of ours, as aiortc's own sender reports it.
+            roundTripTime=rtt,  # type: ignore[arg-type]
+            fractionLost=report.fraction_lost)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -130,9 +245,10 @@ class SimulcastSender:
                 frame = await self.source.recv()
                 if not isinstance(frame, VideoFrame):
                     raise TypeError("a simulcast source must yield video frames")
-                for layer, scale in enumerate(self.scales):
+                for layer, scale in enumerate(self.scales[:self.active]):
                     scaled = frame if scale == 1 else frame.reformat(
                         width=frame.width // scale, height=frame.height // scale)
+                    self.dimensions[layer] = (scaled.width, scaled.height)
                     force, self._force_keyframe[layer] = self._force_keyframe[layer], False
                     payloads, timestamp = await loop.run_in_executor(
                         None, self.encoders[layer].encode, scaled, force)

@@ -14,15 +14,23 @@ from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
-from rtcroom.options import ConnectOptions
+from rtcroom.constants import VideoCodec
+from rtcroom.options import ConnectOptions, VP8CodecSettings
 
-__all__ = ["codec_preferences", "prefer_codecs", "preferred_codec_names"]
+__all__ = ["codec_preferences", "prefer_codecs", "preferred_codec_names", "simulcast_preferred"]
 
 
 def preferred_codec_names(options: ConnectOptions) -> dict[str, list[str]]:
     """The connect options' preferences by kind, as codec names."""
     return {"audio": [str(c.codec) for c in options.preferred_audio_codecs],
             "video": [str(c.codec) for c in options.preferred_video_codecs]}
+
+
+def simulcast_preferred(options: ConnectOptions) -> bool:
+    """VP8 simulcast is asked for: a preferred VP8 with ``simulcast`` (anywhere in the list, as
+    twilio-video.js reads it)."""
+    return any(isinstance(c, VP8CodecSettings) and c.codec == VideoCodec.VP8 and c.simulcast
+               for c in options.preferred_video_codecs)
 
 
 def codec_preferences(kind: str, names: list[str]) -> list[RTCRtpCodecCapability]:

@@ -25,8 +25,8 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcroom.aiortc_ext.encoder import cap_bitrate
-from rtcroom.aiortc_ext.rtp import ForwardedTrack
-from rtcroom.client.codecs import preferred_codec_names
+from rtcroom.aiortc_ext.simulcast import simulcast_of
+from rtcroom.client.codecs import preferred_codec_names, simulcast_preferred
 from rtcroom.client.create import create_local_audio_track, create_local_video_track
 from rtcroom.client.groupconnection import GroupPeerConnection
 from rtcroom.client.localtrack import (
@@ -223,7 +223,8 @@ class RoomConnection:
             self.pcs = GroupPeerConnection(self._rtc_configuration, self._send_pc,
                                            self._on_remote_track, self._on_remote_channel,
                                            self._on_pc_state, dscp=self.options.enable_dscp,
-                                           codecs=preferred_codec_names(self.options))
+                                           codecs=preferred_codec_names(self.options),
+                                           simulcast=simulcast_preferred(self.options))
         self._server_ice = connected.ice_servers or []
         local = LocalParticipant(connected.participant.sid, connected.participant.identity)
         room = Room(connected.sid or "", connected.name or (self.options.name or ""), local,
@@ -580,9 +581,13 @@ class RoomConnection:
         for _, pc in self.pcs.connections():
             for sender in pc.getSenders():
                 cap = caps.get(sender.kind)
+                if not isinstance(cap, int) or sender.track is None:
+                    continue
                 # A simulcast sender (its track a ForwardedTrack) runs encoders of its own.
-                if (isinstance(cap, int) and sender.track is not None
-                        and not isinstance(sender.track, ForwardedTrack)):
+                layered = simulcast_of(sender)
+                if layered is not None:
+                    layered.set_max_bitrate(cap)
+                else:
                     cap_bitrate(sender, cap)
 
     def set_network_quality_configuration(self,

@@ -7,6 +7,12 @@ it sends an ``offer`` when what this participant receives changed, and this end 
 each new m-line's track on under the track id its ``a=msid`` names. This end never offers unasked,
 so the two ends' offers never collide (aiortc cannot roll one back).
 
+With ``simulcast`` (VP8 simulcast among the preferred video codecs), each video track goes out
+as three VP8 layers (a quarter, half and the full size of the source) on one m-line
+(:class:`rtcroom.aiortc_ext.simulcast.SimulcastSender`), announced in every offer this end sends
+and started once the connection is up. Only here: a group room's SFU forwards each subscriber
+the layer that fits it, while in a peer-to-peer room the receiving end would get every layer.
+
 Same interface as :class:`rtcroom.client.peerconnections.PeerConnections`, which the room
 connection uses in peer-to-peer rooms.
 """
@@ -28,9 +34,11 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
+from rtcroom.aiortc_ext.rtp import ForwardedTrack
+from rtcroom.aiortc_ext.simulcast import SimulcastSender
 from rtcroom.aiortc_ext.transceiver import renew, retire
 from rtcroom.client.codecs import prefer_codecs
-from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
+from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack, LocalVideoTrack
 from rtcroom.signaling.messages import PeerConnectionState, SessionDescription
 from rtcroom.signaling.sdp import inactive_mids, msid_track_ids
 
@@ -49,8 +57,10 @@ class GroupPeerConnection:
         on_state: Callable[[str, str], None],
         dscp: bool = False,
         codecs: dict[str, list[str]] | None = None,
+        simulcast: bool = False,
     ) -> None:
         self._configuration = configuration
+        self._simulcast = simulcast
         self._codecs = codecs or {}
         self._send = send
         self._on_track = on_track
@@ -60,6 +70,7 @@ class GroupPeerConnection:
         self._tracks: list[LocalTrack] = []
         self._senders: dict[LocalTrack, tuple[RTCRtpTransceiver, MediaStreamTrack]] = {}
         self._channels: dict[LocalTrack, RTCDataChannel] = {}
+        self._layered: dict[LocalTrack, SimulcastSender] = {}
         self.pc_id: str | None = None
         self.pc: RTCPeerConnection | None = None
         self._offered_revision = 0
@@ -79,6 +90,9 @@ class GroupPeerConnection:
         sent = self._senders.pop(track, None)
         if sent is not None:
             transceiver, tap = sent
+            layered = self._layered.pop(track, None)
+            if layered is not None:
+                layered.close()
             transceiver.sender.replaceTrack(None)
             transceiver.direction = "inactive"
             tap.stop()
@@ -92,9 +106,13 @@ class GroupPeerConnection:
         for track in self._tracks:
             if isinstance(track, LocalMediaTrack) and track not in self._senders:
                 tap = track._sender_track()
-                transceiver = pc.addTransceiver(tap, direction="sendonly")
+                layered = self._simulcast and isinstance(track, LocalVideoTrack)
+                transceiver = pc.addTransceiver(
+                    ForwardedTrack("video", id=tap.id) if layered else tap, direction="sendonly")
                 prefer_codecs(transceiver, self._codecs)
                 self._senders[track] = (transceiver, tap)
+                if layered:
+                    self._layered[track] = SimulcastSender(transceiver, tap)
             elif isinstance(track, LocalDataTrack) and track not in self._channels:
                 channel = pc.createDataChannel(
                     track.id, ordered=track.ordered,
@@ -135,6 +153,7 @@ class GroupPeerConnection:
             pc.on("track", self._new_tracks.append)
             pc.on("datachannel", self._on_channel)
             pc_id = self.pc_id or ""
+            pc.on("connectionstatechange", self._start_layers)
 
             @pc.on("connectionstatechange")
             def state_changed() -> None:
@@ -158,8 +177,11 @@ class GroupPeerConnection:
             self._attach_tracks(pc)
             await pc.setLocalDescription(await pc.createOffer())
             self._offered_revision = revision
+        sdp = pc.localDescription.sdp
+        for layered in self._layered.values():
+            sdp = layered.announce(sdp)
         self._send(PeerConnectionState(id=self.pc_id or "", description=SessionDescription(
-            type="offer", revision=revision, sdp=pc.localDescription.sdp)))
+            type="offer", revision=revision, sdp=sdp)))
 
     async def _apply_answer(self, description: SessionDescription) -> None:
         pc = self.pc
@@ -167,6 +189,17 @@ class GroupPeerConnection:
                 or pc.signalingState != "have-local-offer"):
             return  # an answer to an offer since replaced
         await pc.setRemoteDescription(RTCSessionDescription(description.sdp or "", "answer"))
+        self._start_layers()
+
+    def _start_layers(self) -> None:
+        """Start the simulcast senders negotiated on a connected connection: before it is up,
+        their first keyframes would be lost."""
+        pc = self.pc
+        if pc is None or pc.connectionState != "connected":
+            return
+        for layered in self._layered.values():
+            if not layered.started and layered.transceiver.currentDirection == "sendonly":
+                layered.start()
 
     async def _answer_offer(self, description: SessionDescription) -> None:
         answered = self._answer
@@ -215,6 +248,9 @@ class GroupPeerConnection:
     async def _drop(self, pc: RTCPeerConnection) -> None:
         """Forget ``pc`` and what ran on it; the tracks stay, for the next connection."""
         self.pc = None
+        for layered in self._layered.values():
+            layered.close()
+        self._layered.clear()
         for track, (_, tap) in list(self._senders.items()):
             tap.stop()
         self._senders.clear()

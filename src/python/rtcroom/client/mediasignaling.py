@@ -191,10 +191,15 @@ def bandwidth_profile_wire(profile: Any) -> dict[str, Any] | None:
     video = profile.video if profile is not None else None
     if video is None:
         return None
+    dimensions = video.render_dimensions
     wire = {"mode": str(video.mode), "max_tracks": video.max_tracks,
             "max_subscription_bandwidth": video.max_subscription_bitrate,
             "active_speaker_priority": str(video.dominant_speaker_priority),
-            "track_switch_off": str(video.track_switch_off_mode)}
+            "track_switch_off": str(video.track_switch_off_mode),
+            "render_dimensions": None if dimensions is None else {
+                priority: {"width": size.width, "height": size.height}
+                for priority, size in (("high", dimensions.high), ("standard", dimensions.standard),
+                                       ("low", dimensions.low))}}
     return {"video": {k: v for k, v in wire.items() if v is not None}}
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 from aiortc.sdp import SessionDescription
 
+from rtcroom.aiortc_ext.simulcast import simulcast_of
 from rtcroom.options import VideoTrackDimensions
 
 __all__ = [
@@ -142,7 +143,9 @@ async def collect_stats_report(
         codec, clock_rate = codecs.get(transceiver.mid or "", (None, 0))
         sender, receiver = transceiver.sender, transceiver.receiver
         if sender.track is not None:
-            stats = await sender.getStats()
+            # A simulcast sender reports each layer it sends, with the layer's size.
+            layered = simulcast_of(sender)
+            stats = await (layered or sender).getStats()
             for out in _by_type(stats, "outbound-rtp"):
                 remote = next(
                     (r for r in _by_type(stats, "remote-inbound-rtp") if r.ssrc == out.ssrc), None
@@ -167,9 +170,12 @@ async def collect_stats_report(
                         LocalAudioTrackStats(**common, audio_level=level, jitter=jitter)
                     )
                 else:
-                    dims = getattr(track, "dimensions", None)
+                    dims = capture = getattr(track, "dimensions", None)
+                    if layered is not None:
+                        size = layered.dimensions[layered.ssrcs.index(out.ssrc)]
+                        dims = VideoTrackDimensions(*size) if size else None
                     report.local_video_track_stats.append(
-                        LocalVideoTrackStats(**common, dimensions=dims, capture_dimensions=dims)
+                        LocalVideoTrackStats(**common, dimensions=dims, capture_dimensions=capture)
                     )
         if receiver.track is not None:
             stats = await receiver.getStats()
