@@ -73,6 +73,9 @@ def test_private_contract_of_aiortc() -> None:
         inspect.getsource(aioice.ice.StunProtocol.datagram_received)
     assert list(inspect.signature(aioice.ice.Connection.data_received).parameters) == [
         "self", "data", "component"]
+    assert list(inspect.signature(aioice.ice.StunProtocol.datagram_received).parameters) == [
+        "self", "data", "addr"]
+    assert "for protocol in self._protocols:" in inspect.getsource(aioice.ice.Connection.close)
     recv = inspect.getsource(RTCDtlsTransport._recv_next)
     assert "self._rx_srtp.unprotect(data)" in recv and "self.__rx_packets += 1" in recv
     assert "self._handle_rtcp_packet(" not in inspect.getsource(RTCRtpSender._run_rtcp)
@@ -161,9 +164,13 @@ async def test_tap_delivers_raw_rtp_and_sr_instead_of_decoding() -> None:
         # Once its SSRC was known, the stream was decrypted in aioice's datagram callback.
         connection = receiver.transport.transport._connection
         assert "data_received" in vars(connection)
+        # RTP went past aioice's STUN parsing, from every socket of the connection.
+        assert connection._protocols and all(
+            "datagram_received" in vars(p) for p in connection._protocols)
         untap_receiver(receiver)
         assert "_handle_rtp_data" not in vars(receiver.transport)
         assert "data_received" not in vars(connection)
+        assert not any("datagram_received" in vars(p) for p in connection._protocols)
         frame = await asyncio.wait_for(receiver.track.recv(), 10)
         assert frame.sample_rate == 48000
     finally:

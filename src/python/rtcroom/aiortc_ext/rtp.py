@@ -6,7 +6,9 @@ sender's SSRC. This module is the only place the SFU touches aiortc internals; w
 - `RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms)`: called with each decrypted RTP
   packet; replaced per transport by a tap that hands packets of tapped receivers on as bytes.
 - aioice `Connection.data_received(data, component)`, which queues each non-STUN datagram for
-  the DTLS transport's task, and that transport's `_rx_srtp` session and `__rx_bytes` /
+  the DTLS transport's task, and the connection's `_protocols` (`StunProtocol`s, whose
+  `datagram_received` tries to parse every datagram as STUN first and whose `local_candidate`
+  names the component), and that transport's `_rx_srtp` session and `__rx_bytes` /
   `__rx_packets` counters: the tap decrypts known SSRCs' packets right there instead.
 - `RTCDtlsTransport._rtp_router.route_rtp(packet)` and `_rtp_header_extensions_map`: how aiortc
   maps an SSRC it has not seen yet to a receiver (used once per new SSRC); the router's
@@ -115,7 +117,8 @@ class _TransportTap:
 
     Packets of SSRCs already known are taken straight from aioice's datagram callback, decrypted
     and handed on there: no queue and no task switch per packet (aiortc's path puts every
-    datagram in a queue that the DTLS transport's task reads)."""
+    datagram in a queue that the DTLS transport's task reads). RTP and RTCP (first byte 128 to
+    191, RFC 7983) do not wait for aioice to fail parsing them as STUN first."""
 
     def __init__(self, transport: RTCDtlsTransport) -> None:
         self.transport = transport
@@ -124,6 +127,24 @@ class _TransportTap:
         transport._handle_rtp_data = self.handle_rtp_data  # type: ignore[method-assign]
         self.connection = transport.transport._connection
         self.connection.data_received = self.data_received  # type: ignore[method-assign]
+        self.protocols = [p for p in self.connection._protocols
+                          if type(p) is StunProtocol and p.local_candidate is not None]
+        for protocol in self.protocols:
+            protocol.datagram_received = self._demultiplexer(  # type: ignore[method-assign]
+                protocol)
+
+    def _demultiplexer(self, protocol: StunProtocol) -> Callable[[bytes, Any], None]:
+        stun = type(protocol).datagram_received.__get__(protocol)
+        component = protocol.local_candidate.component
+        data_received = self.data_received
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            if data and 127 < data[0] < 192:
+                data_received(data, component)
+            else:
+                stun(data, addr)
+
+        return datagram_received
 
     def data_received(self, data: bytes, component: int) -> None:
         transport = self.transport
@@ -174,6 +195,8 @@ class _TransportTap:
             # The instance attributes shadowed the methods; removing them restores the originals.
             del self.transport._handle_rtp_data
             del self.connection.data_received
+            for protocol in self.protocols:
+                protocol.__dict__.pop("datagram_received", None)
             del _taps[self.transport]
 
 
