@@ -20,7 +20,12 @@ import numpy as np
 import pytest
 import rtcroom
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
-from rtcroom.aiortc_ext.simulcast import simulcast_of
+from rtcroom.aiortc_ext.simulcast import (
+    DEFAULT_BITRATES,
+    MIN_SHARE,
+    layer_bitrates,
+    simulcast_of,
+)
 from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401
 from test_group_room import Voice
 
@@ -309,8 +314,10 @@ async def test_subscribers_with_different_budgets_receive_different_layers() -> 
             low = await subscribe(server, "low", bandwidth_profile={
                 "video": {"max_subscription_bitrate": int((r0 + r1) / 2)}})
             high = await subscribe(server, "high")
-            rooms += [low, high]
-            await settle(lambda: low.layer("publisher") == 0 and high.layer("publisher") == 2)
+            profiled = await subscribe(server, "profiled", bandwidth_profile={"video": {}})
+            rooms += [low, high, profiled]
+            await settle(lambda: low.layer("publisher") == 0 and high.layer("publisher") == 2
+                         and profiled.layer("publisher") == 2)
 
             # The publisher's stats: one entry per layer, each with its size.
             stats = [s for report in await publisher.get_stats()
@@ -319,15 +326,18 @@ async def test_subscribers_with_different_budgets_receive_different_layers() -> 
             assert all(s.bytes_sent and s.packets_sent for s in stats)
             assert len({s.ssrc for s in stats}) == 3
 
-            # A cap below what two layers need leaves only the lowest: "high" gets it too.
+            # A cap below what two layers need leaves only the lowest: "high" gets it too, and
+            # so does "profiled", whose allocation now has one layer to choose from.
             # (A cap of None would lift it: the layers at the defaults, 250 to 1500 kbps.)
             track = next(iter(group.router.tracks.values()))
             publisher.local_participant.set_parameters({"max_video_bitrate": 150_000})
             await settle(lambda: high.layer("publisher") == 0
+                         and profiled.layer("publisher") == 0
                          and track.layer_bitrates()[1:] == [None, None])
             assert track.layer_bitrates()[0] < 150_000 * 1.2
             publisher.local_participant.set_parameters({"max_video_bitrate": MAX_VIDEO_BITRATE})
-            await settle(lambda: high.layer("publisher") == 2)
+            await settle(lambda: high.layer("publisher") == 2
+                         and profiled.layer("publisher") == 2)
 
             # Unpublishing stops the encoding task and ends the sender's track.
             publication = next(iter(publisher.local_participant.video_tracks.values()))
@@ -342,6 +352,22 @@ async def test_subscribers_with_different_budgets_receive_different_layers() -> 
         finally:
             for room in rooms:
                 await (room.close() if isinstance(room, Received) else room.disconnect())
+
+
+def test_a_cap_drops_top_layers_and_scales_the_rest() -> None:
+    defaults = DEFAULT_BITRATES
+    assert layer_bitrates(defaults, None) == list(defaults)
+    assert layer_bitrates(defaults, 10_000_000) == list(defaults)
+    for cap in (50_000, 150_000, 300_000, 600_000, 705_000, 800_000, 2_000_000):
+        layers = layer_bitrates(defaults, cap)
+        assert 1 <= len(layers) <= 3 and sum(layers) <= cap
+        # Every layer kept has at least MIN_SHARE of its default, unless only one is left...
+        assert len(layers) == 1 or all(b >= MIN_SHARE * d for b, d in zip(layers, defaults))
+        # ...and one more would not have.
+        if len(layers) < 3:
+            assert MIN_SHARE * sum(defaults[:len(layers) + 1]) > cap
+    assert layer_bitrates(defaults, 150_000) == [150_000]
+    assert len(layer_bitrates(defaults, 600_000)) == 2
 
 
 async def test_peer_to_peer_rooms_send_one_layer() -> None:

@@ -11,7 +11,8 @@ messages. Implemented:
   (:class:`~rtcroom.client.stats.NetworkQualityInputs`) with the verbosities it wants
   (``reportLevel``, ``remoteReportLevel``), the server answers with levels of the local and the
   remote participants;
-- ``track_switch_off`` and ``track_priority`` (asked for with a ``bandwidth_profile``): the server
+- ``track_switch_off`` and ``track_priority`` (asked for with a ``bandwidth_profile``, and only
+  then, as twilio-video.js 2.36 does: without a profile the server allocates nothing): the server
   switches remote tracks off and on as its bandwidth allocation decides; the client sends the
   priorities it sets on remote tracks (``RemoteTrack.set_priority``), the latest of each again
   whenever the channel is (re)opened.
