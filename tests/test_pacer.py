@@ -620,3 +620,5 @@ def test_wake_cpu_bad_arguments() -> None:
         native_pacer.wake_cpu(0, 1)
     with pytest.raises(ValueError, match="at least 1 packet"):
         native_pacer.send_cpu(0, 100, 1, 0)
+    with pytest.raises(ValueError, match="at most 65507"):
+        native_pacer.send_cpu(0, 70_000, 1, 1)

@@ -391,6 +391,8 @@ std::vector<Release> SocketSender::TakeLog() {
 #if defined(__linux__)
 namespace {
 
+constexpr std::size_t kMaxDatagram = 65'507;  // the largest UDP payload over IPv4
+
 double ThreadCpuSeconds() {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -408,6 +410,7 @@ WakeCost WakeCpu(std::int64_t period_us, std::int64_t count, const std::string &
     if (period_us < 1 || count < 1) {
         throw std::invalid_argument("period and count must be at least 1");
     }
+    if (size > kMaxDatagram) throw std::invalid_argument("size must be at most 65507 bytes");
     if (method != "condvar" && method != "nanosleep" && method != "timerfd" && method != "epoll") {
         throw std::invalid_argument("method must be condvar, nanosleep, timerfd or epoll, got " +
                                     method);
@@ -482,6 +485,7 @@ WakeCost WakeCpu(std::int64_t period_us, std::int64_t count, const std::string &
 
 double SendCpu(std::intptr_t fd, std::size_t size, std::size_t count, std::size_t batch) {
     if (batch < 1) throw std::invalid_argument("batch must be at least 1 packet");
+    if (size > kMaxDatagram) throw std::invalid_argument("size must be at most 65507 bytes");
     std::vector<Released> packets;
     for (std::size_t i = 0; i < std::min(batch, count); ++i) {
         packets.push_back(Released{std::string(size, '\0'), size, PacketClass::kVideo, 0});
