@@ -9,7 +9,6 @@ packet latency (payload bytes identify a packet: the SFU forwards them unchanged
 
     .venv/bin/python benchmarks/forwarding.py [--publishers 2 --subscribers 3 --seconds 8]
         [--scale-subscribers 12] [--size 640x480] [--repeat 1] [--profile] [--no-paced]
-        [--uvloop]
 
 Roles: "forward" (the SFU as the server runs it without pacing), "paced" (the same with every
 subscriber's connection paced by the native pacer, `Router.pace`, at PACED_BITRATE) and "relay".
@@ -135,11 +134,7 @@ async def _packets_sent(role: str, subs: list, pcs: list) -> int:
     return total
 
 
-def _server_main(conn: Any, role: str, use_uvloop: bool) -> None:
-    if use_uvloop:
-        import uvloop  # the bench extra
-
-        uvloop.install()
+def _server_main(conn: Any, role: str) -> None:
     with loopback_only():
         asyncio.run(_server(conn, role))
 
@@ -227,10 +222,10 @@ async def _client(conn: Any, role: str, publishers: int, subscribers: int, secon
 
 
 def run(role: str, publishers: int, subscribers: int, seconds: float, profile: bool,
-        size: tuple[int, int], use_uvloop: bool = False) -> dict:
+        size: tuple[int, int]) -> dict:
     ctx = multiprocessing.get_context("spawn")
     here, there = ctx.Pipe()
-    server = ctx.Process(target=_server_main, args=(there, role, use_uvloop), daemon=True)
+    server = ctx.Process(target=_server_main, args=(there, role), daemon=True)
     server.start()
     try:
         with loopback_only():
@@ -313,11 +308,10 @@ def send_floor(count: int = 2000, gap: float = 0.0005) -> float:
 
 
 def best_of(repeat: int, role: str, publishers: int, subscribers: int, seconds: float,
-            profile: bool, size: tuple[int, int], use_uvloop: bool = False) -> dict:
+            profile: bool, size: tuple[int, int]) -> dict:
     """The run with the most packets sent per server CPU-second: other load on the machine
     only ever costs CPU (a run that sent less, as an overloaded relay does, is not better)."""
-    runs = [run(role, publishers, subscribers, seconds, profile, size, use_uvloop)
-            for _ in range(repeat)]
+    runs = [run(role, publishers, subscribers, seconds, profile, size) for _ in range(repeat)]
     return max(runs, key=lambda r: r["sent"] / r["cpu"] if r["cpu"] else float("inf"))
 
 
@@ -335,27 +329,24 @@ def main() -> None:
                         help="print the server's hottest functions for the forward role")
     parser.add_argument("--no-paced", action="store_true",
                         help="skip the forward run with pacing on")
-    parser.add_argument("--uvloop", action="store_true",
-                        help="run the server processes (every role) on uvloop (bench extra) "
-                             "instead of asyncio's own loop")
     args = parser.parse_args()
     size = tuple(int(x) for x in args.size.split("x"))
     rows = {}
     for role in ("forward", "relay"):
         r = best_of(args.repeat, role, args.publishers, args.subscribers, args.seconds,
-                    args.profile and role == "forward", size, args.uvloop)
+                    args.profile and role == "forward", size)
         rows[role] = describe(role, args.publishers, args.subscribers, r)
         if r["profile"]:
             print(r["profile"])
     if args.scale_subscribers:
         r = best_of(args.repeat, "forward", args.publishers, args.scale_subscribers,
-                    args.seconds, args.profile, size, args.uvloop)
+                    args.seconds, args.profile, size)
         scaled = describe("forward", args.publishers, args.scale_subscribers, r)
         if r["profile"]:
             print(r["profile"])
         if not args.no_paced:
             r = best_of(args.repeat, "paced", args.publishers, args.scale_subscribers,
-                        args.seconds, False, size, args.uvloop)
+                        args.seconds, False, size)
             paced = describe("paced", args.publishers, args.scale_subscribers, r)
     print(f"kernel floor: {send_floor():.1f} us of sender CPU per loopback datagram to "
           "another process")
