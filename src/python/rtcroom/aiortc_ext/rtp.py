@@ -133,13 +133,15 @@ class _TransportTap:
             protocol.datagram_received = self._demultiplexer(  # type: ignore[method-assign]
                 protocol)
 
-    def _demultiplexer(self, protocol: StunProtocol) -> Callable[[bytes, Any], None]:
+    def _demultiplexer(
+        self, protocol: StunProtocol
+    ) -> Callable[[bytes | str, tuple[Any, ...]], None]:
         stun = type(protocol).datagram_received.__get__(protocol)
         component = protocol.local_candidate.component
         data_received = self.data_received
 
-        def datagram_received(data: bytes, addr: Any) -> None:
-            if data and 127 < data[0] < 192:
+        def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
+            if isinstance(data, bytes) and data and 127 < data[0] < 192:
                 data_received(data, component)
             else:
                 stun(data, addr)
