@@ -130,7 +130,7 @@ class _TransportTap:
         self.protocols = [p for p in self.connection._protocols
                           if type(p) is StunProtocol and p.local_candidate is not None]
         for protocol in self.protocols:
-            protocol.datagram_received = self._demultiplexer(  # type: ignore[method-assign]
+            protocol.datagram_received = self._demultiplexer(  # type: ignore[method-assign,assignment]
                 protocol)
 
     def _demultiplexer(
