@@ -17,7 +17,8 @@ Modules: :mod:`.ice` (sockets and candidates), :mod:`.ssrc` (which sender a pack
 :mod:`.dscp` (DSCP marking of a peer connection), :mod:`.pacing` (paced RTP), :mod:`.rtp`
 (packet-level receive and send for the SFU; lists what it relies on, tested by
 tests/test_aiortc_ext_rtp.py), :mod:`.peerconnection` (max-bundle connections),
-:mod:`.simulcast` (VP8 simulcast sending), :mod:`.transceiver` (reusing an m-line for a new
+:mod:`.simulcast` (VP8 simulcast sending), :mod:`.transportcc` (negotiating transport-wide
+congestion control, which aiortc drops from its answers), :mod:`.transceiver` (reusing an m-line for a new
 stream; lists what it relies on, tested by tests/test_aiortc_ext_transceiver.py),
 :mod:`.encoder` (bitrate caps on a sender's private encoder, installed on import; tested by
 tests/test_aiortc_ext_encoder.py).

@@ -17,13 +17,16 @@ from dataclasses import replace
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection
 
 from rtcroom.aiortc_ext.numbering import RenumberingPeerConnection
+from rtcroom.aiortc_ext.transportcc import TransportCcPeerConnection
 
 
 def bundled_peer_connection(ice_servers: list[RTCIceServer] | None = None,
-                            configuration: RTCConfiguration | None = None) -> RTCPeerConnection:
+                            configuration: RTCConfiguration | None = None,
+                            transport_cc: bool = False) -> RTCPeerConnection:
     """A max-bundle connection; ``configuration``'s other settings (ICE servers, transport
-    policy) are kept when given."""
+    policy) are kept when given. ``transport_cc``: its owner sends transport-wide congestion
+    control feedback for what it receives, so it is negotiated (:mod:`.transportcc`)."""
     if configuration is None:
         configuration = RTCConfiguration(iceServers=ice_servers)
-    return RenumberingPeerConnection(replace(configuration,
-                                             bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    kind = TransportCcPeerConnection if transport_cc else RenumberingPeerConnection
+    return kind(replace(configuration, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))

@@ -278,7 +278,8 @@ class GroupPeer:
         if self.pc is None:
             # No STUN servers: aiortc's default (a public Google server) is unreachable from a
             # closed network, and the SFU is reached at its own host candidates anyway.
-            pc = self.pc = bundled_peer_connection(ice_servers=[])
+            # Publishers get transport-wide congestion control feedback (the router sends it).
+            pc = self.pc = bundled_peer_connection(ice_servers=[], transport_cc=True)
             if self._dscp:
                 enable_dscp(pc)
             if self.group.pacing:

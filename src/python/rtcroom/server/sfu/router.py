@@ -66,6 +66,11 @@ from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.rtpheader import RtpHeader, parse_header, unwrap_rtx, wrap_rtx
 from rtcroom.server.sfu.sequence import SequenceCheck, Verdict
 from rtcroom.server.sfu.simulcast import StreamRates, choose_layer
+from rtcroom.server.sfu.transportcc import (
+    TRANSPORT_CC_URI,
+    acquire_transport_feedback,
+    release_transport_feedback,
+)
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -154,6 +159,11 @@ class PublishedTrack:
             for pt, c in by_type.items() if c.mimeType.lower() in KEYFRAME_TESTS}
         extensions = negotiated_header_extensions(transceiver)
         self._audio_level_id = _extension_id(extensions, AUDIO_LEVEL_URI)
+        self._transport_cc_id = _extension_id(extensions, TRANSPORT_CC_URI)
+        self._transport_cc = (acquire_transport_feedback(self.receiver)
+                              if self._transport_cc_id is not None else None)
+        """Where the publisher numbers its packets transport-wide, the recorder of its
+        connection's congestion control feedback."""
         self._decoded_level = (
             DecodedAudioLevel(self.codecs[0])
             if self.kind == "audio" and self._audio_level_id is None else None)
@@ -202,6 +212,9 @@ class PublishedTrack:
     def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
         try:
             h = parse_header(data)
+            if self._transport_cc is not None:  # every packet counts: RTX and probes too
+                self._transport_cc.received(h.extensions.get(self._transport_cc_id), h.ssrc,
+                                            time.monotonic())
             if h.payload_type in self._rtx_apt:
                 # A retransmission our NACK asked for: forward the packet it carries.
                 media_ssrc = self._rtx_media_ssrc(h.ssrc)
@@ -383,6 +396,8 @@ class PublishedTrack:
         self.closed = True
         self._rtcp_task.cancel()
         untap_receiver(self.receiver)
+        if self._transport_cc is not None:
+            release_transport_feedback(self.receiver)
         for sub in self.subscriptions:
             sub.close()
         if self.cache is not None:
