@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import statistics
 from typing import Any
 
 import av
@@ -124,22 +125,24 @@ async def publish(server: Any, identity: str, seed: int, audio: bool = False,
 
 async def settled_layer_rates(group: Any, count: int) -> list[float]:
     """Each layer's bitrate (bits/s, lowest first) averaged over the ``count`` simulcast videos
-    in the SFU ``group``, once every layer of each has arrived and the rates stopped moving."""
+    in the SFU ``group`` and over 6 s once every layer of each has arrived: the SFU measures
+    half-second windows, which at 10 frames/s move by a fifth from one to the next."""
 
     def videos() -> list[Any]:
         return [t for t in group.router.tracks.values() if t.kind == "video"]
 
     await wait_until(lambda: len(videos()) == count and all(
         len(t.layers) == 3 and None not in t.layer_bitrates() for t in videos()), 60)
-    previous: list[float] = []
-    for _ in range(60):
+    await asyncio.sleep(2)  # past the encoders' first keyframes
+    samples = []
+    for _ in range(12):
         await asyncio.sleep(0.5)
-        rates = [sum(t.layer_bitrates()[i] for t in videos()) / count for i in range(3)]
-        if previous and all(abs(a - b) < 0.1 * b for a, b in zip(rates, previous)):
-            break
-        previous = rates
-    for track in videos():  # the publishers' layers are alike, so one budget suits both
-        assert all(abs(r - m) < 0.25 * m for r, m in zip(track.layer_bitrates(), rates))
+        samples.append([t.layer_bitrates() for t in videos()])
+    means = [[statistics.fmean(s[v][i] for s in samples) for i in range(3)]
+             for v in range(count)]
+    rates = [statistics.fmean(m[i] for m in means) for i in range(3)]
+    for mean in means:  # the publishers' layers are alike, so one budget suits both
+        assert all(abs(r - m) < 0.2 * m for r, m in zip(mean, rates)), means
     # Each layer costs well above the one below: budgets between them are unambiguous.
     assert 2 * rates[0] < rates[1] and 2 * rates[1] < rates[2], rates
     return rates
@@ -181,7 +184,7 @@ async def test_modes_share_a_constrained_downlink_as_the_reference_says() -> Non
             r0, r1, r2 = await settled_layer_rates(group, 2)
             tight = int(1.5 * r0)  # one lowest layer, not two
             low = int(1.25 * r1)  # a middle layer and nothing, or two lowest
-            mid = int(r2 + (r0 + r1) / 2)  # a top layer and a lowest, or two middle ones
+            mid = int((3 * r1 + r2) / 2)  # two middle layers, not a top one beside a middle one
 
             def profile(mode: str, budget: int, **more: Any) -> dict[str, Any]:
                 return {"video": {"mode": mode, "max_subscription_bitrate": budget, **more}}
@@ -192,8 +195,6 @@ async def test_modes_share_a_constrained_downlink_as_the_reference_says() -> Non
                     "grid_tight": profile("grid", tight),
                     "grid_mid": profile("grid", mid),
                     "collaboration_low": profile("collaboration", low),
-                    "collaboration_mid": profile("collaboration", mid, render_dimensions={
-                        "high": {"width": 3840, "height": 2160}}),
                     "presentation_low": profile("presentation", low),
                 }.items()}
             rooms += list(subscribers.values())
@@ -214,10 +215,10 @@ async def test_modes_share_a_constrained_downlink_as_the_reference_says() -> Non
             await settle(lambda: s["presentation_low"].layer("high") == 1
                          and s["presentation_low"].off("std"))
             assert reasons(server, s["presentation_low"])["std"] == "max_subscription_bitrate"
-            # collaboration shares in proportion to the render dimensions of each priority:
-            # with a 4K box for high priority, the same budget as grid_mid's goes to it.
-            await settle(lambda: s["collaboration_mid"].layer("high") == 2
-                         and s["collaboration_mid"].layer("std") == 0)
+            # (collaboration's shares in proportion to render dimensions are not checked here:
+            # with these layers the budgets where they differ from grid's leave less than the
+            # allocator's 10 % hysteresis, so the result would hang on measurement noise;
+            # tests/test_allocator.py checks them.)
         finally:
             for room in rooms:
                 await (room.close() if isinstance(room, Received) else room.disconnect())

@@ -11,7 +11,9 @@ import pytest
 from aiortc import RTCRtpSender, RTCSessionDescription
 from loopback_peers import NoiseTrack, loopback_only, wait_connected
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
-from rtcroom.aiortc_ext.simulcast import SimulcastSender
+from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
+from rtcroom.aiortc_ext.rtp import send_rtcp
+from rtcroom.aiortc_ext.simulcast import HISTORY_SIZE, SimulcastSender
 from rtcroom.server.sfu import ForwardedTrack, Router, rtx_ssrcs, simulcast_ssrcs
 from rtcroom.server.sfu.simulcast import StreamRates, choose_layer
 from sfu_room import add_subscriber, close_all
@@ -107,6 +109,18 @@ async def test_subscribers_with_different_budgets_get_different_layers() -> None
                 break
             await asyncio.sleep(0.1)
         assert any(s.type == "remote-outbound-rtp" for s in stats.values())
+
+        # A NACK for a top-layer packet is answered with that packet; one for a packet long
+        # gone (past the history) is not.
+        last = (simulcast._sequence[2] - 1) & 0xFFFF
+        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=layers[2])
+        nack.lost = sorted([last, (last - HISTORY_SIZE) & 0xFFFF])
+        assert await send_rtcp(pub_server.getTransceivers()[0].receiver.transport, [nack])
+        for _ in range(50):
+            if simulcast.retransmitted[2]:
+                break
+            await asyncio.sleep(0.1)
+        assert simulcast.retransmitted == [0, 0, 1]
     finally:
         await simulcast.stop()
         await close_all(router, [], [low, high])

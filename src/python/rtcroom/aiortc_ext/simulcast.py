@@ -10,7 +10,8 @@ A bitrate cap (`set_max_bitrate`, for ``max_video_bitrate``) applies to the sum 
 the top layers are dropped (no longer encoded nor sent) until the ones left can have at least
 `MIN_SHARE` of their default bitrates within the cap, and those are scaled down together, as
 libwebrtc turns simulcast streams off when the bitrate cannot hold them at their minimums.
-Layer 0 is always sent. Statistics (`getStats`, the shape of aiortc's sender's) have one
+Layer 0 is always sent. A NACK for a layer's packets is answered from a per-layer history.
+Statistics (`getStats`, the shape of aiortc's sender's) have one
 outbound-rtp entry per layer sent, and a remote-inbound-rtp per layer from the receiver
 reports about it.
 """
@@ -37,11 +38,13 @@ from aiortc.rtcrtpparameters import RTCRtpParameters
 from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     HeaderExtensionsMap,
     RtcpPsfbPacket,
     RtcpReceiverInfo,
     RtcpRrPacket,
+    RtcpRtpfbPacket,
     RtcpSenderInfo,
     RtcpSrPacket,
     RtpPacket,
@@ -62,6 +65,8 @@ from rtcroom.aiortc_ext.rtp import (
 DEFAULT_SCALES = (4, 2, 1)
 """Each layer's resolution is the source's divided by its scale, lowest layer first."""
 DEFAULT_BITRATES = (250_000, 600_000, 1_500_000)
+HISTORY_SIZE = 128
+"""Packets kept per layer to answer NACKs (as aiortc's sender keeps)."""
 MIN_SHARE = 0.3
 """Under a cap, a layer is sent only if it can have at least this share of its default bitrate
 (as do all below it)."""
@@ -117,6 +122,8 @@ class SimulcastSender:
         """Each layer's last encoded picture size."""
         self.frames_encoded = [0] * len(scales)
         self.keyframes_requested = [0] * len(scales)
+        self.retransmitted = [0] * len(scales)
+        self._history: list[list[bytes | None]] = [[None] * HISTORY_SIZE for _ in scales]
         self._force_keyframe = [True] * len(scales)
         self._sequence = [random.randrange(1 << 15) for _ in scales]
         self._timestamp_base = random.randrange(1 << 32)
@@ -207,11 +214,24 @@ class SimulcastSender:
             for report in packet.reports:
                 if report.ssrc in self.ssrcs:
                     self._remote[report.ssrc] = self._remote_stats(report)
+        if (isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK
+                and packet.media_ssrc in self.ssrcs):
+            self._retransmit(self.ssrcs.index(packet.media_ssrc), packet.lost)
         if (isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR)
                 and packet.media_ssrc in self.ssrcs):
             layer = self.ssrcs.index(packet.media_ssrc)
             self._force_keyframe[layer] = True
             self.keyframes_requested[layer] += 1
+
+    def _retransmit(self, layer: int, lost: list[int]) -> None:
+        """Send the packets a NACK names again, as they were (same SSRC and sequence number: no
+        RTX stream is announced for the layers)."""
+        history = self._history[layer]
+        for sequence in lost:
+            data = history[sequence % HISTORY_SIZE]
+            if data is not None and int.from_bytes(data[2:4], "big") == sequence:
+                write_rtp(self.transceiver.sender.transport, data)
+                self.retransmitted[layer] += 1
 
     def _remote_stats(self, report: RtcpReceiverInfo) -> RTCRemoteInboundRtpStreamStats:
         rtt = None
@@ -265,8 +285,10 @@ class SimulcastSender:
                                timestamp=timestamp, ssrc=self.ssrcs[layer], payload=payload,
                                marker=int(i == len(payloads) - 1))
             packet.extensions.mid = self.transceiver.mid
+            data = packet.serialize(extensions)
+            self._history[layer][self._sequence[layer] % HISTORY_SIZE] = data
             self._sequence[layer] = (self._sequence[layer] + 1) & 0xFFFF
-            write_rtp(sender.transport, packet.serialize(extensions))
+            write_rtp(sender.transport, data)
             self._packets[layer] += 1
             self._octets[layer] += len(payload)
         self._reports[self.ssrcs[layer]] = RtcpSenderInfo(

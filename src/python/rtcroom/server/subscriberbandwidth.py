@@ -42,7 +42,7 @@ UNLIMITED = 1 << 40
 """The available bitrate when there is no estimate; the allocator caps it by the profile's
 ``max_subscription_bitrate``."""
 
-COST_HOLD = 3.0
+COST_HOLD = 5.0
 """Seconds over which a layer's measured rates are averaged into its cost."""
 
 _WIRE_NAMES = {"mode": "mode", "max_tracks": "max_tracks",
