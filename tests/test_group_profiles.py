@@ -342,10 +342,8 @@ async def test_subscribers_with_different_budgets_receive_different_layers() -> 
 
             # Unpublishing stops the encoding task and ends the sender's track.
             publication = next(iter(publisher.local_participant.video_tracks.values()))
-            sender = next(s for _, pc in publisher._signaling.pcs.connections()
-                          for s in pc.getSenders() if simulcast_of(s) is not None)
-            layered = simulcast_of(sender)
-            assert layered is not None and layered.started
+            [layered] = layered_senders(publisher)
+            assert layered.started
             await publisher.local_participant.unpublish_track(publication.track)
             await wait_until(lambda: layered._task is not None and layered._task.done(), 10)
             await wait_until(lambda: not group.router.tracks, 10)
@@ -353,6 +351,44 @@ async def test_subscribers_with_different_budgets_receive_different_layers() -> 
         finally:
             for room in rooms:
                 await (room.close() if isinstance(room, Received) else room.disconnect())
+
+
+def layered_senders(room: rtcroom.Room) -> list[Any]:
+    return [simulcast_of(s) for _, pc in room._signaling.pcs.connections()
+            for s in pc.getSenders() if simulcast_of(s) is not None]
+
+
+async def test_a_simulcast_publisher_whose_connection_failed_sends_its_layers_again(
+        monkeypatch: Any) -> None:
+    """The publisher's connection to the SFU dies (ICE consent lost): the new connection carries
+    new simulcast senders, announced again, and the old one's encoding has stopped."""
+    import aioice.ice
+
+    # Consent freshness declares a path dead after 6 x 5 s; shrink that to about a second.
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
+    monkeypatch.setattr(aioice.ice, "CONSENT_FAILURES", 3)
+    async with running_server(room_type="group") as server:
+        publisher = await publish(server, "publisher", seed=7)
+        viewer = await subscribe(server, "viewer")
+        try:
+            await wait_until(lambda: viewer.layer("publisher") == 2, 30)
+            states: list[str] = []
+            publisher.on("reconnected", lambda: states.append("reconnected"))
+            [old] = layered_senders(publisher)
+            pc = publisher._signaling.pcs.pc
+            await pc.getTransceivers()[0].sender.transport.transport.stop()
+            await wait_until(lambda: states == ["reconnected"], 60)
+            await wait_until(lambda: len(layered_senders(publisher)) == 1
+                             and layered_senders(publisher)[0].started, 30)
+            assert old._task.done()
+            group = server.service.media.rooms[publisher.sid]
+            await wait_until(lambda: any(len(t.layers) == 3 for t in group.router.tracks.values()),
+                             30)
+            viewer.sizes.clear()
+            await wait_until(lambda: viewer.layer("publisher") == 2, 30)
+        finally:
+            await viewer.close()
+            await publisher.disconnect()
 
 
 def test_a_cap_drops_top_layers_and_scales_the_rest() -> None:
