@@ -27,6 +27,8 @@ from rtcroom.aiortc_ext.simulcast import (
     layer_bitrates,
     simulcast_of,
 )
+from rtcroom.client.mediasignaling import bandwidth_profile_wire
+from rtcroom.server.subscriberbandwidth import profile_from_wire
 from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401
 from test_group_room import Voice
 
@@ -351,6 +353,19 @@ async def test_subscribers_with_different_budgets_receive_different_layers() -> 
         finally:
             for room in rooms:
                 await (room.close() if isinstance(room, Received) else room.disconnect())
+
+
+def test_every_video_profile_option_reaches_the_server() -> None:
+    """The client's wire form of a profile (as twilio-video.js names the fields) parses back on
+    the server to the same options."""
+    options = rtcroom.ConnectOptions.from_dict({"bandwidth_profile": {"video": {
+        "mode": "presentation", "max_tracks": 3, "max_subscription_bitrate": 500_000,
+        "dominant_speaker_priority": "high", "track_switch_off_mode": "detected",
+        "render_dimensions": {"high": {"width": 960, "height": 540},
+                              "low": {"width": 0, "height": 0}}}}})
+    profile = options.bandwidth_profile
+    assert profile is not None
+    assert profile_from_wire(bandwidth_profile_wire(profile)) == profile.video
 
 
 def layered_senders(room: rtcroom.Room) -> list[Any]:
