@@ -19,6 +19,7 @@ reports about it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import weakref
 from collections.abc import Sequence
@@ -61,6 +62,8 @@ from rtcroom.aiortc_ext.rtp import (
     sender_ssrc,
     write_rtp,
 )
+
+logger = logging.getLogger("rtcroom.webrtc")
 
 DEFAULT_SCALES = (4, 2, 1)
 """Each layer's resolution is the source's divided by its scale, lowest layer first."""
@@ -255,8 +258,14 @@ class SimulcastSender:
         loop = asyncio.get_running_loop()
         sender = self.transceiver.sender
         claim_sender_ssrcs(sender, self.ssrcs[1:])
-        payload_type = next(c.payloadType for c in negotiated_codecs(self.transceiver)
-                            if c.mimeType.lower() == "video/vp8" and c.payloadType is not None)
+        payload_type = next((c.payloadType for c in negotiated_codecs(self.transceiver)
+                             if c.mimeType.lower() == "video/vp8" and c.payloadType is not None),
+                            None)
+        if payload_type is None:
+            logger.warning("VP8 simulcast: the other end did not accept VP8 (it answered %s); "
+                           "this video is not sent",
+                           ", ".join(c.mimeType for c in negotiated_codecs(self.transceiver)))
+            return
         extensions = HeaderExtensionsMap()
         extensions.configure(RTCRtpParameters(
             headerExtensions=negotiated_header_extensions(self.transceiver)))
