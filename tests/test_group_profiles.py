@@ -406,6 +406,41 @@ async def test_a_simulcast_publisher_whose_connection_failed_sends_its_layers_ag
             await publisher.disconnect()
 
 
+async def test_a_second_simulcast_video_is_announced_beside_the_first() -> None:
+    """Publishing another video renegotiates: the new offer announces both m-lines' layers."""
+    async with running_server(room_type="group") as server:
+        publisher = await publish(server, "publisher", seed=8)
+        viewer = await subscribe(server, "viewer")
+        second = rtcroom.LocalVideoTrack(BlockNoiseTrack(9))
+        try:
+            group = server.service.media.rooms[publisher.sid]
+            await wait_until(lambda: viewer.layer("publisher") == 2, 30)
+            published = await publisher.local_participant.publish_track(second)
+            await wait_until(lambda: [len(t.layers) for t in group.router.tracks.values()]
+                             == [3, 3] and all(None not in t.layer_bitrates()
+                                               for t in group.router.tracks.values()), 30)
+            assert len(layered_senders(publisher)) == 2
+            participant = next(iter(viewer.room.participants.values()))
+            await wait_until(lambda: participant.video_tracks.get(published.track_sid) is not None
+                             and participant.video_tracks[published.track_sid].track is not None,
+                             30)
+            track = participant.video_tracks[published.track_sid].track
+
+            async def top_size_seen() -> bool:
+                sizes = []
+                async for frame in track.frames():
+                    sizes.append((frame.width, frame.height))
+                    if sizes[-1] == SIZES[2] or len(sizes) == 100:
+                        break
+                return sizes[-1] == SIZES[2]
+
+            assert await asyncio.wait_for(top_size_seen(), 30)
+        finally:
+            await viewer.close()
+            await publisher.disconnect()
+            second.stop()
+
+
 def test_a_cap_drops_top_layers_and_scales_the_rest() -> None:
     defaults = DEFAULT_BITRATES
     assert layer_bitrates(defaults, None) == list(defaults)
