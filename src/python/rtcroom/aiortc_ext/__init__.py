@@ -21,9 +21,12 @@ tests/test_aiortc_ext_rtp.py), :mod:`.peerconnection` (max-bundle connections),
 congestion control, which aiortc drops from its answers), :mod:`.transceiver` (reusing an m-line for a new
 stream; lists what it relies on, tested by tests/test_aiortc_ext_transceiver.py),
 :mod:`.encoder` (bitrate caps on a sender's private encoder, installed on import; tested by
-tests/test_aiortc_ext_encoder.py).
+tests/test_aiortc_ext_encoder.py), :mod:`.repair` (retransmissions routed to their receiver and
+video jitter-buffer stalls bounded, installed on import; tested by
+tests/test_aiortc_ext_repair.py).
 """
 
+from rtcroom.aiortc_ext import repair  # noqa: F401 (installs on import)
 from rtcroom.aiortc_ext.closing import stop_late_starts
 from rtcroom.aiortc_ext.dscp import DscpMarker, enable_dscp
 from rtcroom.aiortc_ext.ice import ice_connections, udp_endpoints, use_host_addresses
