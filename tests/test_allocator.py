@@ -366,8 +366,6 @@ BAD: dict[str, tuple[Subscription, str]] = {
         "tracks[0].layers[1]"),
     "zero width": (_bad(tracks=[SubscribedVideoTrack("a", [VideoLayer(500, 0, 360)])]),
                    "tracks[0].layers[0].width"),
-    "huge render box": (_bad(render_dimensions=VideoRenderDimensions(
-        standard=VideoTrackDimensions(20000, 480))), "profile.render_dimensions.standard.width"),
 }
 
 
@@ -398,6 +396,17 @@ def test_bad_profile_fields_are_named(index: int, value: Any, field: str) -> Non
     packed: list[Any] = list(PACKED_PROFILE)
     packed[index] = value
     with pytest.raises(ValueError, match="^" + re.escape(field + " ")):
+        _native.Plan([(*packed, [("a", "low", False, False, [(1, 1, 1)])])], False)
+
+
+def test_a_render_box_larger_than_any_video_is_refused() -> None:
+    """The options refuse it when built; plain data given to the native plan is checked too."""
+    with pytest.raises(ValueError, match="^width: 20000 is more than 16384"):
+        VideoTrackDimensions(20000, 480)
+    packed: list[Any] = list(PACKED_PROFILE)
+    packed[5] = (176, 144, 20000, 480, 1280, 720)
+    with pytest.raises(ValueError,
+                       match="^" + re.escape("profile.render_dimensions.standard.width ")):
         _native.Plan([(*packed, [("a", "low", False, False, [(1, 1, 1)])])], False)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import re
 import statistics
 from typing import Any
 
@@ -367,6 +368,20 @@ def test_every_video_profile_option_reaches_the_server() -> None:
     assert profile is not None
     assert profile_from_wire(bandwidth_profile_wire(profile)) == profile.video
 
+
+
+@pytest.mark.parametrize(("video", "field"), [
+    ({"max_subscription_bandwidth": 10**30}, "bandwidth_profile.video.max_subscription_bitrate"),
+    ({"max_tracks": -(10**30)}, "bandwidth_profile.video.max_tracks"),
+    ({"render_dimensions": {"high": {"width": 10**30, "height": 720}}},
+     "bandwidth_profile.video.render_dimensions.high.width"),
+])
+def test_a_profile_beyond_what_a_video_can_use_is_refused_by_name(video: dict[str, Any],
+                                                                  field: str) -> None:
+    """Such a profile used to pass and then fail the allocator on every run: the server now
+    refuses it when it arrives (and keeps the subscriber's previous profile)."""
+    with pytest.raises(ValueError, match="^" + re.escape(field + ": ")):
+        profile_from_wire({"video": video})
 
 def layered_senders(room: rtcroom.Room) -> list[Any]:
     return [simulcast_of(s) for _, pc in room._signaling.pcs.connections()

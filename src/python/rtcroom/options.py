@@ -172,14 +172,27 @@ def _str(value: Any, path: str) -> str:
     return value
 
 
-def _int(minimum: int | None = None) -> Check:
+INT_OPTION_RANGE = (-(1 << 31), (1 << 31) - 1)
+"""Every integer option lies in this range (a signed 32-bit integer), whatever its own bounds:
+larger values mean nothing to an encoder or the allocator and would overflow native code."""
+
+MAX_VIDEO_SIDE = 16384
+"""The largest width or height an option may give (VP8's limit, and the allocator's)."""
+
+
+def _int(minimum: int | None = None, maximum: int | None = None) -> Check:
+    low = INT_OPTION_RANGE[0] if minimum is None else minimum
+    high = INT_OPTION_RANGE[1] if maximum is None else maximum
+
     def run(value: Any, path: str) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"{path}: expected an integer, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise ValueError(f"{path}: {value} is less than {minimum}")
+        if value < low:
+            raise ValueError(f"{path}: {value} is less than {low}")
+        if value > high:
+            raise ValueError(f"{path}: {value} is more than {high}")
         return value
 
     return run
@@ -216,8 +229,8 @@ def _tuple_of(check: Check) -> Check:
 class VideoTrackDimensions(_Options):
     """A width and height in pixels (``VideoTrack.Dimensions``)."""
 
-    width: int = field(metadata={"check": _int()})
-    height: int = field(metadata={"check": _int()})
+    width: int = field(metadata={"check": _int(-MAX_VIDEO_SIDE, MAX_VIDEO_SIDE)})
+    height: int = field(metadata={"check": _int(-MAX_VIDEO_SIDE, MAX_VIDEO_SIDE)})
 
 
 def _dimensions(width: int, height: int) -> Any:
