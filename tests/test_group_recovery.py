@@ -37,6 +37,8 @@ async def test_a_failed_connection_to_the_sfu_is_replaced(monkeypatch: Any, brok
             victim.on("reconnecting", lambda error: states.append(f"reconnecting {error.code}"))
             victim.on("reconnected", lambda: states.append("reconnected"))
             before = received(bob)["alice"]["audio"].media_stream_track
+            peer = server.service.media.rooms[alice.sid].peers[victim.local_participant.sid]
+            measured = (peer.estimator, peer.meter, peer.scorer)
             pc = victim._signaling.pcs.pc  # type: ignore[union-attr]
             # Kill the victim's end of the path without a goodbye: its ICE stops answering.
             await pc.getTransceivers()[0].receiver.transport.transport.stop()
@@ -45,6 +47,9 @@ async def test_a_failed_connection_to_the_sfu_is_replaced(monkeypatch: Any, brok
             except AssertionError:
                 raise AssertionError(f"the victim's room went {states}") from None
             assert victim._signaling.pcs.pc is not pc  # type: ignore[union-attr]
+            # What the server measured of the failed connection's path starts over.
+            assert all(a is not b for a, b in zip(
+                (peer.estimator, peer.meter, peer.scorer), measured))
             # Media flows again both ways, on new receivers.
             await wait_until(lambda: len(received(bob).get("alice", {})) == 2
                              and received(bob)["alice"]["audio"].media_stream_track

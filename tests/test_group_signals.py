@@ -178,6 +178,15 @@ async def test_priorities_and_bandwidth_profile_switch_tracks_while_connected() 
             await wait_until(lambda: not any(p.is_track_switched_off
                                              for p in publications.values()), 30)
             assert not any(s.paused for s in leg.values())
+
+            # A priority the subscriber set is forgotten with the track it was for.
+            peer = group.peers[capped.local_participant.sid]
+            publications["first"].track.set_priority("low")
+            first_sid = publications["first"].track_sid
+            await wait_until(lambda: peer.priorities.get(first_sid) == "low", 30)
+            await first.disconnect()
+            await wait_until(lambda: first_sid not in group.router.tracks, 30)
+            assert first_sid not in peer.priorities
         finally:
             for room in rooms:
                 await room.disconnect()

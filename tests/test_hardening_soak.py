@@ -17,6 +17,7 @@ import time
 import aiortc
 import pytest
 import rtcroom
+from rtcroom.server.rooms.room import DEPARTED_KEPT
 from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("loopback_ice")
@@ -98,6 +99,8 @@ async def test_join_publish_leave_cycles_return_to_baseline(room_type: str) -> N
             assert [p.identity for p in room.active_participants()] == ["resident"]
             # p2p links between a departed guest and the resident are dropped with the guest
             assert len(room.links) == 0
+            # Departed guests' records are bounded (binding from DEPARTED_KEPT cycles on).
+            assert len(room.participants) == 1 + min(CYCLES + 3, DEPARTED_KEPT)
             # RSS may grow with allocator fragmentation, not with the cycle count
             assert after["rss_kib"] - baseline["rss_kib"] < 64 * 1024
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rtcroom import errors
 from rtcroom.server.rooms import Room
+from rtcroom.server.rooms.room import DEPARTED_KEPT
 from rtcroom.signaling.messages import (
     ClientUpdate,
     Disconnected,
@@ -180,3 +181,17 @@ def test_leave_suspend_resume_complete() -> None:
     assert r2.status == "completed" and r2.ended_at == 2
     with pytest.raises(errors.RoomCompletedError):
         r2.join("dave", NOBODY, now=3)
+
+
+def test_a_room_keeps_the_most_recent_departed_participants_only() -> None:
+    r = room("group")
+    resident, _ = r.join("resident", NOBODY, now=0)
+    left = []
+    for n in range(DEPARTED_KEPT + 30):
+        guest, _ = r.join(f"guest-{n}", ParticipantState(1, [mic()]), now=1 + n)
+        r.leave(guest.sid, now=1.5 + n)
+        left.append(guest.sid)
+    assert len(r.participants) == 1 + DEPARTED_KEPT
+    # The resident stays, with the latest departures; the earliest ones are forgotten.
+    assert set(r.participants) == {resident.sid, *left[-DEPARTED_KEPT:]}
+    assert all(not r.participants[sid].active for sid in left[-DEPARTED_KEPT:])

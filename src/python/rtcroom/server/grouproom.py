@@ -184,14 +184,10 @@ class GroupPeer:
         by track sid."""
         self.priorities: dict[str, str] = {}
         """Its own priorities for tracks it receives (``track_priority``), by track sid."""
-        self.estimator = DownlinkEstimator()
         self.link_remb = False
         """Whether its REMBs estimate the whole downlink (browsers: one REMB naming every
         stream), rather than one stream each (aiortc, whose REMB follows that stream's rate)."""
-        self._rembs: dict[tuple[int, ...], tuple[int, float]] = {}
-        self._sent: tuple[int, float] | None = None
-        self.meter = LinkMeter()
-        self.scorer = NetworkQualityScorer()
+        self._reset_link()
         self.network_quality = NetworkQualityConfiguration()
         """The verbosities of its last ``network_quality`` report."""
         self.closed = False
@@ -296,6 +292,20 @@ class GroupPeer:
 
         return self.pc
 
+    def _reset_link(self) -> None:
+        """What it measures of its connection's path starts over (a new connection may take
+        another path, and what the failed one measured ended in the failure)."""
+        self.estimator = DownlinkEstimator()
+        self._rembs: dict[tuple[int, ...], tuple[int, float]] = {}
+        self._sent: tuple[int, float] | None = None
+        self.meter = LinkMeter()
+        self.scorer = NetworkQualityScorer()
+
+    def forget_tracks(self, live: set[str]) -> None:
+        """Drop its priorities and render hints for tracks no longer in the room."""
+        self.priorities = {k: v for k, v in self.priorities.items() if k in live}
+        self.render_hints = {k: v for k, v in self.render_hints.items() if k in live}
+
     async def _restart(self) -> None:
         """Its connection failed (ICE or DTLS). aiortc cannot restart ICE, so the participant
         starts over on a fresh connection under the same id, told with ``close``: it offers its
@@ -314,6 +324,7 @@ class GroupPeer:
         self.awaiting = self.pending = None
         self._remote_ice = None
         self._remote_candidates.clear()
+        self._reset_link()
         self._send(SessionDescription(type="close", revision=self.revision))
         await old.close()
         self.group.changed()
@@ -592,7 +603,6 @@ class GroupPeer:
         room = self.group.room
         tracks = ({t.sid for p in room.active_participants() for t in p.tracks.values()}
                   if room is not None else set())
-        self.render_hints = {k: v for k, v in self.render_hints.items() if k in tracks}
         results = []
         for hint in hints:
             track = hint.get("track") if isinstance(hint, dict) else None
@@ -677,7 +687,8 @@ class GroupRoom:
     def apply(self, room: Room) -> list[GroupPeer]:
         """Follow the room's new state; the peers that left, for the caller to close."""
         self.room = room
-        gone = []
+        # A departed participant's record may already be gone (the room keeps a bounded number).
+        gone = [self.peers.pop(sid) for sid in list(self.peers) if sid not in room.participants]
         for p in room.participants.values():
             peer = self.peers.get(p.sid)
             if not p.active or not room.in_progress:
@@ -687,6 +698,8 @@ class GroupRoom:
                 self.peers[p.sid] = GroupPeer(self, p.sid, self._dscp)
         live = {t.sid for p in room.active_participants() if room.in_progress
                 for t in p.tracks.values()}
+        for peer in self.peers.values():
+            peer.forget_tracks(live)
         for sid in [*self.router.tracks, *self.router.data_tracks]:
             if sid not in live:
                 self.router.unpublish(sid)

@@ -47,10 +47,15 @@ from rtcroom.signaling.messages import (
     TwilioErrorInfo,
 )
 
-__all__ = ["ROOM_TYPES", "Message", "Outgoing", "Participant", "Room", "Track"]
+__all__ = ["DEPARTED_KEPT", "ROOM_TYPES", "Message", "Outgoing", "Participant", "Room", "Track"]
 
 ROOM_TYPES = ("peer-to-peer", "group", "group-small", "go")
 PEER_TO_PEER_TYPES = ("peer-to-peer", "go")
+
+DEPARTED_KEPT = 100
+"""Departed participants a room keeps on record (REST lists them as ``disconnected``), the most
+recent ones: Twilio keeps them for the room's life, which here may be unbounded, and with them
+every join/leave cycle would grow the server."""
 
 Message = RoomState | Disconnected | Error
 
@@ -388,6 +393,10 @@ class Room:
             other = link.subscriber if link.publisher == p.sid else link.publisher
             closed.setdefault(other, []).append(PeerConnectionState(
                 id=link.id, description=SessionDescription(type="close", revision=0)))
+        departed = sorted((q for q in self.participants.values() if not q.active),
+                          key=lambda q: q.disconnected_at or 0.0)
+        for q in departed[:-DEPARTED_KEPT]:
+            del self.participants[q.sid]
         leaving = p.remote_state()
         out += [self._update(o, extra=[leaving], peer_connections=closed.get(o.sid))
                 for o in self.active_participants()]
