@@ -22,6 +22,8 @@ from aiortc.rtp import (
     RtcpSrPacket,
     RtpPacket,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from loopback_peers import ToneTrack, loopback_only, negotiate, wait_connected
 from rtcroom.aiortc_ext.rtp import (
     ForwardedTrack,
@@ -33,6 +35,7 @@ from rtcroom.aiortc_ext.rtp import (
     receiver_rtcp_ssrc,
     send_rtcp,
     send_rtp,
+    srtp_source,
     tap_receiver,
     untap_receiver,
     write_rtp,
@@ -95,6 +98,48 @@ def test_private_contract_of_aiortc() -> None:
     session = pylibsrtp.Session(pylibsrtp.Policy(
         key=bytes(30), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
     assert ffi.typeof(session._srtp).cname == "struct srtp_ctx_t_ * *"
+    # The tap decrypts with libsrtp 2's unprotect on the receiving session the same way.
+    assert ffi.typeof(pylibsrtp._binding.lib.srtp_unprotect).cname == (
+        "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)")
+    assert "_rx_srtp" in inspect.getsource(RTCDtlsTransport)
+
+
+_KEY = bytes(range(30))
+
+
+def _inbound() -> pylibsrtp.Session:
+    return pylibsrtp.Session(pylibsrtp.Policy(key=_KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 2000), st.booleans(),
+                          st.integers(0, 3)), min_size=1, max_size=30))
+def test_srtp_source_decrypts_as_pylibsrtp(packets: list[tuple[int, int, bool, int]]) -> None:
+    """The native decryptor of the tap against pylibsrtp's own unprotect (the oracle), each on
+    its own session with the same key, fed the same datagrams: genuine, replayed, tampered with,
+    or not SRTP at all. Same packet out, or both refuse."""
+    sender = pylibsrtp.Session(pylibsrtp.Policy(
+        key=_KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    oracle, native_session = _inbound(), _inbound()
+    source = srtp_source(native_session)
+    sent: list[bytes] = []
+    for seq, size, tamper, kind in packets:
+        if kind == 3 and sent:
+            datagram = sent[seq % len(sent)]  # a replay
+        else:
+            rtp = struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, 1234) + bytes(size % 1200)
+            try:
+                datagram = sender.protect(rtp) if kind else rtp[:12 + size % 7]
+            except pylibsrtp.Error:  # a sequence number this sender protected already
+                continue
+            sent.append(datagram)
+        if tamper and len(datagram) > 12:
+            datagram = datagram[:-1] + bytes([datagram[-1] ^ 1])
+        try:
+            expected: bytes | None = oracle.unprotect(datagram)
+        except pylibsrtp.Error:
+            expected = None
+        assert source.unprotect(datagram) == expected
 
 
 def test_statistics_and_nack_generator_need_only_sequence_number_and_timestamp() -> None:

@@ -30,6 +30,7 @@ from rtcroom.server.sfu.router import map_payload_types
 from rtcroom.server.sfu.rtpheader import parse_header, unwrap_rtx, wrap_rtx, write_extensions
 from rtcroom.server.sfu.sequence import MAX_DROPOUT, SequenceCheck, Verdict
 from sfu_forwarder_reference import extension_block, seq_newer
+from sfu_rtpheader_reference import parse_header as reference_parse_header
 
 EXT_MAP = HeaderExtensionsMap()
 EXT_MAP.configure(RTCRtpParameters(headerExtensions=[
@@ -92,8 +93,39 @@ def test_write_extensions_agrees_with_aiortc_unpack(elements: list[tuple[int, by
     assert sorted(unpack_header_extensions(profile, block[4:])) == sorted(elements)
 
 
+def _header_or_error(parse, data: bytes) -> object:
+    try:
+        return tuple(parse(data))
+    except ValueError as e:
+        return ("ValueError", str(e))
+
+
+# RTP-looking bytes: version 2 (mostly), flags, CSRC counts and extension blocks of either
+# profile with lengths that may overrun, elements of any id and length, padding bytes.
+_rtp_like = st.builds(
+    lambda b0, rest, profile, words, body, tail: (
+        bytes([b0]) + rest + (profile.to_bytes(2, "big") + words.to_bytes(2, "big") + body
+                              if b0 & 0x10 else b"") + tail),
+    st.one_of(st.integers(0x80, 0xBF), st.integers(0, 255)), st.binary(min_size=11, max_size=11),
+    st.sampled_from([0xBEDE, 0x1000, 0x1005, 0x0000, 0xBEDF]), st.integers(0, 6),
+    st.binary(max_size=28), st.binary(max_size=24))
+
+
+@settings(max_examples=400)
+@given(st.one_of(_rtp_like, st.binary(max_size=40),
+                 packets.map(lambda p: _oracle_packet(p).serialize(EXT_MAP))))
+def test_native_parse_header_agrees_with_python_reference(data: bytes) -> None:
+    """The native parse against its plain-Python twin: the same header, offsets and extension
+    elements (in the same order), or the same refusal."""
+    assert _header_or_error(parse_header, data) == _header_or_error(reference_parse_header, data)
+    if not isinstance(_header_or_error(parse_header, data)[0], str):
+        assert list(parse_header(data).extensions.items()) == list(
+            reference_parse_header(data).extensions.items())
+
+
 @pytest.mark.parametrize("bad", [b"", b"\x80" * 11, b"\x40" + b"\x00" * 11,
-                                 b"\x90" + b"\x00" * 11, b"\xa0" + b"\x00" * 11])
+                                 b"\x90" + b"\x00" * 11, b"\xa0" + b"\x00" * 11,
+                                 b"\x8f" + b"\x00" * 20])
 def test_parse_header_rejects_malformed(bad: bytes) -> None:
     with pytest.raises(ValueError):
         parse_header(bad)

@@ -1,6 +1,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -65,6 +66,85 @@ std::string SocketAddress(const std::string &host, int port) {
 #endif
 }
 
+// rtcroom.server.sfu.rtpheader.parse_header's fields as a tuple (its plain-Python twin is
+// tests/sfu_rtpheader_reference.py): the fixed header, offsets, and the header extension
+// elements by id (a later element of the same id wins; values cut at the packet's end).
+py::tuple ParseHeader(const py::bytes &packet) {
+    Bytes b = View(packet);
+    const std::uint8_t *d = b.data;
+    const std::size_t size = b.size;
+    if (size < 12) {
+        throw py::value_error("RTP packet shorter than 12 bytes");
+    }
+    if (d[0] >> 6 != 2) {
+        throw py::value_error("RTP version is not 2");
+    }
+    std::size_t pos = 12 + 4 * std::size_t{d[0] & 0x0Fu};
+    if (pos > size) {
+        throw py::value_error("RTP CSRC list truncated");
+    }
+    const std::size_t csrc_end = pos;
+    py::dict extensions;
+    auto element = [&](std::size_t id, std::size_t from, std::size_t length) {
+        from = std::min(from, size);
+        length = std::min(length, size - from);
+        extensions[py::int_(id)] =
+            py::bytes(reinterpret_cast<const char *>(d + from), length);
+    };
+    if (d[0] & 0x10) {
+        if (size < pos + 4) {
+            throw py::value_error("RTP header extension truncated");
+        }
+        const unsigned profile = (unsigned{d[pos]} << 8) | d[pos + 1];
+        const std::size_t end = pos + 4 + 4 * ((std::size_t{d[pos + 2]} << 8) | d[pos + 3]);
+        if (size < end) {
+            throw py::value_error("RTP header extension truncated");
+        }
+        std::size_t p = pos + 4;
+        if (profile == 0xBEDE) {
+            while (p < end) {
+                const unsigned byte = d[p];
+                if (byte == 0) {  // padding between elements
+                    ++p;
+                    continue;
+                }
+                const std::size_t id = byte >> 4, length = (byte & 0x0F) + 1;
+                if (id == 15) {  // reserved: stop parsing (RFC 8285 section 4.2)
+                    break;
+                }
+                element(id, p + 1, length);
+                p += 1 + length;
+            }
+        } else if ((profile & 0xFFF0) == 0x1000) {
+            while (p + 1 < end) {
+                const std::size_t id = d[p];
+                if (id == 0) {
+                    ++p;
+                    continue;
+                }
+                const std::size_t length = d[p + 1];
+                element(id, p + 2, length);
+                p += 2 + length;
+            }
+        }
+        pos = end;
+    }
+    std::size_t payload_end = size;
+    if (d[0] & 0x20) {
+        const std::size_t padding = d[size - 1];
+        if (padding == 0 || padding > payload_end - pos) {
+            throw py::value_error("RTP padding length invalid");
+        }
+        payload_end -= padding;
+    }
+    return py::make_tuple(d[1] >> 7, d[1] & 0x7F, (unsigned{d[2]} << 8) | d[3],
+                          (std::uint32_t{d[4]} << 24) | (std::uint32_t{d[5]} << 16) |
+                              (std::uint32_t{d[6]} << 8) | d[7],
+                          (std::uint32_t{d[8]} << 24) | (std::uint32_t{d[9]} << 16) |
+                              (std::uint32_t{d[10]} << 8) | d[11],
+                          csrc_end, pos, payload_end, extensions);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(forward, m) {
@@ -84,6 +164,16 @@ PYBIND11_MODULE(forward, m) {
                  return sink.Send(packet);
              },
              py::arg("data"), "Protects and sends one RTP packet; False if refused.");
+    py::class_<Source>(m, "Source")
+        .def(py::init<std::uintptr_t, std::uintptr_t>(), py::arg("unprotect"),
+             py::arg("session"))
+        .def("unprotect",
+             [](Source &source, const py::bytes &data) {
+                 Bytes d = View(data);
+                 std::string packet;
+                 return Result(source.Unprotect(d.data, d.size, packet), packet);
+             },
+             py::arg("data"), "Verifies and decrypts one SRTP packet; None if refused.");
     py::class_<Forwarder>(m, "Forwarder")
         .def(py::init([](std::uint32_t ssrc, int clock_rate, const py::dict &payload_types,
                          const std::vector<int> &vp8_payload_types, int mid_id,
@@ -164,6 +254,9 @@ PYBIND11_MODULE(forward, m) {
         .def_property_readonly("sent_bytes", &Forwarder::sent_bytes)
         .def_property_readonly("send_errors", &Forwarder::send_errors);
 
+    m.def("parse_header", &ParseHeader, py::arg("data"),
+          "(marker, payload_type, sequence_number, timestamp, ssrc, csrc_end, payload_offset, "
+          "payload_end, extensions) of an RTP packet; ValueError if it is not one.");
     m.def(
         "forward_all",
         [](const py::bytes &data, bool keyframe, double now, const py::object &audio_level,

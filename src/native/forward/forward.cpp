@@ -1,6 +1,7 @@
 #include "forward/forward.h"
 
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 
 #ifndef _WIN32
@@ -212,6 +213,27 @@ Sink::Sink(std::uintptr_t, std::uintptr_t, std::intptr_t, const std::string &) {
 Sink::~Sink() = default;
 bool Sink::Send(std::string &) { return false; }
 #endif
+
+Source::Source(std::uintptr_t unprotect, std::uintptr_t session)
+    : unprotect_(reinterpret_cast<UnprotectFunction>(unprotect)),
+      session_(reinterpret_cast<void *>(session)) {
+    if (unprotect == 0 || session == 0) {
+        throw std::invalid_argument("an SRTP unprotect function and session are required");
+    }
+}
+
+bool Source::Unprotect(const std::uint8_t *data, std::size_t size, std::string &packet) {
+    if (size > static_cast<std::size_t>(INT32_MAX)) {
+        return false;
+    }
+    packet.assign(reinterpret_cast<const char *>(data), size);
+    int length = static_cast<int>(size);
+    if (unprotect_(session_, packet.data(), &length) != 0 || length < 0) {
+        return false;
+    }
+    packet.resize(static_cast<std::size_t>(length));
+    return true;
+}
 
 Forwarder::Forwarder(std::uint32_t ssrc, int clock_rate, std::array<int, 128> payload_types,
                      std::array<bool, 128> vp8, Extensions extensions, bool wait_for_keyframe,

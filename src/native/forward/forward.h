@@ -71,6 +71,23 @@ private:
     std::string address_;  // struct sockaddr_in or sockaddr_in6
 };
 
+// libsrtp 2's srtp_unprotect(srtp_t, void *srtp_hdr, int *len).
+using UnprotectFunction = int (*)(void *session, void *packet, int *length);
+
+// The receiving half of a connection's SRTP: the libsrtp session its DTLS transport already
+// decrypts with (pylibsrtp's, by function and context pointer, as Sink), so a datagram is
+// verified and decrypted with one native call. The caller keeps the session alive.
+class Source {
+public:
+    Source(std::uintptr_t unprotect, std::uintptr_t session);
+    // The RTP packet in `packet`, or false when libsrtp refuses it (authentication, replay).
+    bool Unprotect(const std::uint8_t *data, std::size_t size, std::string &packet);
+
+private:
+    UnprotectFunction unprotect_;
+    void *session_;
+};
+
 class Forwarder {
 public:
     Forwarder(std::uint32_t ssrc, int clock_rate, std::array<int, 128> payload_types,

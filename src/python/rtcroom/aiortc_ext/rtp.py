@@ -9,7 +9,8 @@ sender's SSRC. This module is the only place the SFU touches aiortc internals; w
   the DTLS transport's task, and the connection's `_protocols` (`StunProtocol`s, whose
   `datagram_received` tries to parse every datagram as STUN first and whose `local_candidate`
   names the component), and that transport's `_rx_srtp` session and `__rx_bytes` /
-  `__rx_packets` counters: the tap decrypts known SSRCs' packets right there instead.
+  `__rx_packets` counters: the tap decrypts known SSRCs' packets right there instead, natively,
+  with libsrtp 2's `srtp_unprotect` from pylibsrtp's cffi binding on that session's `_srtp`.
 - `RTCDtlsTransport._rtp_router.route_rtp(packet)` and `_rtp_header_extensions_map`: how aiortc
   maps an SSRC it has not seen yet to a receiver (used once per new SSRC); the router's
   `ssrc_table` and `register_sender`, to route RTCP about extra (simulcast) SSRCs.
@@ -66,11 +67,13 @@ from aiortc.rtp import (
     RtpPacket,
 )
 
+from rtcroom._native.forward import Source
+
 __all__ = [
     "RTCP_INTERVAL", "DirectSink", "ForwardedTrack", "NackGenerator", "StreamStatistics", "attach_sender",
     "claim_sender_ssrcs", "direct_sink", "negotiated_codecs", "negotiated_header_extensions",
     "receiver_rtcp_ssrc", "send_rtcp", "send_rtp", "sender_rtx_ssrc", "sender_ssrc",
-    "tap_receiver", "untap_receiver", "write_rtp",
+    "srtp_source", "tap_receiver", "untap_receiver", "write_rtp",
 ]
 
 RtpHandler = Callable[[bytes, int], None]
@@ -124,6 +127,9 @@ class _TransportTap:
         self.transport = transport
         self.by_receiver: dict[RTCRtpReceiver, RtpHandler] = {}
         self.by_ssrc: dict[int, RtpHandler] = {}
+        self._source: tuple[pylibsrtp.Session, Source] | None = None
+        """The receiving SRTP session and its native decryptor (one call per datagram instead
+        of pylibsrtp's wrapper)."""
         transport._handle_rtp_data = self.handle_rtp_data  # type: ignore[method-assign]
         self.connection = transport.transport._connection
         self.connection.data_received = self.data_received  # type: ignore[method-assign]
@@ -157,11 +163,13 @@ class _TransportTap:
             if handler is not None:
                 transport._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
                 transport._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
-                try:
-                    data = srtp.unprotect(data)
-                except pylibsrtp.Error:
+                source = self._source
+                if source is None or source[0] is not srtp:
+                    source = self._source = (srtp, srtp_source(srtp))
+                packet = source[1].unprotect(data)
+                if packet is None:
                     return
-                handler(data, int(time.time() * 1000) + _NTP_EPOCH_OFFSET_MS)
+                handler(packet, int(time.time() * 1000) + _NTP_EPOCH_OFFSET_MS)
                 return
         type(self.connection).data_received(self.connection, data, component)
 
@@ -339,6 +347,17 @@ class DirectSink:
 
 _ffi = pylibsrtp._binding.ffi
 _SRTP_PROTECT = int(_ffi.cast("uintptr_t", _ffi.addressof(pylibsrtp._binding.lib, "srtp_protect")))
+
+
+_SRTP_UNPROTECT = int(_ffi.cast("uintptr_t",
+                                 _ffi.addressof(pylibsrtp._binding.lib, "srtp_unprotect")))
+
+
+def srtp_source(session: pylibsrtp.Session) -> Source:
+    """A native decryptor of SRTP packets with pylibsrtp's `session` itself (its key, its replay
+    window), as `session.unprotect` but returning None where that raises; keep `session` alive
+    while it is in use."""
+    return Source(_SRTP_UNPROTECT, int(_ffi.cast("uintptr_t", session._srtp[0])))
 
 
 def direct_sink(transport: RTCDtlsTransport) -> DirectSink | None:
