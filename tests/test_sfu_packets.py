@@ -7,6 +7,7 @@ from __future__ import annotations
 import fractions
 import itertools
 import random
+from unittest import mock
 
 import av
 import pytest
@@ -17,20 +18,22 @@ from aiortc.rtcrtpparameters import (
     RTCRtpHeaderExtensionParameters,
     RTCRtpParameters,
 )
+from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unpack_header_extensions
 from aiortc.rtp import wrap_rtx as aiortc_wrap_rtx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback_peers import pattern
+from rtcroom._native.forward import ReceiveStream
 from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
 from rtcroom.server.sfu.keyframe import is_h264_keyframe, is_vp8_keyframe
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.router import map_payload_types
 from rtcroom.server.sfu.rtpheader import parse_header, unwrap_rtx, wrap_rtx, write_extensions
-from rtcroom.server.sfu.sequence import MAX_DROPOUT, SequenceCheck, Verdict
 from sfu_forwarder_reference import extension_block, seq_newer
 from sfu_rtpheader_reference import parse_header as reference_parse_header
+from sfu_sequence_reference import MAX_DROPOUT, SequenceCheck, Verdict
 
 EXT_MAP = HeaderExtensionsMap()
 EXT_MAP.configure(RTCRtpParameters(headerExtensions=[
@@ -351,3 +354,69 @@ def test_sequence_check_accepts_any_forward_progress_with_loss(start: int, gaps:
     for gap in gaps:
         seq = (seq + gap) & 0xFFFF
         assert check.check(seq) is Verdict.ACCEPT
+
+
+_VERDICTS = {Verdict.ACCEPT: 0, Verdict.RESTART: 1, Verdict.DROP: 2}
+
+
+class _ReferenceStream:
+    """The twin of the native ReceiveStream: the sequence check, and aiortc's StreamStatistics
+    started over at a restart, as the router used them."""
+
+    def __init__(self, clock_rate: int) -> None:
+        self.clock_rate = clock_rate
+        self.check = SequenceCheck()
+        self.stats = StreamStatistics(clock_rate)
+
+    def add(self, seq: int, timestamp: int, now: float) -> int:
+        verdict = self.check.check(seq)
+        if verdict is Verdict.RESTART:
+            self.stats = StreamStatistics(self.clock_rate)
+        if verdict is not Verdict.DROP:
+            # aiortc reads the arrival time from time.time() itself.
+            with mock.patch("aiortc.rtcrtpreceiver.time", mock.Mock(time=lambda: now)):
+                self.stats.add(mock.Mock(sequence_number=seq, timestamp=timestamp))
+        return _VERDICTS[verdict]
+
+
+def _same_statistics(native: ReceiveStream, reference: _ReferenceStream) -> None:
+    stats = reference.stats
+    assert (native.base_seq, native.max_seq, native.cycles, native.packets_received,
+            native.jitter) == (stats.base_seq, stats.max_seq, stats.cycles,
+                               stats.packets_received, stats.jitter)
+    if stats.max_seq is not None:
+        assert (native.packets_expected, native.packets_lost) == (
+            stats.packets_expected, stats.packets_lost)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from([8000, 48000, 90000]), st.integers(0, 0xFFFF),
+       st.integers(0, 0xFFFFFFFF),
+       st.lists(st.tuples(
+           st.one_of(st.integers(-3, 5), st.integers(-200, 200),
+                     st.integers(0, 0xFFFF)),  # next, reordered, wild
+           st.integers(-4000, 4000), st.floats(0, 0.2), st.booleans()), max_size=60))
+def test_receive_stream_agrees_with_sequence_check_and_aiortc_statistics(
+        clock_rate: int, seq: int, timestamp: int, steps: list) -> None:
+    """Verdicts, statistics and the fraction lost read at report times, packet by packet."""
+    native, reference = ReceiveStream(clock_rate), _ReferenceStream(clock_rate)
+    now = 1_700_000_000.0
+    for step, ts_step, dt, report in steps:
+        seq = (seq + step) & 0xFFFF
+        timestamp = (timestamp + ts_step) & 0xFFFFFFFF
+        now += dt
+        assert native.add(seq, timestamp, now) == reference.add(seq, timestamp, now)
+        _same_statistics(native, reference)
+        if report and reference.stats.max_seq is not None:
+            assert native.fraction_lost == reference.stats.fraction_lost
+
+
+def test_receive_stream_drops_wild_jumps_and_restarts_its_statistics() -> None:
+    stream = ReceiveStream(90000)
+    assert [stream.add(s, 0, 0.0) for s in (100, 101, 103, 102, 150)] == [0] * 5
+    assert stream.packets_lost == 150 - 100 + 1 - 5
+    assert stream.add(40000, 0, 0.0) == 2  # one wild packet, not counted
+    assert stream.packets_received == 5
+    assert stream.add(20000, 0, 0.0) == 2
+    assert stream.add(20001, 0, 0.0) == 1  # the sender really jumped: counting starts over
+    assert (stream.base_seq, stream.packets_received, stream.packets_lost) == (20001, 1, 0)

@@ -174,6 +174,25 @@ PYBIND11_MODULE(forward, m) {
                  return Result(source.Unprotect(d.data, d.size, packet), packet);
              },
              py::arg("data"), "Verifies and decrypts one SRTP packet; None if refused.");
+    py::class_<ReceiveStream>(m, "ReceiveStream")
+        .def(py::init<int>(), py::arg("clock_rate"))
+        .def("add",
+             [](ReceiveStream &r, std::uint16_t seq, std::uint32_t timestamp, double now) {
+                 return static_cast<int>(r.Add(seq, timestamp, now));
+             },
+             py::arg("sequence_number"), py::arg("timestamp"), py::arg("now"),
+             "Counts one packet: 0 accepted, 1 accepted as a restart of the stream's numbering "
+             "(statistics start over), 2 dropped.")
+        .def_property_readonly("base_seq", &ReceiveStream::base_seq)
+        .def_property_readonly("max_seq", &ReceiveStream::max_seq)
+        .def_property_readonly("cycles", &ReceiveStream::cycles)
+        .def_property_readonly("packets_received", &ReceiveStream::packets_received)
+        .def_property_readonly("packets_expected", &ReceiveStream::packets_expected)
+        .def_property_readonly("packets_lost", &ReceiveStream::packets_lost)
+        .def_property_readonly("jitter", &ReceiveStream::jitter)
+        .def_property_readonly("fraction_lost", &ReceiveStream::TakeFractionLost,
+                               "Since the last read, which starts the next interval (as "
+                               "aiortc's StreamStatistics).");
     py::class_<Forwarder>(m, "Forwarder")
         .def(py::init([](std::uint32_t ssrc, int clock_rate, const py::dict &payload_types,
                          const std::vector<int> &vp8_payload_types, int mid_id,

@@ -1,5 +1,6 @@
 #include "forward/forward.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -233,6 +234,98 @@ bool Source::Unprotect(const std::uint8_t *data, std::size_t size, std::string &
     }
     packet.resize(static_cast<std::size_t>(length));
     return true;
+}
+
+namespace {
+constexpr unsigned kMaxDropout = 3000;  // rtcroom.server.sfu.sequence's MAX_DROPOUT
+constexpr unsigned kMaxMisorder = 100;
+
+bool Uint16Greater(std::uint16_t a, std::uint16_t b) {
+    return (a > b && a - b < 0x8000) || (a < b && b - a > 0x8000);
+}
+}  // namespace
+
+ReceiveStream::ReceiveStream(int clock_rate) : clock_rate_(clock_rate) {
+    if (clock_rate <= 0) {
+        throw std::invalid_argument("clock_rate must be positive");
+    }
+}
+
+ReceiveStream::Verdict ReceiveStream::Add(std::uint16_t seq, std::uint32_t timestamp,
+                                          double now) {
+    Verdict verdict = kAccept;
+    if (!check_max_) {
+        check_max_ = seq;
+    } else {
+        const unsigned delta = static_cast<std::uint16_t>(seq - *check_max_);
+        if (delta < kMaxDropout) {
+            check_max_ = seq;
+        } else if (delta <= 0x10000 - kMaxMisorder) {
+            if (bad_seq_ != seq) {
+                bad_seq_ = static_cast<std::uint16_t>(seq + 1);
+                return kDrop;
+            }
+            check_max_ = seq;
+            bad_seq_.reset();
+            verdict = kRestart;
+            *this = [&] {
+                ReceiveStream fresh(clock_rate_);
+                fresh.check_max_ = seq;
+                return fresh;
+            }();
+        }  // else a duplicate or a late packet: accepted
+    }
+    Count(seq, timestamp, now);
+    return verdict;
+}
+
+void ReceiveStream::Count(std::uint16_t seq, std::uint32_t timestamp, double now) {
+    const bool in_order = !max_seq_ || Uint16Greater(seq, *max_seq_);
+    ++packets_received_;
+    if (!base_seq_) {
+        base_seq_ = seq;
+    }
+    if (!in_order) {
+        return;
+    }
+    const auto arrival = static_cast<std::int64_t>(now * clock_rate_);
+    if (max_seq_ && seq < *max_seq_) {
+        cycles_ += 1 << 16;
+    }
+    max_seq_ = seq;
+    if (timestamp != last_timestamp_ && packets_received_ > 1) {
+        std::int64_t diff = (arrival - *last_arrival_) -
+                            (static_cast<std::int64_t>(timestamp) - *last_timestamp_);
+        diff = diff < 0 ? -diff : diff;
+        jitter_q4_ += diff - ((jitter_q4_ + 8) >> 4);
+    }
+    last_arrival_ = arrival;
+    last_timestamp_ = timestamp;
+}
+
+std::int64_t ReceiveStream::packets_expected() const {
+    if (!max_seq_ || !base_seq_) {
+        return 0;
+    }
+    return cycles_ + *max_seq_ - *base_seq_ + 1;
+}
+
+std::int64_t ReceiveStream::packets_lost() const {
+    const std::int64_t lost = packets_expected() - packets_received_;
+    return std::min<std::int64_t>(std::max<std::int64_t>(lost, -0x800000), 0x7FFFFF);
+}
+
+int ReceiveStream::TakeFractionLost() {
+    const std::int64_t expected = packets_expected();
+    const std::int64_t expected_interval = expected - expected_prior_;
+    expected_prior_ = expected;
+    const std::int64_t received_interval = packets_received_ - received_prior_;
+    received_prior_ = packets_received_;
+    const std::int64_t lost_interval = expected_interval - received_interval;
+    if (expected_interval == 0 || lost_interval <= 0) {
+        return 0;
+    }
+    return static_cast<int>((lost_interval << 8) / expected_interval);
 }
 
 Forwarder::Forwarder(std::uint32_t ssrc, int clock_rate, std::array<int, 128> payload_types,

@@ -88,6 +88,41 @@ private:
     void *session_;
 };
 
+// What the SFU keeps per stream it receives, in one call per packet: which packets to believe
+// (rtcroom.server.sfu.sequence's rule, RFC 3550 appendix A.1) and the receive statistics for
+// the receiver reports to the publisher (aiortc's StreamStatistics, to the number: its jitter
+// in timestamp units, cumulative loss clamped to 24 bits, fraction lost since the last report).
+// Oracles: SequenceCheck and aiortc.rtcrtpreceiver.StreamStatistics (tests/test_sfu_packets.py).
+class ReceiveStream {
+public:
+    enum Verdict { kAccept = 0, kRestart = 1, kDrop = 2 };
+    explicit ReceiveStream(int clock_rate);
+    // `now` in seconds (any clock; only differences count). On kRestart the statistics start
+    // over from this packet; on kDrop nothing is counted.
+    Verdict Add(std::uint16_t sequence_number, std::uint32_t timestamp, double now);
+
+    std::optional<std::uint16_t> base_seq() const { return base_seq_; }
+    std::optional<std::uint16_t> max_seq() const { return max_seq_; }
+    std::int64_t cycles() const { return cycles_; }
+    std::int64_t packets_received() const { return packets_received_; }
+    std::int64_t jitter() const { return jitter_q4_ >> 4; }
+    std::int64_t packets_expected() const;
+    std::int64_t packets_lost() const;
+    // Fraction lost (Q8) since the last call, which starts the next interval.
+    int TakeFractionLost();
+
+private:
+    void Count(std::uint16_t sequence_number, std::uint32_t timestamp, double now);
+
+    int clock_rate_;
+    std::optional<std::uint16_t> check_max_, bad_seq_;
+    std::optional<std::uint16_t> base_seq_, max_seq_;
+    std::int64_t cycles_ = 0, packets_received_ = 0, jitter_q4_ = 0;
+    std::optional<std::int64_t> last_arrival_;
+    std::optional<std::uint32_t> last_timestamp_;
+    std::int64_t expected_prior_ = 0, received_prior_ = 0;
+};
+
 class Forwarder {
 public:
     Forwarder(std::uint32_t ssrc, int clock_rate, std::array<int, 128> payload_types,

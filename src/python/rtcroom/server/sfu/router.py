@@ -38,12 +38,12 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from rtcroom._native.forward import ReceiveStream
 from rtcroom.aiortc_ext.rtp import (
     RTCP_INTERVAL,
     DirectSink,
     ForwardedTrack,
     NackGenerator,
-    StreamStatistics,
     attach_sender,
     direct_sink,
     negotiated_codecs,
@@ -64,7 +64,6 @@ from rtcroom.server.sfu.pacing import SubscriberPacer, paced_by
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.rtpheader import RtpHeader, parse_header, unwrap_rtx, wrap_rtx
-from rtcroom.server.sfu.sequence import SequenceCheck, Verdict
 from rtcroom.server.sfu.simulcast import StreamRates, choose_layer
 from rtcroom.server.sfu.transportcc import (
     TRANSPORT_CC_URI,
@@ -75,6 +74,9 @@ from rtcroom.server.sfu.transportcc import (
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
+_RESTART, _DROP = 1, 2
+"""ReceiveStream.add's verdicts besides accepting the packet."""
 
 KEYFRAME_REQUEST_INTERVAL = 1.0
 """Seconds between keyframe requests for one stream of a publisher's track (one stream per track
@@ -192,15 +194,15 @@ class PublishedTrack:
         self.keyframe_requests_sent = 0
         self.nacks_sent = 0
         self.retransmissions_received = 0
-        self.statistics: dict[int, StreamStatistics] = {}
-        """Receive statistics per stream, reported to the publisher in receiver reports."""
+        self.statistics: dict[int, ReceiveStream] = {}
+        """Per stream: which packets to believe and the receive statistics reported to the
+        publisher in receiver reports (native, one call per packet)."""
         self.fractions_lost: dict[int, int] = {}
         """Fraction lost (Q8) per stream in the last receiver report: loss upstream of the SFU,
         which the subscribers' reports include too."""
         self._nack_generators: dict[int, NackGenerator] | None = (
             {} if self.kind == "video" else None)
         self._sender_report_times: dict[int, float] = {}
-        self._sequence_checks: dict[int, SequenceCheck] = {}
         self._sends: set[asyncio.Future[bool]] = set()
         self.closed = False
         self._keyframe_request_interval = keyframe_request_interval
@@ -227,25 +229,19 @@ class PublishedTrack:
             return
         if h.payload_type not in self._payload_types:
             return
-        sequence = self._sequence_checks.get(h.ssrc)
-        if sequence is None:
-            sequence = self._sequence_checks[h.ssrc] = SequenceCheck()
-        verdict = sequence.check(h.sequence_number)
-        if verdict is Verdict.DROP:
+        statistics = self.statistics.get(h.ssrc)
+        if statistics is None:
+            statistics = self.statistics[h.ssrc] = ReceiveStream(self.codecs[0].clockRate)
+        now = time.monotonic()
+        verdict = statistics.add(h.sequence_number, h.timestamp, now)
+        if verdict == _DROP:
             return
-        if verdict is Verdict.RESTART:
+        if verdict == _RESTART:
             self._restart_stream(h.ssrc)
         self.packets_received += 1
         self.bytes_received += len(data)
-        statistics = self.statistics.get(h.ssrc)
-        if statistics is None:
-            statistics = self.statistics[h.ssrc] = StreamStatistics(self.codecs[0].clockRate)
-        # aiortc's StreamStatistics and NackGenerator read only `sequence_number` and
-        # `timestamp`, which the parsed header has under the same names.
-        statistics.add(cast(RtpPacket, h))
         if self._nack_generators is not None:
             self._nack_losses(h)
-        now = time.monotonic()
         level = None
         if self._audio_level_id is not None:
             level = h.extensions.get(self._audio_level_id)
@@ -289,9 +285,8 @@ class PublishedTrack:
         self._starting = [s for s in subs if s.forwarder is None and not s.closed]
 
     def _restart_stream(self, ssrc: int) -> None:
-        """The publisher renumbered a stream: start its statistics, loss detection and every
-        forwarder on it over, from the current packet."""
-        self.statistics.pop(ssrc, None)
+        """The publisher renumbered a stream (its statistics started over by themselves):
+        start loss detection and every forwarder on it over, from the current packet."""
         if self._nack_generators is not None:
             self._nack_generators.pop(ssrc, None)
         for sub in self.subscriptions:

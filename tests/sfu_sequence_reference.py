@@ -1,7 +1,10 @@
-"""Which packets of a stream to believe, by sequence number (RFC 3550 appendix A.1): a jump too
-large to be loss or reordering is dropped, unless the next packet follows it, which means the
-sender restarted its numbering. Without this, one wild sequence number would move a forwarded
-stream's numbering (and its SRTP index) so far that every following packet looked too old."""
+"""Plain-Python twin of the sequence check in the native ReceiveStream
+(rtcroom._native.forward, src/native/forward/): which packets of a stream to believe, by
+sequence number (RFC 3550 appendix A.1): a jump too large to be loss or reordering is dropped,
+unless the next packet follows it, which means the sender restarted its numbering. Without this,
+one wild sequence number would move a forwarded stream's numbering (and its SRTP index) so far
+that every following packet looked too old. With aiortc's StreamStatistics, the oracle of
+ReceiveStream's property test."""
 
 from __future__ import annotations
 
