@@ -18,7 +18,7 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from rtcroom.aiortc_ext import repair
-from rtcroom.aiortc_ext.repair import STALL, RepairingJitterBuffer, starts_keyframe
+from rtcroom.aiortc_ext.repair import RENACK, STALL, RepairingJitterBuffer, starts_keyframe
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97,
@@ -157,3 +157,41 @@ def test_a_skip_stops_the_nacks_for_what_it_gave_up() -> None:
         clock.now += 0.2
     assert buffer.stalls == 1
     assert 2 not in nack.missing
+
+
+def test_a_gap_is_nacked_again_with_backoff_until_given_up() -> None:
+    clock = Clock()
+    buffer = RepairingJitterBuffer(512, is_video=True, clock=clock)
+    buffer.codecs = {96: VP8}
+    asked: list[tuple[float, int, list[int]]] = []
+    buffer.send_nack = lambda ssrc, lost: asked.append((round(clock.now - 100, 2), ssrc, lost))
+    feed(buffer, lossy_stream(), clock, step=0.05)
+    # Packet 3 (t=0.10) found the gap (the receiver's own NACK); asked again at least RENACK
+    # later, then at least twice that, then the frame was given up (at STALL) and no more asked.
+    assert [lost for _, _, lost in asked] == [[2], [2]]
+    assert {ssrc for _, ssrc, _ in asked} == {lossy_stream()[0].ssrc}
+    first, second = (t for t, _, _ in asked)
+    assert first - 0.10 >= RENACK - 1e-9 and second - first >= 2 * RENACK - 1e-9
+    assert second - 0.10 < STALL
+    assert buffer.stalls == 1
+
+
+def test_a_retransmission_answering_a_second_nack_repairs_the_gap() -> None:
+    clock = Clock()
+    buffer = RepairingJitterBuffer(512, is_video=True, clock=clock)
+    buffer.codecs = {96: VP8}
+    stream = lossy_stream()
+    buffer.send_nack = lambda ssrc, lost: stream.insert(stream.index(current[0]) + 1,
+                                                        packet(2, 2))
+    frames, plis = [], 0
+    current: list[RtpPacket] = []
+    for p in stream:
+        current[:] = [p]
+        pli, frame = buffer.add(p)
+        plis += pli
+        if frame is not None:
+            frames.append(frame.timestamp)
+        clock.now += 0.05
+    # Everything decodes, in order (one frame out per packet in: the backlog stays behind).
+    assert frames == [3000 * f for f in range(len(frames))] and len(frames) >= 15
+    assert (plis, buffer.stalls) == (0, 0)

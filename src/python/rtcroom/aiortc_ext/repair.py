@@ -11,8 +11,9 @@ Two things in aiortc (1.16) keep one lost packet from ever being repaired:
 - The video jitter buffer hands frames out in sequence-number order and holds every later frame
   until a missing packet arrives; it gives up only when the gap is a whole buffer (512 packets)
   behind the newest packet: at 5 frames/s of one packet each, 100 s. The receiver NACKs a gap
-  once, and again only when a newer gap appears. :class:`RepairingJitterBuffer` bounds the wait
-  as libwebrtc does: a frame that stays undecodable for ``STALL`` seconds is dropped with
+  once, and again only when a newer gap appears. :class:`RepairingJitterBuffer` asks again for
+  a gap's packets, ``RENACK`` seconds after the last ask and doubling, and bounds the wait as
+  libwebrtc does: a frame that stays undecodable for ``STALL`` seconds is dropped with
   everything before it, and decoding resumes at the next keyframe held, asking the sender for one
   (PLI, RFC 4585 6.3.1) until it arrives.
 
@@ -21,12 +22,14 @@ Relies on: ``RTCDtlsTransport._register_rtp_receiver(receiver, parameters)`` and
 ``aiortc.rtcrtpreceiver`` (its ``_packets``, ``_origin``, ``_capacity``, ``remove`` and
 ``_remove_frame``; ``add`` returning ``(pli_flag, frame)``, the receiver sending a PLI on the
 flag), ``RTCRtpReceiver.receive(parameters)``, its ``_RTCRtpReceiver__jitter_buffer`` and
-``_RTCRtpReceiver__nack_generator`` (a ``NackGenerator``, whose ``missing`` set it prunes);
+``_RTCRtpReceiver__nack_generator`` (a ``NackGenerator``, whose ``missing`` set it prunes) and
+``_send_rtcp_nack(media_ssrc, lost)``;
 checked by tests/test_aiortc_ext_repair.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Callable
@@ -41,11 +44,15 @@ from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add, uint16_gt
 
-__all__ = ["STALL", "RepairingJitterBuffer", "install", "starts_keyframe"]
+__all__ = ["RENACK", "STALL", "RepairingJitterBuffer", "install", "starts_keyframe"]
 
 STALL = 0.5
 """Seconds a video frame may wait for a missing packet (several round trips of NACK and
 retransmission on any path a room serves) before it is given up."""
+
+RENACK = 0.1
+"""Seconds after a gap was NACKed before it is NACKed again (doubling each time, until the
+frame is given up at ``STALL``): a lost retransmission is asked for again."""
 
 _PATCHED = "_rtcroom_repair"
 
@@ -90,10 +97,14 @@ class RepairingJitterBuffer(JitterBuffer):
         self.codecs: dict[int, RTCRtpCodecParameters] = {}
         self.nack: NackGenerator | None = None
         """The receiver's NACK generator: what a skip gives up is no longer asked for."""
+        self.send_nack: Callable[[int, list[int]], None] | None = None
+        """Sends a NACK for (media SSRC, sequence numbers): asks again for a gap's packets."""
         self.stalls = 0
         """Frames given up on since the buffer started."""
         self._clock = clock
         self._waiting_since: float | None = None
+        self._nacked_at: float | None = None
+        self._renack = RENACK
         self._asked_at: float | None = None
         self._need_keyframe = False
 
@@ -107,8 +118,15 @@ class RepairingJitterBuffer(JitterBuffer):
         if not self._is_video or not self._held_past_gap(packet):
             return pli, None
         if self._waiting_since is None:
-            self._waiting_since = now
-        elif now - self._waiting_since >= STALL and not self._need_keyframe:
+            # The receiver's NACK generator asked for the gap when it first saw it.
+            self._waiting_since = self._nacked_at = now
+            self._renack = RENACK
+        elif (self.send_nack is not None and self._nacked_at is not None
+              and now - self._nacked_at >= self._renack):
+            self._nacked_at = now
+            self._renack *= 2
+            self.send_nack(packet.ssrc, self._holes(packet.sequence_number))
+        if now - self._waiting_since >= STALL and not self._need_keyframe:
             self.stalls += 1
             self._need_keyframe = True
         if self._need_keyframe:
@@ -126,10 +144,18 @@ class RepairingJitterBuffer(JitterBuffer):
     def _held_past_gap(self, packet: RtpPacket) -> bool:
         """Whether ``packet``, just held, waits behind an incomplete earlier frame (the oldest
         frame alone still arriving is no stall)."""
-        if self._origin is None:
-            return False
+        if self._origin is None or self._packets[packet.sequence_number % self._capacity] \
+                is not packet:
+            return False  # one too old to keep
         head = self._packets[self._origin % self._capacity]
         return head is None or head.timestamp != packet.timestamp
+
+    def _holes(self, newest: int) -> list[int]:
+        """The sequence numbers missing between the oldest packet held and ``newest``."""
+        assert self._origin is not None
+        count = min(uint16_add(newest, -self._origin), self._capacity)
+        return [seq for i in range(count) if self._packets[
+            (seq := uint16_add(self._origin, i)) % self._capacity] is None]
 
     def _skip_to_keyframe(self) -> tuple[bool, JitterFrame | None]:
         """Drop what precedes the first keyframe held after the oldest frame (the first frame
@@ -182,6 +208,12 @@ def install() -> None:
         if isinstance(buffer, RepairingJitterBuffer):
             buffer.codecs = {c.payloadType: c for c in parameters.codecs}
             buffer.nack = self._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+
+            def send_nack(ssrc: int, lost: list[int]) -> None:
+                if lost:
+                    asyncio.ensure_future(self._send_rtcp_nack(ssrc, lost))
+
+            buffer.send_nack = send_nack
 
     setattr(register_rtp_receiver, _PATCHED, True)
     RTCDtlsTransport._register_rtp_receiver = register_rtp_receiver  # type: ignore[method-assign]
