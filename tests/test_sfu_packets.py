@@ -29,6 +29,7 @@ from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
 from rtcroom.server.sfu.keyframe import is_h264_keyframe, is_vp8_keyframe
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
+from rtcroom.server.sfu.resend import DEFAULT_INTERVAL, MIN_INTERVAL, ResendTimes
 from rtcroom.server.sfu.router import map_payload_types
 from rtcroom.server.sfu.rtpheader import parse_header, unwrap_rtx, wrap_rtx, write_extensions
 from sfu_forwarder_reference import extension_block, seq_newer
@@ -293,6 +294,19 @@ def test_rate_limit() -> None:
     assert limit.allow(10.0)
     assert not limit.allow(10.5)
     assert limit.allow(11.0)
+
+
+def test_a_packet_is_resent_at_most_once_per_round_trip() -> None:
+    times = ResendTimes(size=4)
+    assert times.allow(7, 10.0, rtt=0.05)
+    assert not times.allow(7, 10.04, rtt=0.05)  # the first may still be on its way
+    assert times.allow(8, 10.04, rtt=0.05)  # other packets are not held back
+    assert times.allow(7, 10.05, rtt=0.05)  # a round trip later: the resend was lost
+    assert times.allow(11, 10.06, rtt=0.05) and times.allow(7, 10.07, rtt=0.05)  # slot reused
+    assert times.allow(1, 20.0, rtt=None)
+    assert not times.allow(1, 20.0 + DEFAULT_INTERVAL / 2, rtt=None)
+    assert times.allow(2, 30.0, rtt=0.0)
+    assert not times.allow(2, 30.0 + MIN_INTERVAL / 2, rtt=0.0)
 
 
 def test_map_payload_types() -> None:

@@ -63,6 +63,7 @@ from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
 from rtcroom.server.sfu.pacing import SubscriberPacer, paced_by
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
+from rtcroom.server.sfu.resend import ResendTimes
 from rtcroom.server.sfu.rtpheader import RtpHeader, parse_header, unwrap_rtx, wrap_rtx
 from rtcroom.server.sfu.simulcast import StreamRates, choose_layer
 from rtcroom.server.sfu.transportcc import (
@@ -214,7 +215,8 @@ class PublishedTrack:
     def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
         try:
             h = parse_header(data)
-            if self._transport_cc is not None:  # every packet counts: RTX and probes too
+            # Every packet counts: RTX and probes too.
+            if self._transport_cc is not None and self._transport_cc_id is not None:
                 self._transport_cc.received(h.extensions.get(self._transport_cc_id), h.ssrc,
                                             time.monotonic())
             if h.payload_type in self._rtx_apt:
@@ -445,6 +447,7 @@ class Subscription:
         (the subscriber's LSR names one; the NTP time is the publisher's, so not our clock)."""
         self.nacks_received = 0
         self.retransmitted = 0
+        self._resend_times = ResendTimes()
         self._rtx: dict[int, int] = {}
         """This leg's payload type -> its RTX payload type, where RTX is negotiated."""
         self._rtx_sequence_number = random.randrange(1 << 15)
@@ -643,6 +646,8 @@ class Subscription:
         assert cache is not None
         now = time.monotonic()
         for seq in lost:
+            if not self._resend_times.allow(seq, now, self.rtt):
+                continue
             source_seq = forwarder.source_sequence_number(seq)
             if source_seq is None or forwarder.source is None:
                 continue
