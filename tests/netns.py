@@ -56,11 +56,13 @@ def namespace() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
 
-def run_scenario(ns: str, *args: str, timeout: float = 240) -> dict[str, Any]:
-    """Run tests/netns_scenario.py with ``args`` inside ``ns``; the JSON it prints last."""
+def run_scenario(ns: str, *args: str, timeout: float = 240,
+                 script: Path = SCENARIO) -> dict[str, Any]:
+    """Run ``script`` (tests/netns_scenario.py unless told) with ``args`` inside ``ns``; the JSON
+    it prints last."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(SCENARIO.parent), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(["ip", "netns", "exec", ns, sys.executable, str(SCENARIO), *args],
+    result = subprocess.run(["ip", "netns", "exec", ns, sys.executable, str(script), *args],
                             capture_output=True, text=True, timeout=timeout, env=env,
                             check=False)
     if result.returncode != 0:
