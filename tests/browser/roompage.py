@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rtcroom
 from aiohttp import web
-from serverutil import token
+from serverutil import token, wait_until
 
 PAGE = """<!doctype html>
 <html><head>
@@ -221,3 +222,47 @@ async def read_frames(track: Any, count: int, timeout: float = 30.0) -> list[Any
 
     await asyncio.wait_for(read(), timeout)
     return frames
+
+
+async def send_until_received(send: Any, arrived: Any, attempts: int = 100) -> None:
+    """Data channels open a moment after the track is subscribed: send until one arrives."""
+    for _ in range(attempts):
+        await send()
+        if await arrived():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("no message arrived")
+
+
+async def check_media_both_ways(page: Any, bot: rtcroom.Room, bot_data: Any) -> None:
+    """The page (joined as "browser" with a data track) and ``bot`` (audio, video and
+    ``bot_data``) receive each other's media: decoded video, audio that is not silence
+    (Chromium's fake microphone beeps) and data messages."""
+    await page_wait(page, "inbound().then(r => r.frames >= 10 && r.audioEnergy > 0)")
+
+    async def page_has_data() -> bool:
+        return bool(await page.evaluate("dataReceived.length"))
+
+    async def bot_sends() -> None:
+        bot_data.send("hello browser")
+
+    await send_until_received(bot_sends, page_has_data)
+    assert "hello browser" in await page.evaluate("dataReceived")
+
+    await wait_until(lambda: set(received(bot, "browser")) == {"audio", "video", "data"}, 30)
+    tracks = received(bot, "browser")
+    video = await read_frames(tracks["video"], 10)
+    assert video[-1].width == 320
+    audio = await read_frames(tracks["audio"], 150)
+    assert max(np.abs(f.to_ndarray()).max() for f in audio) > 1000
+    messages: list[Any] = []
+    tracks["data"].on("message", lambda data, track: messages.append(data))
+
+    async def page_sends() -> None:
+        await page.evaluate("dataTrack.send('hello bot')")
+
+    async def bot_has_data() -> bool:
+        return bool(messages)
+
+    await send_until_received(page_sends, bot_has_data)
+    assert messages[0] == "hello bot"

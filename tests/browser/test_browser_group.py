@@ -9,11 +9,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import rtcroom
 from loopback_peers import NoiseTrack, PatternTrack
-from roompage import join_page, open_page, page_server, page_wait, read_frames, received
+from roompage import (
+    check_media_both_ways,
+    join_page,
+    open_page,
+    page_server,
+    page_wait,
+    read_frames,
+    received,
+)
 from serverutil import (  # noqa: F401 (fixture)
     TcpProxy,
     loopback_ice,
@@ -25,16 +32,6 @@ from serverutil import (  # noqa: F401 (fixture)
 from test_group_room import Voice
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
-
-
-async def send_until_received(send: Any, arrived: Any, attempts: int = 100) -> None:
-    """Data channels open a moment after the track is subscribed: send until one arrives."""
-    for _ in range(attempts):
-        await send()
-        if await arrived():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("no message arrived")
 
 
 async def test_browser_and_python_bot_share_a_group_room(
@@ -54,38 +51,7 @@ async def test_browser_and_python_bot_share_a_group_room(
             assert seen["identity"] == "bot"
             assert {t["sid"] for t in seen["tracks"]} == set(bot.local_participant.tracks)
 
-            # Python -> browser, through the SFU: decoded video, audio energy, data.
-            await page_wait(page, "inbound().then(r => r.frames >= 10 && r.audioEnergy > 0)")
-
-            async def page_has_data() -> bool:
-                return bool(await page.evaluate("dataReceived.length"))
-
-            async def bot_sends() -> None:
-                bot_data.send("hello browser")
-
-            await send_until_received(bot_sends, page_has_data)
-            assert "hello browser" in await page.evaluate("dataReceived")
-
-            # Browser -> Python: decoded frames of the page's camera, its microphone's beeps,
-            # data messages.
-            await wait_until(lambda: set(received(bot, "browser")) == {"audio", "video",
-                                                                       "data"}, 30)
-            tracks = received(bot, "browser")
-            video = await read_frames(tracks["video"], 10)
-            assert video[-1].width == 320
-            audio = await read_frames(tracks["audio"], 150)
-            assert max(np.abs(f.to_ndarray()).max() for f in audio) > 1000
-            messages: list[Any] = []
-            tracks["data"].on("message", lambda data, track: messages.append(data))
-
-            async def page_sends() -> None:
-                await page.evaluate("dataTrack.send('hello bot')")
-
-            async def bot_has_data() -> bool:
-                return bool(messages)
-
-            await send_until_received(page_sends, bot_has_data)
-            assert messages[0] == "hello bot"
+            await check_media_both_ways(page, bot, bot_data)
 
             # One connection, to the SFU, settled (no offer left unanswered either way).
             states = await page.evaluate(

@@ -3,14 +3,20 @@ participants: joining, seeing who is there, and media and data flowing both ways
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import rtcroom
-from roompage import join_page, open_page, page_server, page_wait, read_frames, received
+from roompage import (
+    check_media_both_ways,
+    join_page,
+    open_page,
+    page_server,
+    page_wait,
+    read_frames,
+    received,
+)
 from serverutil import (  # noqa: F401 (fixture)
     TcpProxy,
     loopback_ice,
@@ -44,32 +50,7 @@ async def test_browser_and_python_bots_share_a_peer_to_peer_room(
             assert seen["identity"] == "bot" and seen["sid"] == bot.local_participant.sid
             assert {t["sid"] for t in seen["tracks"]} == set(bot.local_participant.tracks)
 
-            # Python -> browser: decoded video frames, audio energy, data messages.
-            await page_wait(page, "inbound().then(r => r.frames >= 10 && r.audioEnergy > 0)")
-            for _ in range(100):
-                bot_data.send("hello browser")
-                if await page.evaluate("dataReceived.length"):
-                    break
-                await asyncio.sleep(0.1)
-            assert "hello browser" in await page.evaluate("dataReceived")
-
-            # Browser -> Python: decoded frames, non-silent audio (Chromium's fake microphone
-            # beeps), data messages.
-            await wait_until(lambda: set(received(bot, "browser")) == {"audio", "video",
-                                                                       "data"}, 30)
-            tracks = received(bot, "browser")
-            video = await read_frames(tracks["video"], 10)
-            assert video[-1].width == 320
-            audio = await read_frames(tracks["audio"], 150)
-            assert max(np.abs(f.to_ndarray()).max() for f in audio) > 1000
-            messages: list[Any] = []
-            tracks["data"].on("message", lambda data, track: messages.append(data))
-            for _ in range(100):
-                await page.evaluate("dataTrack.send('hello bot')")
-                if messages:
-                    break
-                await asyncio.sleep(0.1)
-            assert messages[0] == "hello bot"
+            await check_media_both_ways(page, bot, bot_data)
             # One connection per direction, none left waiting for an answer (the SDK's
             # opening offer was closed by the server).
             open_states = await page.evaluate(

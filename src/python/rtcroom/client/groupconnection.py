@@ -39,6 +39,7 @@ from rtcroom.aiortc_ext.simulcast import SimulcastSender
 from rtcroom.aiortc_ext.transceiver import renew, retire
 from rtcroom.client.codecs import prefer_codecs
 from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack, LocalVideoTrack
+from rtcroom.client.mediaconnections import MediaConnections
 from rtcroom.signaling.messages import PeerConnectionState, SessionDescription
 from rtcroom.signaling.sdp import inactive_mids, msid_track_ids
 
@@ -47,7 +48,7 @@ __all__ = ["GroupPeerConnection"]
 logger = logging.getLogger("rtcroom.webrtc")
 
 
-class GroupPeerConnection:
+class GroupPeerConnection(MediaConnections):
     def __init__(
         self,
         configuration: Callable[[], RTCConfiguration],
@@ -59,15 +60,8 @@ class GroupPeerConnection:
         codecs: dict[str, list[str]] | None = None,
         simulcast: bool = False,
     ) -> None:
-        self._configuration = configuration
+        super().__init__(configuration, send, on_track, on_channel, on_state, dscp, codecs)
         self._simulcast = simulcast
-        self._codecs = codecs or {}
-        self._send = send
-        self._on_track = on_track
-        self._on_channel = on_channel
-        self._on_state = on_state
-        self._dscp = dscp
-        self._tracks: list[LocalTrack] = []
         self._senders: dict[LocalTrack, tuple[RTCRtpTransceiver, MediaStreamTrack]] = {}
         self._channels: dict[LocalTrack, RTCDataChannel] = {}
         self._layered: dict[LocalTrack, SimulcastSender] = {}
@@ -98,9 +92,7 @@ class GroupPeerConnection:
             tap.stop()
         channel = self._channels.pop(track, None)
         if channel is not None:
-            if isinstance(track, LocalDataTrack):
-                track._remove_data_channel(channel)
-            channel.close()
+            self._close_channel(track, channel)
 
     def _attach_tracks(self, pc: RTCPeerConnection) -> None:
         for track in self._tracks:
@@ -114,12 +106,7 @@ class GroupPeerConnection:
                 if layered:
                     self._layered[track] = SimulcastSender(transceiver, tap)
             elif isinstance(track, LocalDataTrack) and track not in self._channels:
-                channel = pc.createDataChannel(
-                    track.id, ordered=track.ordered,
-                    maxPacketLifeTime=track.max_packet_life_time,
-                    maxRetransmits=track.max_retransmits)
-                self._channels[track] = channel
-                track._add_data_channel(channel)
+                self._channels[track] = self._open_channel(pc, track)
 
     # --- what the server sends ------------------------------------------------------------------
 

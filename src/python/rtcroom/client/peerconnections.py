@@ -39,6 +39,7 @@ from aiortc.sdp import candidate_from_sdp
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.client.codecs import prefer_codecs
 from rtcroom.client.localtrack import LocalDataTrack, LocalMediaTrack, LocalTrack
+from rtcroom.client.mediaconnections import MediaConnections
 from rtcroom.signaling.messages import IceState, PeerConnectionState, SessionDescription
 from rtcroom.signaling.sdp import msid_track_ids
 
@@ -71,7 +72,7 @@ class _Incoming:
     new_tracks: list[MediaStreamTrack] = field(default_factory=list)
 
 
-class PeerConnections:
+class PeerConnections(MediaConnections):
     def __init__(
         self,
         configuration: Callable[[], RTCConfiguration],
@@ -82,14 +83,7 @@ class PeerConnections:
         dscp: bool = False,
         codecs: dict[str, list[str]] | None = None,
     ) -> None:
-        self._configuration = configuration
-        self._codecs = codecs or {}
-        self._send = send
-        self._on_track = on_track
-        self._on_channel = on_channel
-        self._on_state = on_state
-        self._dscp = dscp
-        self._tracks: list[LocalTrack] = []
+        super().__init__(configuration, send, on_track, on_channel, on_state, dscp, codecs)
         self._outgoing: dict[str, _Outgoing] = {}
         self._incoming: dict[str, _Incoming] = {}
         # The latest trickled ICE state per connection id, until it can be applied.
@@ -118,9 +112,7 @@ class PeerConnections:
             tap.stop()
         channel = out.channels.pop(track, None)
         if channel is not None:
-            if isinstance(track, LocalDataTrack):
-                track._remove_data_channel(channel)
-            channel.close()
+            self._close_channel(track, channel)
 
     def _renegotiate_all(self) -> None:
         for pc_id in self._outgoing:
@@ -166,12 +158,7 @@ class PeerConnections:
                 out.senders[track] = (sender, tap)
                 added = True
             elif isinstance(track, LocalDataTrack) and track not in out.channels:
-                channel = out.pc.createDataChannel(
-                    track.id, ordered=track.ordered,
-                    maxPacketLifeTime=track.max_packet_life_time,
-                    maxRetransmits=track.max_retransmits)
-                out.channels[track] = channel
-                track._add_data_channel(channel)
+                out.channels[track] = self._open_channel(out.pc, track)
                 added = True
         return added
 
