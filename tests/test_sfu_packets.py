@@ -18,7 +18,7 @@ from aiortc.rtcrtpparameters import (
     RTCRtpHeaderExtensionParameters,
     RTCRtpParameters,
 )
-from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unpack_header_extensions
 from aiortc.rtp import wrap_rtx as aiortc_wrap_rtx
 from hypothesis import given, settings
@@ -374,23 +374,34 @@ _VERDICTS = {Verdict.ACCEPT: 0, Verdict.RESTART: 1, Verdict.DROP: 2}
 
 
 class _ReferenceStream:
-    """The twin of the native ReceiveStream: the sequence check, and aiortc's StreamStatistics
-    started over at a restart, as the router used them."""
+    """The twin of the native ReceiveStream: the sequence check, aiortc's StreamStatistics and
+    (with ``nack``) its NackGenerator, both started over at a restart, as the router used them."""
 
-    def __init__(self, clock_rate: int) -> None:
+    def __init__(self, clock_rate: int, nack: bool = False) -> None:
         self.clock_rate = clock_rate
         self.check = SequenceCheck()
         self.stats = StreamStatistics(clock_rate)
+        self.nack = NackGenerator() if nack else None
 
     def add(self, seq: int, timestamp: int, now: float) -> int:
         verdict = self.check.check(seq)
         if verdict is Verdict.RESTART:
             self.stats = StreamStatistics(self.clock_rate)
-        if verdict is not Verdict.DROP:
-            # aiortc reads the arrival time from time.time() itself.
-            with mock.patch("aiortc.rtcrtpreceiver.time", mock.Mock(time=lambda: now)):
-                self.stats.add(mock.Mock(sequence_number=seq, timestamp=timestamp))
+            if self.nack is not None:
+                self.nack = NackGenerator()
+        if verdict is Verdict.DROP:
+            return _VERDICTS[verdict]
+        packet = mock.Mock(sequence_number=seq, timestamp=timestamp)
+        # aiortc reads the arrival time from time.time() itself.
+        with mock.patch("aiortc.rtcrtpreceiver.time", mock.Mock(time=lambda: now)):
+            self.stats.add(packet)
+        if self.nack is not None and self.nack.add(packet):
+            return 3  # accepted, with new losses to NACK
         return _VERDICTS[verdict]
+
+    @property
+    def missing(self) -> list[int]:
+        return sorted(self.nack.missing) if self.nack is not None else []
 
 
 def _same_statistics(native: ReceiveStream, reference: _ReferenceStream) -> None:
@@ -423,6 +434,30 @@ def test_receive_stream_agrees_with_sequence_check_and_aiortc_statistics(
         _same_statistics(native, reference)
         if report and reference.stats.max_seq is not None:
             assert native.fraction_lost == reference.stats.fraction_lost
+
+
+@settings(max_examples=300)
+@given(st.integers(0, 0xFFFF),
+       st.lists(st.one_of(st.integers(-3, 5), st.integers(-200, 200),
+                          st.integers(0, 0xFFFF)),  # next, reordered, wild
+                max_size=80))
+def test_receive_stream_nacks_as_aiortc_nack_generator(seq: int, steps: list[int]) -> None:
+    """With nack: the verdicts (3 where aiortc's NackGenerator reports new losses) and the
+    missing sequence numbers, packet by packet, across gaps, reordering, restarts and
+    wrap-around."""
+    native, reference = ReceiveStream(90000, nack=True), _ReferenceStream(90000, nack=True)
+    for step in steps:
+        seq = (seq + step) & 0xFFFF
+        assert native.add(seq, 0, 0.0) == reference.add(seq, 0, 0.0)
+        assert native.missing == reference.missing
+
+
+def test_receive_stream_nacks_only_when_asked() -> None:
+    plain, nacking = ReceiveStream(90000), ReceiveStream(90000, nack=True)
+    assert [plain.add(s, 0, 0.0) for s in (1, 2, 5)] == [0, 0, 0]
+    assert [nacking.add(s, 0, 0.0) for s in (1, 2, 5)] == [0, 0, 3]
+    assert (plain.missing, nacking.missing) == ([], [3, 4])
+    assert nacking.add(3, 0, 0.0) == 0 and nacking.missing == [4]
 
 
 def test_receive_stream_drops_wild_jumps_and_restarts_its_statistics() -> None:

@@ -175,14 +175,16 @@ PYBIND11_MODULE(forward, m) {
              },
              py::arg("data"), "Verifies and decrypts one SRTP packet; None if refused.");
     py::class_<ReceiveStream>(m, "ReceiveStream")
-        .def(py::init<int>(), py::arg("clock_rate"))
+        .def(py::init<int, bool>(), py::arg("clock_rate"), py::arg("nack") = false)
         .def("add",
              [](ReceiveStream &r, std::uint16_t seq, std::uint32_t timestamp, double now) {
                  return static_cast<int>(r.Add(seq, timestamp, now));
              },
              py::arg("sequence_number"), py::arg("timestamp"), py::arg("now"),
              "Counts one packet: 0 accepted, 1 accepted as a restart of the stream's numbering "
-             "(statistics start over), 2 dropped.")
+             "(statistics start over), 2 dropped, 3 accepted and it showed new losses (only "
+             "with nack: NACK `missing` now).")
+        .def_property_readonly("missing", &ReceiveStream::missing)
         .def_property_readonly("base_seq", &ReceiveStream::base_seq)
         .def_property_readonly("max_seq", &ReceiveStream::max_seq)
         .def_property_readonly("cycles", &ReceiveStream::cycles)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <stdexcept>
 
 #ifndef _WIN32
@@ -245,7 +246,7 @@ bool Uint16Greater(std::uint16_t a, std::uint16_t b) {
 }
 }  // namespace
 
-ReceiveStream::ReceiveStream(int clock_rate) : clock_rate_(clock_rate) {
+ReceiveStream::ReceiveStream(int clock_rate, bool nack) : clock_rate_(clock_rate), nack_(nack) {
     if (clock_rate <= 0) {
         throw std::invalid_argument("clock_rate must be positive");
     }
@@ -269,14 +270,40 @@ ReceiveStream::Verdict ReceiveStream::Add(std::uint16_t seq, std::uint32_t times
             bad_seq_.reset();
             verdict = kRestart;
             *this = [&] {
-                ReceiveStream fresh(clock_rate_);
+                ReceiveStream fresh(clock_rate_, nack_);
                 fresh.check_max_ = seq;
                 return fresh;
             }();
         }  // else a duplicate or a late packet: accepted
     }
     Count(seq, timestamp, now);
+    if (nack_ && Missed(seq) && verdict == kAccept) {
+        verdict = kLoss;
+    }
     return verdict;
+}
+
+bool ReceiveStream::Missed(std::uint16_t seq) {
+    constexpr std::uint16_t kHistory = 128;  // aiortc.rtcrtpreceiver.RTP_HISTORY_SIZE
+    if (!nack_max_) {
+        nack_max_ = seq;
+        return false;
+    }
+    bool missed = false;
+    if (Uint16Greater(seq, *nack_max_)) {
+        for (std::uint16_t s = *nack_max_ + 1; Uint16Greater(seq, s); ++s) {
+            missing_.insert(s);
+            missed = true;
+        }
+        nack_max_ = seq;
+    } else {
+        missing_.erase(seq);
+    }
+    const std::uint16_t oldest = *nack_max_ - kHistory;
+    for (auto it = missing_.begin(); it != missing_.end();) {
+        it = Uint16Greater(oldest, *it) ? missing_.erase(it) : std::next(it);
+    }
+    return missed;
 }
 
 void ReceiveStream::Count(std::uint16_t seq, std::uint32_t timestamp, double now) {

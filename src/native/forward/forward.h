@@ -19,6 +19,7 @@
 #include <memory>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -92,14 +93,21 @@ private:
 // (rtcroom.server.sfu.sequence's rule, RFC 3550 appendix A.1) and the receive statistics for
 // the receiver reports to the publisher (aiortc's StreamStatistics, to the number: its jitter
 // in timestamp units, cumulative loss clamped to 24 bits, fraction lost since the last report).
-// Oracles: SequenceCheck and aiortc.rtcrtpreceiver.StreamStatistics (tests/test_sfu_packets.py).
+// With `nack`, also the sequence numbers to NACK the publisher for (aiortc's NackGenerator fed
+// with the packets believed, started over at a restart), so that the router needs no second
+// Python object per packet for them.
+// Oracles: SequenceCheck, aiortc.rtcrtpreceiver.StreamStatistics and NackGenerator
+// (tests/test_sfu_packets.py).
 class ReceiveStream {
 public:
-    enum Verdict { kAccept = 0, kRestart = 1, kDrop = 2 };
-    explicit ReceiveStream(int clock_rate);
+    // kLoss: accepted, and it showed packets missing that were not before (NACK them now).
+    enum Verdict { kAccept = 0, kRestart = 1, kDrop = 2, kLoss = 3 };
+    explicit ReceiveStream(int clock_rate, bool nack = false);
     // `now` in seconds (any clock; only differences count). On kRestart the statistics start
     // over from this packet; on kDrop nothing is counted.
     Verdict Add(std::uint16_t sequence_number, std::uint32_t timestamp, double now);
+    // The missing sequence numbers still worth asking for, ascending (empty without `nack`).
+    std::vector<std::uint16_t> missing() const { return {missing_.begin(), missing_.end()}; }
 
     std::optional<std::uint16_t> base_seq() const { return base_seq_; }
     std::optional<std::uint16_t> max_seq() const { return max_seq_; }
@@ -113,8 +121,12 @@ public:
 
 private:
     void Count(std::uint16_t sequence_number, std::uint32_t timestamp, double now);
+    bool Missed(std::uint16_t sequence_number);
 
     int clock_rate_;
+    bool nack_;
+    std::optional<std::uint16_t> nack_max_;
+    std::set<std::uint16_t> missing_;
     std::optional<std::uint16_t> check_max_, bad_seq_;
     std::optional<std::uint16_t> base_seq_, max_seq_;
     std::int64_t cycles_ = 0, packets_received_ = 0, jitter_q4_ = 0;

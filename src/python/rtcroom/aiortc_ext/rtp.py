@@ -26,10 +26,10 @@ sender's SSRC. This module is the only place the SFU touches aiortc internals; w
 - `RTCRtpSender._run_rtcp` (started by `send()`), and the name-mangled `__rtcp_started`,
   `__rtcp_exited` events `stop()` waits on and `__cname`: replaced so a forwarded stream's sender
   reports describe the forwarded packets instead of the (absent) encoder's.
-- `aiortc.rtcrtpreceiver.NackGenerator` (undocumented), fed with any object with
-  `sequence_number` and `timestamp`: NACK lists for the streams the SFU receives instead of the
-  receiver; and `StreamStatistics`, the same way: the oracle of the SFU's native receive
-  statistics (rtcroom._native.forward.ReceiveStream), which report as aiortc's receivers do.
+- `aiortc.rtcrtpreceiver.NackGenerator` and `StreamStatistics` (undocumented), fed with any
+  object with `sequence_number` and `timestamp`: the oracles of the SFU's native receive
+  statistics and NACK lists (rtcroom._native.forward.ReceiveStream), which report and NACK as
+  aiortc's receivers do.
 - `RTCRtpSender._ssrc` / `_rtx_ssrc`, `RTCRtpReceiver.__rtcp_ssrc`, `RTCRtpTransceiver._codecs` / `_headerExtensions`: the SSRC to
   send feedback from and the negotiated codecs and header extension ids.
 

@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, cast
+from typing import Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
@@ -34,7 +34,6 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     RtcpSenderInfo,
     RtcpSrPacket,
-    RtpPacket,
     unpack_remb_fci,
 )
 
@@ -43,7 +42,6 @@ from rtcroom.aiortc_ext.rtp import (
     RTCP_INTERVAL,
     DirectSink,
     ForwardedTrack,
-    NackGenerator,
     attach_sender,
     direct_sink,
     negotiated_codecs,
@@ -64,7 +62,7 @@ from rtcroom.server.sfu.pacing import SubscriberPacer, paced_by
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.resend import ResendTimes
-from rtcroom.server.sfu.rtpheader import RtpHeader, parse_header, unwrap_rtx, wrap_rtx
+from rtcroom.server.sfu.rtpheader import parse_header, unwrap_rtx, wrap_rtx
 from rtcroom.server.sfu.simulcast import StreamRates, choose_layer
 from rtcroom.server.sfu.transportcc import (
     TRANSPORT_CC_URI,
@@ -76,8 +74,9 @@ MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
-_RESTART, _DROP = 1, 2
-"""ReceiveStream.add's verdicts besides accepting the packet."""
+_RESTART, _DROP, _LOSS = 1, 2, 3
+"""ReceiveStream.add's verdicts besides accepting the packet (_LOSS: accepted, and it showed
+packets missing that were not before: NACK them)."""
 
 KEYFRAME_REQUEST_INTERVAL = 1.0
 """Seconds between keyframe requests for one stream of a publisher's track (one stream per track
@@ -196,13 +195,12 @@ class PublishedTrack:
         self.nacks_sent = 0
         self.retransmissions_received = 0
         self.statistics: dict[int, ReceiveStream] = {}
-        """Per stream: which packets to believe and the receive statistics reported to the
-        publisher in receiver reports (native, one call per packet)."""
+        """Per stream: which packets to believe, the receive statistics reported to the
+        publisher in receiver reports and (video) the losses to NACK it for (native, one call
+        per packet)."""
         self.fractions_lost: dict[int, int] = {}
         """Fraction lost (Q8) per stream in the last receiver report: loss upstream of the SFU,
         which the subscribers' reports include too."""
-        self._nack_generators: dict[int, NackGenerator] | None = (
-            {} if self.kind == "video" else None)
         self._sender_report_times: dict[int, float] = {}
         self._sends: set[asyncio.Future[bool]] = set()
         self.closed = False
@@ -213,12 +211,13 @@ class PublishedTrack:
         self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
 
     def _on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
+        now = time.monotonic()
         try:
             h = parse_header(data)
             # Every packet counts: RTX and probes too.
             if self._transport_cc is not None and self._transport_cc_id is not None:
                 self._transport_cc.received(h.extensions.get(self._transport_cc_id), h.ssrc,
-                                            time.monotonic())
+                                            now)
             if h.payload_type in self._rtx_apt:
                 # A retransmission our NACK asked for: forward the packet it carries.
                 media_ssrc = self._rtx_media_ssrc(h.ssrc)
@@ -233,17 +232,17 @@ class PublishedTrack:
             return
         statistics = self.statistics.get(h.ssrc)
         if statistics is None:
-            statistics = self.statistics[h.ssrc] = ReceiveStream(self.codecs[0].clockRate)
-        now = time.monotonic()
+            statistics = self.statistics[h.ssrc] = ReceiveStream(
+                self.codecs[0].clockRate, nack=self.kind == "video")
         verdict = statistics.add(h.sequence_number, h.timestamp, now)
         if verdict == _DROP:
             return
         if verdict == _RESTART:
             self._restart_stream(h.ssrc)
+        elif verdict == _LOSS:
+            self._nack(h.ssrc, statistics.missing)
         self.packets_received += 1
         self.bytes_received += len(data)
-        if self._nack_generators is not None:
-            self._nack_losses(h)
         level = None
         if self._audio_level_id is not None:
             level = h.extensions.get(self._audio_level_id)
@@ -287,10 +286,8 @@ class PublishedTrack:
         self._starting = [s for s in subs if s.forwarder is None and not s.closed]
 
     def _restart_stream(self, ssrc: int) -> None:
-        """The publisher renumbered a stream (its statistics started over by themselves):
-        start loss detection and every forwarder on it over, from the current packet."""
-        if self._nack_generators is not None:
-            self._nack_generators.pop(ssrc, None)
+        """The publisher renumbered a stream (its statistics and loss detection started over
+        by themselves): start every forwarder on it over, from the current packet."""
         for sub in self.subscriptions:
             if sub.forwarder is not None:
                 sub.forwarder.restart(ssrc)
@@ -307,16 +304,12 @@ class PublishedTrack:
             media_ssrc = self.ssrcs[0]
         return media_ssrc
 
-    def _nack_losses(self, h: RtpHeader) -> None:
+    def _nack(self, ssrc: int, lost: list[int]) -> None:
         """NACK the publisher for packets lost on its own leg (video)."""
-        assert self._nack_generators is not None
-        generator = self._nack_generators.get(h.ssrc)
-        if generator is None:
-            generator = self._nack_generators[h.ssrc] = NackGenerator()
         rtcp_ssrc = receiver_rtcp_ssrc(self.receiver)
-        if generator.add(cast(RtpPacket, h)) and rtcp_ssrc is not None:
-            nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=rtcp_ssrc, media_ssrc=h.ssrc)
-            nack.lost = sorted(generator.missing)
+        if rtcp_ssrc is not None:
+            nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=rtcp_ssrc, media_ssrc=ssrc)
+            nack.lost = lost
             self.nacks_sent += 1
             self._spawn(send_rtcp(self.receiver.transport, [nack]))
 
