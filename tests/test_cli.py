@@ -109,11 +109,22 @@ async def test_join_bots_publish_report_and_record(tmp_path: Path) -> None:
     # gathers the machine's other addresses) would not meet them in a group room.
     env = env_with(tmp_path, RTCROOM_ROOM_TYPE="peer-to-peer")
     async with Serving(env) as server:
-        # Media stays on loopback, as every test's traffic must. The durations leave room for a
-        # cold start (a fresh venv compiles every module on first import).
-        speaker = asyncio.create_task(run("join", server.url, "--identity", "speaker", "--room",
-                                          "r", "--duration", "12", "--ice-address", "127.0.0.1",
-                                          env=env))
+        # Media stays on loopback, as every test's traffic must. The listener starts once the
+        # speaker is in the room (a fresh venv's first start, on a busy machine, can take
+        # longer than the listener's stay), and the speaker stays until it saw the listener go.
+        speaker = await asyncio.create_subprocess_exec(
+            *RTCROOM, "join", server.url, "--identity", "speaker", "--room", "r",
+            "--ice-address", "127.0.0.1", env=env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        said: list[str] = []
+
+        async def speaker_says(pattern: str) -> None:
+            while not any(re.search(pattern, line) for line in said):
+                line = (await asyncio.wait_for(speaker.stdout.readline(), 60)).decode()
+                assert line, f"the speaker stopped before saying {pattern!r}: {said}"
+                said.append(line)
+
+        await speaker_says(r"^speaker: joined room r ")
         code, out, err = await run("join", server.url, "--identity", "listener", "--room", "r",
                                    "--no-audio", "--no-video", "--record",
                                    str(tmp_path / "rec"), "--duration", "9",
@@ -122,11 +133,11 @@ async def test_join_bots_publish_report_and_record(tmp_path: Path) -> None:
         assert "listener: joined room r" in out and "listener: disconnected" in out
         assert "receiving audio 'tone' from speaker" in out
         assert "message from speaker: 'hello #1 from speaker'" in out
-        s_code, s_out, s_err = await speaker
-        assert s_code == 0, s_err
-        # which of the two processes got in first is up to the scheduler
-        assert re.search(r"speaker: listener (joined|is here)", s_out)
-        assert "speaker: listener left" in s_out
+        await speaker_says(r"^speaker: listener left")
+        speaker.terminate()
+        rest, s_err = await asyncio.wait_for(speaker.communicate(), 30)
+        assert speaker.returncode == 0, s_err.decode()
+        assert re.search(r"speaker: listener (joined|is here)", "".join(said) + rest.decode())
     recordings = sorted((tmp_path / "rec").iterdir())
     assert len(recordings) == 2
     kinds = []
