@@ -18,7 +18,7 @@ import atheris
 from aiortc.sdp import SessionDescription
 from rtcroom.accesstoken import verify_token
 from rtcroom.errors import TwilioError
-from rtcroom.server.sfu.keyframe import is_h264_keyframe, is_vp8_keyframe
+from rtcroom.media.keyframe import is_h264_keyframe, is_vp8_keyframe
 from rtcroom.server.sfu.rtpheader import parse_header, unwrap_rtx, wrap_rtx
 from rtcroom.server.sfu.simulcast import rtx_ssrcs, simulcast_ssrcs
 from rtcroom.signaling.fields import MessageFormatError

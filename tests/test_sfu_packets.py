@@ -25,8 +25,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback_peers import pattern
 from rtcroom._native.forward import ReceiveStream
+from rtcroom.media.keyframe import is_h264_keyframe, is_vp8_keyframe
 from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
-from rtcroom.server.sfu.keyframe import is_h264_keyframe, is_vp8_keyframe
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.resend import DEFAULT_INTERVAL, MIN_INTERVAL, ResendTimes

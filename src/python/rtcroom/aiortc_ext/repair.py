@@ -37,12 +37,13 @@ from typing import Any
 
 import aiortc.rtcrtpreceiver
 from aiortc import RTCRtpCodecParameters, RTCRtpReceiver
-from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add, uint16_gt
+
+from rtcroom.media.keyframe import KEYFRAME_TESTS
 
 __all__ = ["RENACK", "STALL", "RepairingJitterBuffer", "install", "starts_keyframe"]
 
@@ -58,30 +59,10 @@ _PATCHED = "_rtcroom_repair"
 
 
 def starts_keyframe(mime_type: str, payload: bytes) -> bool | None:
-    """Whether an RTP ``payload`` of codec ``mime_type`` starts a keyframe (VP8: RFC 7741;
-    H.264: an IDR slice or parameter sets, RFC 6184); None for a codec it cannot tell."""
-    mime_type = mime_type.lower()
-    try:
-        if mime_type == "video/vp8":
-            descriptor, data = VpxPayloadDescriptor.parse(payload)
-            # The frame tag's P bit (RFC 6386 9.1) is 0 on keyframes.
-            return bool(descriptor.partition_start and descriptor.partition_id == 0
-                        and data and not data[0] & 1)
-        if mime_type == "video/h264":
-            nal = payload[0] & 0x1F
-            if nal == 24:  # STAP-A: 16-bit sizes, each followed by a NAL unit
-                pos = 1
-                while pos + 2 < len(payload):
-                    if payload[pos + 2] & 0x1F in (5, 7):
-                        return True
-                    pos += 2 + int.from_bytes(payload[pos:pos + 2], "big")
-                return False
-            if nal == 28:  # FU-A: the start fragment carries the NAL type
-                return bool(payload[1] & 0x80) and payload[1] & 0x1F in (5, 7)
-            return nal in (5, 7)
-    except (IndexError, ValueError):
-        return False
-    return None
+    """Whether an RTP ``payload`` of codec ``mime_type`` starts a keyframe (the SFU's test,
+    :data:`rtcroom.media.keyframe.KEYFRAME_TESTS`); None for a codec it cannot tell."""
+    test = KEYFRAME_TESTS.get(mime_type.lower())
+    return None if test is None else test(payload, 0, len(payload))
 
 
 class RepairingJitterBuffer(JitterBuffer):

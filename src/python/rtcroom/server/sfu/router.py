@@ -54,10 +54,10 @@ from rtcroom.aiortc_ext.rtp import (
     untap_receiver,
     write_rtp,
 )
+from rtcroom.media.keyframe import KEYFRAME_TESTS, KeyframeTest
 from rtcroom.server.sfu.audiolevel import DecodedAudioLevel
 from rtcroom.server.sfu.datarelay import PublishedDataTrack
 from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, forward_all, native_sink
-from rtcroom.server.sfu.keyframe import KEYFRAME_TESTS, KeyframeTest
 from rtcroom.server.sfu.pacing import SubscriberPacer, paced_by
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
