@@ -457,10 +457,6 @@ class Subscription:
         forwarder = self.forwarder
         return self._packets_sent + (forwarder.sent_packets if forwarder is not None else 0)
 
-    @packets_sent.setter
-    def packets_sent(self, value: int) -> None:
-        self._packets_sent += value - self.packets_sent
-
     @property
     def bytes_sent(self) -> int:
         forwarder = self.forwarder
