@@ -94,7 +94,8 @@ async def _wait_for_stop(duration: float | None) -> None:
 
 def _server_config(args: argparse.Namespace) -> tuple[ServerConfig, bool]:
     """The server's config, and whether it runs on generated development credentials."""
-    config = load_config(args.config, host=args.host, port=args.port, room_type=args.room_type)
+    config = load_config(args.config, host=args.host, port=args.port, room_type=args.room_type,
+                         video_codecs=args.video_codecs)
     if config.credentials is not None:
         return config, False
     if any(os.environ.get(v) for v in _CREDENTIAL_VARS) or any(
@@ -280,6 +281,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--room-type", default=None,
                        help="type of rooms created on first connect (default $RTCROOM_ROOM_TYPE "
                             "or group)")
+    serve.add_argument("--video-codecs", default=None, metavar="LIST",
+                       help="video codecs publishers may send in group rooms created without "
+                            "VideoCodecs, e.g. VP8,H264 (default $RTCROOM_VIDEO_CODECS or every "
+                            "codec the server forwards)")
 
     token = sub.add_parser("token", help="print an access token (JWT) and nothing else")
     token.add_argument("--identity", required=True)

@@ -316,6 +316,14 @@ class RoomConnection:
             for published in state.published.tracks:
                 waiter = self._publishing.get(published.id)
                 if waiter is None or waiter.done():
+                    refused = self._tracks.get(published.id)
+                    if published.error is not None and refused is not None:
+                        # A group room's SFU refused the media of a track it had given a sid
+                        # (its offer had none of the room's video codecs).
+                        await self.unpublish_track(refused[0])
+                        room.local_participant._publication_refused(
+                            refused[0], from_code(published.error.code,
+                                                  published.error.message or None))
                     continue
                 if published.sid and published.state == "ready":
                     waiter.set_result(published.sid)

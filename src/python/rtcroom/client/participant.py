@@ -480,6 +480,15 @@ class LocalParticipant(Participant):
     def _publication_failed(self, track: LocalTrack, error: TwilioError) -> None:
         self._emit("track_publication_failed", error, track)
 
+    def _publication_refused(self, track: LocalTrack, error: TwilioError) -> None:
+        """The server failed a track after publishing it (its media was refused): the
+        publication goes, and ``track_publication_failed`` says why."""
+        publication = self._publication_of(track)
+        if publication is not None:
+            del self.tracks[publication.track_sid]
+            track._remove_watcher(self._local_track_changed)
+        self._publication_failed(track, error)
+
     def _publish_priority_changed(self, publication: LocalTrackPublication) -> None:
         if self._signaling is not None:
             self._signaling.publish_priority_changed(publication.track_sid, publication.priority)

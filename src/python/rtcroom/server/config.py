@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rtcroom.server.rooms.room import ROOM_TYPES
+from rtcroom.server.videocodecs import parse_video_codecs
 from rtcroom.signaling.fields import MessageFormatError
 from rtcroom.signaling.messages import IceServer
 
@@ -67,6 +68,10 @@ class ServerConfig:
     dscp: bool = False
     # Pace the video the SFU sends each subscriber with the native pacer (README: its cost).
     pacing: bool = False
+    # The VideoCodecs of a group room created without them (ad-hoc, or by REST without the
+    # parameter). None: every video codec the SFU can forward (Twilio's default is VP8 and
+    # H264, the two it has; rtcroom adds the ones it forwards beyond those, such as VP9).
+    video_codecs: tuple[str, ...] | None = None
     # What one client may cost (see rtcroom.server.limits for what crossing each one does).
     max_message_bytes: int = 1 << 20
     max_messages_per_second: int = 100
@@ -107,6 +112,7 @@ _ENV = {
     "ice_servers": "RTCROOM_ICE_SERVERS",
     "dscp": "RTCROOM_DSCP",
     "pacing": "RTCROOM_PACING",
+    "video_codecs": "RTCROOM_VIDEO_CODECS",
     "turn_secret": "RTCROOM_TURN_SECRET",
     "turn_ttl": "RTCROOM_TURN_TTL",
     "max_message_bytes": "RTCROOM_MAX_MESSAGE_BYTES",
@@ -153,6 +159,14 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if text not in ("1", "0", "true", "false", "on", "off", "yes", "no"):
                 raise ConfigError(f"{where}: expected on/off, got {value!r}")
             return text in ("1", "true", "on", "yes")
+        if name == "video_codecs":
+            names = value.split(",") if isinstance(value, str) else value
+            if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+                raise ConfigError(f"{where}: expected a list of codec names, got {value!r}")
+            try:
+                return parse_video_codecs([n.strip() for n in names], where)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         if name == "room_type":
             if value not in ROOM_TYPES:
                 raise ConfigError(f"{where}: {value!r} is not one of {', '.join(ROOM_TYPES)}")

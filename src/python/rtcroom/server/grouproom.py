@@ -64,6 +64,7 @@ from rtcroom.server.subscriberbandwidth import (
     SubscriberBandwidth,
     profile_from_wire,
 )
+from rtcroom.server.videocodecs import restrict_video_codecs
 from rtcroom.signaling.messages import (
     Connect,
     IceState,
@@ -397,8 +398,14 @@ class GroupPeer:
 
     async def _answer(self, offer: SessionDescription) -> None:
         pc = self._ensure_pc()
-        sdp = await self._apply_remote(offer.sdp or "", "offer")
+        sdp = offer.sdp or ""
+        refused: dict[str, list[str]] = {}
+        codecs = self.group.room.video_codecs if self.group.room is not None else None
+        if codecs is not None:
+            sdp, refused = restrict_video_codecs(sdp, codecs)
+        sdp = await self._apply_remote(sdp, "offer")
         self._accept_recycled(sdp)
+        self._refuse(sdp, refused, codecs or ())
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # noqa: BLE001 - an offer aiortc took but cannot answer
@@ -437,6 +444,25 @@ class GroupPeer:
                     if transceiver in forwarding
                     else ("recvonly" if transceiver.mid in sending else "inactive"))
 
+    def _refuse(self, sdp: str, refused: dict[str, list[str]], codecs: tuple[str, ...]) -> None:
+        """Answer inactive the participant's m-lines that offer none of the room's video
+        codecs (``refused``: mid -> what they offer); the track on each fails with 53404."""
+        assert self.pc is not None
+        track_ids = msid_track_ids(sdp)
+        servers = {leg.transceiver for leg in self.legs.values() if isinstance(leg, _MediaLeg)}
+        for transceiver in self.pc.getTransceivers():
+            offered = refused.get(transceiver.mid or "")
+            if offered is None or transceiver in servers or transceiver in self.spare \
+                    or transceiver in self.recycled:
+                continue
+            transceiver.direction = "inactive"
+            track = self.expected.get(track_ids.get(transceiver.mid or "", ""))
+            if track is not None and track.sid not in self.group.router.tracks:
+                self.group.publication_failed(self.sid, track.sid, MediaNoSupportedCodecError(
+                    f"No supported codec: video track {track.name!r} offers "
+                    f"{', '.join(offered) or 'no codec'}; this room's video codecs are "
+                    f"{', '.join(codecs)}"))
+
     def _publish_received(self, sdp: str) -> None:
         """Start receiving each m-line of the client's offer that carries one of its tracks."""
         assert self.pc is not None
@@ -445,8 +471,9 @@ class GroupPeer:
         sending = sending_mids(sdp)
         published = False
         for transceiver in self.pc.getTransceivers():
-            if transceiver.mid not in sending or transceiver in self.spare:
-                continue
+            if transceiver.mid not in sending or transceiver in self.spare \
+                    or transceiver.direction == "inactive":
+                continue  # not sending, or refused by _refuse
             track = self.expected.get(track_ids.get(transceiver.mid, ""))
             if track is None or track.kind != transceiver.kind or track.sid in router.tracks:
                 continue
@@ -679,6 +706,7 @@ class GroupRoom:
         self._dscp = dscp
         self.speakers: DominantSpeakerDetector[str] = DominantSpeakerDetector()
         self.on_subscription_failed: SubscriptionFailed | None = None
+        self.on_publication_failed: SubscriptionFailed | None = None
         self._speaker_task: asyncio.Task[None] | None = None
         self._allocation_task: asyncio.Task[None] | None = None
         self._quality_task: asyncio.Task[None] | None = None
@@ -861,6 +889,12 @@ class GroupRoom:
         if room is not None and report is not None:
             report(room.sid, participant_sid, track_sid, error)
 
+    def publication_failed(self, participant_sid: str, track_sid: str,
+                           error: TwilioError) -> None:
+        room, report = self.room, self.on_publication_failed
+        if room is not None and report is not None:
+            report(room.sid, participant_sid, track_sid, error)
+
     def wanted(self, sid: str) -> dict[str, Track]:
         """What participant ``sid`` should receive now: the room's subscriptions for it whose
         media reaches the SFU."""
@@ -885,6 +919,8 @@ class GroupMedia:
         self.on_subscription_failed: SubscriptionFailed | None = None
         """Called with (room sid, participant sid, track sid, error) when the SFU cannot
         forward a track to a subscriber."""
+        self.on_publication_failed: SubscriptionFailed | None = None
+        """The same, when the SFU refuses a publisher's track (none of the room's codecs)."""
 
     def apply(self, room: Room) -> None:
         """After every change to ``room``: bring its media in step (no-op peer-to-peer)."""
@@ -896,6 +932,7 @@ class GroupMedia:
                 return
             group = self.rooms[room.sid] = GroupRoom(self.deliveries, self.dscp, self.pacing)
             group.on_subscription_failed = self.on_subscription_failed
+            group.on_publication_failed = self.on_publication_failed
         for peer in group.apply(room):
             self._close_later(peer)
         if not room.in_progress:

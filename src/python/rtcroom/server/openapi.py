@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import rtcroom
+from rtcroom.server.videocodecs import forwardable_video_codecs
 
 __all__ = ["openapi_document"]
 
@@ -60,6 +61,7 @@ _TIME = {"type": ["string", "null"], "format": "date-time"}
 
 def openapi_document() -> dict[str, Any]:
     room_types = ["peer-to-peer", "group", "group-small", "go"]
+    video_codec = {"type": "string", "enum": list(forwardable_video_codecs())}
     schemas = {
         "Room": {"type": "object", "properties": {
             "sid": _STRING, "account_sid": _STRING, "unique_name": _STRING,
@@ -70,6 +72,9 @@ def openapi_document() -> dict[str, Any]:
             "date_created": _TIME, "date_updated": _TIME, "end_time": _TIME,
             "duration": {"type": ["integer", "null"], "description": "seconds"},
             "enable_turn": {"type": "boolean"}, "audio_only": {"type": "boolean"},
+            "video_codecs": {"type": ["array", "null"], "items": video_codec,
+                             "description": "The video codecs publishers may send (group "
+                                            "rooms); null in peer-to-peer rooms"},
             "media_region": _NULLABLE_STRING, "status_callback": _NULLABLE_STRING,
             "status_callback_method": _STRING, "url": _STRING,
             "links": {"type": "object", "additionalProperties": _STRING}}},
@@ -111,7 +116,13 @@ def openapi_document() -> dict[str, Any]:
                      "requestBody": _form({
                          "UniqueName": _STRING,
                          "Type": {"type": "string", "enum": room_types},
-                         "MaxParticipants": {"type": "integer", "minimum": 1}}),
+                         "MaxParticipants": {"type": "integer", "minimum": 1},
+                         "VideoCodecs": {
+                             "type": "array", "items": video_codec,
+                             "description": "Repeat for each codec publishers may send (group "
+                                            "rooms only: 53114 for a peer-to-peer one; 20001 "
+                                            "for an unknown name). Default: the server's "
+                                            "(--video-codecs), else every codec it forwards"}}),
                      "responses": {"201": _json(_ref("Room"), "The new room"), **_ERRORS}},
             "get": {"summary": "List rooms", "operationId": "listRooms",
                     "parameters": [_query("Status", "Filter by status",

@@ -28,6 +28,7 @@ from rtcroom.errors import (
 from rtcroom.server.rooms import ROOM_TYPES, Participant, Room, Track
 from rtcroom.server.rooms.subscriberules import parse_subscribe_rules
 from rtcroom.server.service import SERVICE
+from rtcroom.server.videocodecs import parse_video_codecs
 
 __all__ = ["auth_middleware", "routes"]
 
@@ -110,6 +111,7 @@ def room_json(request: web.Request, room: Room) -> dict[str, Any]:
         "duration": _duration(room.created_at, room.ended_at),
         "enable_turn": bool(service.config.ice_servers),
         "audio_only": False,
+        "video_codecs": None if room.video_codecs is None else list(room.video_codecs),
         "media_region": None,
         "status_callback": None,
         "status_callback_method": "POST",
@@ -190,7 +192,16 @@ routes = web.RouteTableDef()
 @routes.post("/v1/Rooms")
 async def create_room(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    form = await _form(request)
+    data = await request.post()
+    form = {k: v for k, v in data.items() if isinstance(v, str)}
+    video_codecs: tuple[str, ...] | None = None
+    if "VideoCodecs" in data:
+        # Repeated as Twilio's helper libraries send a list: VideoCodecs=VP8&VideoCodecs=H264.
+        try:
+            video_codecs = parse_video_codecs(
+                v for v in data.getall("VideoCodecs") if isinstance(v, str))
+        except ValueError as exc:
+            raise TwilioError(INVALID_PARAMETER, f"Invalid parameter {exc}") from None
     max_participants: int | None = None
     if "MaxParticipants" in form:
         try:
@@ -201,7 +212,7 @@ async def create_room(request: web.Request) -> web.Response:
     if "Type" in form and form["Type"] not in ROOM_TYPES:
         raise RoomTypeInvalidError(f"Type {form['Type']!r} is not one of {', '.join(ROOM_TYPES)}")
     room = await service.create_room(form.get("UniqueName") or None, form.get("Type"),
-                                     max_participants)
+                                     max_participants, video_codecs)
     return web.json_response(room_json(request, room), status=201)
 
 

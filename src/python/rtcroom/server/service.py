@@ -42,7 +42,7 @@ from rtcroom.errors import (
 from rtcroom.server.config import ServerConfig
 from rtcroom.server.grouproom import GroupMedia
 from rtcroom.server.rooms import ROOM_TYPES, Outgoing, Participant, Room
-from rtcroom.server.rooms.room import error_message
+from rtcroom.server.rooms.room import PEER_TO_PEER_TYPES, error_message
 from rtcroom.server.rooms.sids import ROOM, new_sid
 from rtcroom.server.rooms.subscriberules import (
     INCLUDE_ALL,
@@ -50,6 +50,7 @@ from rtcroom.server.rooms.subscriberules import (
     parse_subscribe_rules,
 )
 from rtcroom.server.store import MemoryRoomStore, RoomStore
+from rtcroom.server.videocodecs import forwardable_video_codecs
 from rtcroom.signaling.messages import (
     ClientUpdate,
     Connect,
@@ -129,6 +130,7 @@ class RoomService:
         self._tasks: set[asyncio.Task[None]] = set()
         self.media = GroupMedia(self._deliveries.get, dscp=config.dscp, pacing=config.pacing)
         self.media.on_subscription_failed = self._subscription_failed
+        self.media.on_publication_failed = self._publication_failed
 
     def ice_servers(self, identity: str) -> list[IceServer]:
         """The configured ICE servers, with TURN credentials minted for ``identity`` when a
@@ -258,11 +260,18 @@ class RoomService:
     # --- REST operations -----------------------------------------------------------------------
 
     async def create_room(self, unique_name: str | None, room_type: str | None,
-                          max_participants: int | None) -> Room:
+                          max_participants: int | None,
+                          video_codecs: tuple[str, ...] | None = None) -> Room:
+        """A room created by REST; ``video_codecs`` (checked names) for a group room only, as
+        Twilio: 53114 for a peer-to-peer one."""
         room_type = room_type or self.config.room_type
         if room_type not in ROOM_TYPES:
             raise RoomTypeInvalidError(
                 f"Type {room_type!r} is not one of {', '.join(ROOM_TYPES)}")
+        if video_codecs is not None and room_type in PEER_TO_PEER_TYPES:
+            raise RoomInvalidParametersError(
+                f"Room creation parameter(s) incompatible with the Room type: VideoCodecs "
+                f"cannot be set for a {room_type} room, only for group rooms")
         limit = self.config.max_participants
         if max_participants is not None and not 1 <= max_participants <= limit:
             raise RoomMaxParticipantsOutOfRangeError(
@@ -273,7 +282,8 @@ class RoomService:
             check_room_name(unique_name)
             if await self.store.find_in_progress(unique_name) is not None:
                 raise RoomRoomExistsError(f"Room {unique_name} exists")
-            room = await self._create(unique_name, room_type, max_participants or limit)
+            room = await self._create(unique_name, room_type, max_participants or limit,
+                                      video_codecs)
             await self.store.save(room)
         return room
 
@@ -309,13 +319,23 @@ class RoomService:
                              error: TwilioError) -> None:
         """The SFU cannot forward a track to a subscriber: record it, and tell the
         subscriber."""
+        self._media_failed(Room.subscription_failed, room_sid, participant_sid, track_sid, error)
+
+    def _publication_failed(self, room_sid: str, participant_sid: str, track_sid: str,
+                            error: TwilioError) -> None:
+        """The SFU refused a publisher's track: it is unpublished, and the publisher told."""
+        self._media_failed(Room.publication_failed, room_sid, participant_sid, track_sid, error)
+
+    def _media_failed(self, apply: Callable[[Room, str, str, TwilioError], list[Outgoing]],
+                      room_sid: str, participant_sid: str, track_sid: str,
+                      error: TwilioError) -> None:
         async def fail() -> None:
             async with self._lock:
                 room = await self.store.get(room_sid)
                 p = room.participants.get(participant_sid) if room is not None else None
                 if room is None or not room.in_progress or p is None or not p.active:
                     return
-                out = room.subscription_failed(participant_sid, track_sid, error)
+                out = apply(room, participant_sid, track_sid, error)
                 await self.store.save(room)
                 self._deliver(out, room)
 
@@ -337,16 +357,19 @@ class RoomService:
 
     # --- internals -----------------------------------------------------------------------------
 
-    async def _create(self, name: str, room_type: str, max_participants: int) -> Room:
+    async def _create(self, name: str, room_type: str, max_participants: int,
+                      video_codecs: tuple[str, ...] | None = None) -> Room:
         if await self.store.count_in_progress() >= self.config.max_rooms:
             raise RoomCreateFailedError(
                 f"Unable to create Room: the server's limit of {self.config.max_rooms} rooms "
                 "is reached")
         if room_type not in ROOM_TYPES:
             raise RoomInvalidParametersError(f"Unknown room type {room_type!r}")
+        if room_type not in PEER_TO_PEER_TYPES and video_codecs is None:
+            video_codecs = self.config.video_codecs or forwardable_video_codecs()
         room = Room(unique_name=name, type=room_type, created_at=self.clock(),
                     max_participants=max_participants,
-                    empty_timeout=self.config.empty_room_timeout)
+                    empty_timeout=self.config.empty_room_timeout, video_codecs=video_codecs)
         self._later(room.empty_timeout, self._expire_empty, room.sid)
         return room
 

@@ -109,6 +109,9 @@ class Participant:
     # Tracks its rules select that it cannot receive (track sid -> the error), reported in
     # ``subscribed`` instead of subscribed; new rules try them again.
     failed_subscriptions: dict[str, TwilioError] = field(default_factory=dict)
+    # Tracks it publishes that the SFU refused (track id -> the error), reported in
+    # ``published`` as failed and not published to the others while its state lists them.
+    failed_publications: dict[str, TwilioError] = field(default_factory=dict)
     # True for twilio-video.js, which sends all its tracks on every connection it has.
     sends_on_every_connection: bool = False
 
@@ -153,6 +156,9 @@ class Room:
     empty_since: float | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
     links: dict[str, Link] = field(default_factory=dict)
+    # The video codecs publishers may send (Twilio's VideoCodecs; None: any, as in
+    # peer-to-peer rooms, where Twilio has no such setting).
+    video_codecs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.type not in ROOM_TYPES:
@@ -196,7 +202,10 @@ class Room:
         p.published_revision += 1
         return Published(
             revision=p.published_revision,
-            tracks=[PublishedTrack(id=t.id, sid=t.sid) for t in p.tracks.values()],
+            tracks=[PublishedTrack(id=t.id, sid=t.sid) for t in p.tracks.values()]
+            + [PublishedTrack(id=track_id, state="failed",
+                              error=TwilioErrorInfo(code=e.code, message=e.message))
+               for track_id, e in p.failed_publications.items()],
         )
 
     def subscriptions(self, p: Participant) -> list[Track]:
@@ -333,7 +342,9 @@ class Room:
                                  now: float) -> bool:
         """Bring ``p.tracks`` to ``state``; True when others must be told."""
         p.client_revision = state.revision
-        wanted = {t.id: t for t in state.tracks}
+        wanted = {t.id: t for t in state.tracks if t.id not in p.failed_publications}
+        p.failed_publications = {track_id: e for track_id, e in p.failed_publications.items()
+                                 if any(t.id == track_id for t in state.tracks)}
         changed = False
         for track_id in list(p.tracks):
             if track_id not in wanted:
@@ -370,6 +381,19 @@ class Room:
         p = self.participant(sid)
         p.failed_subscriptions[track_sid] = error
         return [self._update(p)]
+
+    def publication_failed(self, sid: str, track_sid: str,
+                           error: TwilioError) -> list[Outgoing]:
+        """The SFU refused ``sid``'s track ``track_sid``: the track is unpublished for the
+        others, and its publisher finds it failed in ``published``."""
+        p = self.participant(sid)
+        track = next((t for t in p.tracks.values() if t.sid == track_sid), None)
+        if track is None:
+            return []
+        del p.tracks[track.id]
+        p.failed_publications[track.id] = error
+        p.revision += 1
+        return [self._update(o) for o in self.active_participants()]
 
     def leave(self, sid: str, now: float) -> list[Outgoing]:
         """``sid`` left on its own (a ``disconnect``, or its session expired)."""
