@@ -16,12 +16,15 @@ from aiortc import RTCRtpSender
 from loopback_peers import PatternTrack, ToneTrack
 from rtcroom.aiortc_ext.rtp import negotiated_codecs
 from rtcroom.client import groupconnection
+from rtcroom.errors import MediaNoSupportedCodecError
 from rtcroom.server.config import ConfigError, load_config
+from rtcroom.server.rooms import Room
 from rtcroom.server.videocodecs import (
     forwardable_video_codecs,
     parse_video_codecs,
     restrict_video_codecs,
 )
+from rtcroom.signaling.messages import ClientUpdate, ParticipantState, TrackState
 from serverutil import loopback_ice, running_server, wait_until  # noqa: F401
 from test_group_codecs import sent_codecs
 from test_group_room import join, pattern_frames, received, tone_frequency
@@ -71,6 +74,33 @@ def test_the_server_default_comes_from_config() -> None:
     assert load_config(env={}, video_codecs="VP8").video_codecs == ("VP8",)
     with pytest.raises(ConfigError, match=r"RTCROOM_VIDEO_CODECS.*'AV1' is not one of"):
         load_config(env={"RTCROOM_VIDEO_CODECS": "VP8,AV1"})
+
+
+def test_a_refused_publication_stays_failed_while_the_client_lists_it() -> None:
+    r = Room(unique_name="r", type="group", created_at=0.0, max_participants=10,
+             empty_timeout=60, video_codecs=("VP8",))
+    cam = TrackState(id="v1", kind="video", name="cam")
+    mic = TrackState(id="a1", kind="audio", name="mic")
+    alice, _ = r.join("alice", ParticipantState(1, [mic, cam]), now=1)
+    bob, _ = r.join("bob", ParticipantState(1), now=2)
+    out = r.publication_failed(alice.sid, alice.tracks["v1"].sid,
+                               MediaNoSupportedCodecError("No supported codec: H264"))
+    [update] = [o.message for o in out if o.participant_sid == alice.sid]
+    assert [(t.id, t.state, t.error and t.error.code) for t in update.published.tracks] == [
+        ("a1", "ready", None), ("v1", "failed", 53404)]
+    [told] = [o.message for o in out if o.participant_sid == bob.sid]
+    assert [t.kind for t in told.participants[0].tracks] == ["audio"]
+    assert [t.kind for t in r.subscriptions(bob)] == ["audio"]
+    # Its next state still lists the track (the failure crossed it): not published again.
+    second = TrackState(id="a2", kind="audio", name="mic2")
+    r.update(alice.sid, ClientUpdate(session=alice.session,
+                                     participant=ParticipantState(2, [mic, cam, second])), now=3)
+    assert sorted(alice.tracks) == ["a1", "a2"] and "v1" in alice.failed_publications
+    # Once it drops the track, the failure is forgotten: the id may be published anew.
+    r.update(alice.sid, ClientUpdate(session=alice.session,
+                                     participant=ParticipantState(3, [mic])), now=4)
+    assert alice.failed_publications == {}
+    assert r.publication_failed(alice.sid, "MTgone", MediaNoSupportedCodecError()) == []
 
 
 async def test_rest_video_codecs() -> None:

@@ -350,7 +350,7 @@ class Room:
             if track_id not in wanted:
                 del p.tracks[track_id]
                 changed = True
-        for t in state.tracks:
+        for t in wanted.values():
             have = p.tracks.get(t.id)
             if have is None:
                 p.tracks[t.id] = Track(sid=new_sid(TRACK), id=t.id, kind=t.kind, name=t.name,
