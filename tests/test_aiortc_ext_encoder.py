@@ -17,6 +17,7 @@ from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from rtcroom.aiortc_ext import encoder as capping
 from rtcroom.aiortc_ext.encoder import cap_bitrate, cap_encoder, encoder_of
+from rtcroom.aiortc_ext.vp9 import Vp9Encoder
 
 FPS = 30
 
@@ -33,7 +34,8 @@ async def test_what_the_cap_relies_on_is_still_in_aiortc() -> None:
     assert callable(RTCRtpSender._next_encoded_frame)
     assert getattr(RTCRtpSender._next_encoded_frame, "_rtcroom_capped_frames", False)
     for cls, slot in ((Vp8Encoder, "_Vp8Encoder__target_bitrate"),
-                      (H264Encoder, "_H264Encoder__target_bitrate")):
+                      (H264Encoder, "_H264Encoder__target_bitrate"),
+                      (Vp9Encoder, "_Vp9Encoder__target_bitrate")):
         encoder = cls()
         assert isinstance(cls.__dict__["target_bitrate"], property)
         assert getattr(encoder, slot) == encoder.target_bitrate
@@ -72,7 +74,7 @@ def _audio_bitrate(encoder, seconds: float = 2.0) -> float:
     return size * 8 / ((frames - 10) / 50)
 
 
-@pytest.mark.parametrize("cls", [Vp8Encoder, H264Encoder])
+@pytest.mark.parametrize("cls", [Vp8Encoder, H264Encoder, Vp9Encoder])
 def test_a_video_cap_holds_against_remb_and_lifts(cls) -> None:
     encoder = cls()
     uncapped = _video_bitrate(encoder)
@@ -103,13 +105,17 @@ def test_an_opus_cap_holds_and_changes_while_encoding() -> None:
     assert lifted > 2 * capped
 
 
-async def test_a_cap_set_before_the_first_frame_applies_to_the_encoder_it_creates() -> None:
+@pytest.mark.parametrize(("mime_type", "cls"), [("video/VP8", Vp8Encoder),
+                                               ("video/VP9", Vp9Encoder)])
+async def test_a_cap_set_before_the_first_frame_applies_to_the_encoder_it_creates(
+        mime_type: str, cls: type) -> None:
     sender = _sender("video")
     cap_bitrate(sender, 100_000)
-    codec = RTCRtpSender.getCapabilities("video").codecs[0]
+    [codec] = [c for c in RTCRtpSender.getCapabilities("video").codecs
+               if c.mimeType == mime_type]
     sender.replaceTrack(VideoStreamTrack())
     await sender._next_encoded_frame(RTCRtpCodecParameters(
         mimeType=codec.mimeType, clockRate=codec.clockRate, payloadType=96))
     encoder = encoder_of(sender)
-    assert isinstance(encoder, Vp8Encoder) and encoder.target_bitrate == 100_000
+    assert isinstance(encoder, cls) and encoder.target_bitrate == 100_000
     assert capping.encoder_of(sender) is encoder

@@ -21,9 +21,10 @@ from loopback_peers import (
 from rtcroom.aiortc_ext.numbering import RenumberingPeerConnection
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
 
-# Chromium's numbering where aiortc's differs: opus 111, VP8 96 (RTX 97), H264 102-105; audio
-# level 1, abs-send-time 2, mid 4.
-BROWSER_PAYLOAD_TYPES = {96: 111, 97: 96, 98: 97, 99: 102, 100: 103, 101: 104, 102: 105}
+# Chromium's numbering where aiortc's differs: opus 111, VP8 96 (RTX 97), H264 102-105, VP9 98
+# (RTX 99); audio level 1, abs-send-time 2, mid 4.
+BROWSER_PAYLOAD_TYPES = {96: 111, 97: 96, 98: 97, 99: 102, 100: 103, 101: 104, 102: 105,
+                         103: 98, 104: 99}
 BROWSER_EXTENSION_IDS = {1: 4, 2: 1, 3: 2}
 
 

@@ -23,10 +23,11 @@ stream; lists what it relies on, tested by tests/test_aiortc_ext_transceiver.py)
 :mod:`.encoder` (bitrate caps on a sender's private encoder, installed on import; tested by
 tests/test_aiortc_ext_encoder.py), :mod:`.repair` (retransmissions routed to their receiver and
 video jitter-buffer stalls bounded, installed on import; tested by
-tests/test_aiortc_ext_repair.py).
+tests/test_aiortc_ext_repair.py), :mod:`.vp9` (VP9 codec, encoder, RTP payload format and
+decoder, registered on import; lists what it relies on, tested by tests/test_aiortc_ext_vp9.py).
 """
 
-from rtcroom.aiortc_ext import repair  # noqa: F401 (installs on import)
+from rtcroom.aiortc_ext import repair, vp9  # noqa: F401 (install on import)
 from rtcroom.aiortc_ext.closing import stop_late_starts
 from rtcroom.aiortc_ext.dscp import DscpMarker, enable_dscp
 from rtcroom.aiortc_ext.ice import ice_connections, udp_endpoints, use_host_addresses

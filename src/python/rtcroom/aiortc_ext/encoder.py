@@ -18,7 +18,8 @@ sender's next frame when it has none yet:
 - G.711 runs at its fixed 64 kbps: a cap changes nothing.
 
 Relies on: ``RTCRtpSender._RTCRtpSender__encoder`` and ``_next_encoded_frame(codec)`` (wrapped
-here), ``aiortc.codecs.get_encoder``, ``Vp8Encoder`` / ``H264Encoder``'s ``target_bitrate``
+here), ``aiortc.rtcrtpsender.get_encoder`` (looked up there at call time, as the sender does,
+so VP9 from :mod:`.vp9` is included), ``Vp8Encoder`` / ``H264Encoder``'s ``target_bitrate``
 property and its ``__target_bitrate`` slot, ``OpusEncoder.codec``; checked by
 tests/test_aiortc_ext_encoder.py.
 """
@@ -29,8 +30,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from aiortc import RTCRtpSender
-from aiortc.codecs import get_encoder
+from aiortc import RTCRtpSender, rtcrtpsender
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.opus import OpusEncoder
 from av.audio.codeccontext import AudioCodecContext
@@ -122,7 +122,7 @@ def install() -> None:
             del self.__dict__[_PENDING]
             encoder = encoder_of(self)
             if encoder is None:
-                encoder = get_encoder(codec)
+                encoder = rtcrtpsender.get_encoder(codec)
                 self._RTCRtpSender__encoder = encoder  # type: ignore[attr-defined]
             cap_encoder(encoder, self.__dict__.get(_CAP))
         return await original(self, codec)

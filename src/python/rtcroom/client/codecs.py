@@ -3,8 +3,8 @@ participant offers for what it publishes.
 
 As in twilio-video.js, a preference reorders and does not restrict: the preferred codecs come
 first, in the order given, then the others this end supports (so a peer or SFU without the
-preferred one still gets media); a preferred codec this end cannot encode (iSAC, VP9 in aiortc)
-is passed over. The answering side keeps the offer's order, and the sender sends the first
+preferred one still gets media); a preferred codec this end cannot encode (iSAC) is passed over
+(VP9 is registered with aiortc by :mod:`rtcroom.aiortc_ext.vp9`). The answering side keeps the offer's order, and the sender sends the first
 codec of the answer, so the first preferred codec both ends have is the one sent.
 """
 

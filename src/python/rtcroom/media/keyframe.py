@@ -1,5 +1,6 @@
 """Whether an RTP payload starts a keyframe, read from the payload format's own headers
-(VP8: RFC 7741 payload descriptor and VP8 frame tag; H.264: RFC 6184 NAL unit types)."""
+(VP8: RFC 7741 payload descriptor and VP8 frame tag; VP9: RFC 9628 payload descriptor and the
+VP9 uncompressed header; H.264: RFC 6184 NAL unit types)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,53 @@ def is_vp8_keyframe(data: bytes, start: int, end: int) -> bool:
     return pos < end and not data[pos] & 0x01
 
 
+def is_vp9_keyframe(data: bytes, start: int, end: int) -> bool:
+    """True for the first packet of a VP9 key frame: the start (B) of a picture's first layer
+    frame (spatial layer 0) that refers to no earlier picture (not P), whose uncompressed header
+    says key frame. Either mode (flexible or not), with or without a scalability structure."""
+    if end - start < 1:
+        return False
+    b = data[start]
+    if b & 0x48 != 0x08:  # B set, P clear
+        return False
+    pos = start + 1
+    if b & 0x80:  # I: picture id, 7 or 15 bits
+        if pos >= end:
+            return False
+        pos += 2 if data[pos] & 0x80 else 1
+    if b & 0x20:  # L: layer indices
+        if pos >= end or data[pos] & 0x0E:  # SID: a higher spatial layer
+            return False
+        pos += 1 if b & 0x10 else 2  # TL0PICIDX in non-flexible mode
+    # P clear: no reference differences even in flexible mode.
+    if b & 0x02:  # V: scalability structure
+        if pos >= end:
+            return False
+        ss = data[pos]
+        pos += 1
+        if ss & 0x10:  # Y: a width and height per spatial layer
+            pos += 4 * ((ss >> 5) + 1)
+        if ss & 0x08:  # G: the group of frames
+            if pos >= end:
+                return False
+            pictures = data[pos]
+            pos += 1
+            for _ in range(pictures):
+                if pos >= end:
+                    return False
+                pos += 1 + ((data[pos] >> 2) & 0x03)
+    if pos >= end:
+        return False
+    # Uncompressed header: frame_marker (2 bits), profile (2), a reserved bit in profile 3,
+    # show_existing_frame, frame_type (0: key frame).
+    header = data[pos]
+    if header >> 6 != 2:
+        return False
+    if header & 0x30 == 0x30:
+        return not header & 0x06
+    return not header & 0x0C
+
+
 def is_h264_keyframe(data: bytes, start: int, end: int) -> bool:
     """True for a packet that starts an IDR picture or carries an SPS (which precedes one)."""
     if end - start < 1:
@@ -62,6 +110,7 @@ KeyframeTest = Callable[[bytes, int, int], bool]
 
 KEYFRAME_TESTS: dict[str, KeyframeTest] = {
     "video/vp8": is_vp8_keyframe,
+    "video/vp9": is_vp9_keyframe,
     "video/h264": is_h264_keyframe,
 }
 """By lower-case MIME type; a codec without an entry cannot be gated on keyframes."""
