@@ -1,0 +1,83 @@
+"""VP9 between Python participants: in a peer-to-peer room the participant that prefers it sends
+it; in a group room the SFU receives it and forwards it as received, to a subscriber that was
+there from the start and to one that joins later (its leg starts at a keyframe the SFU asks
+the publisher for). Each receiver decodes the test pattern."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import rtcroom
+from loopback_peers import PatternTrack
+from rtcroom.aiortc_ext.encoder import encoder_of
+from rtcroom.aiortc_ext.rtp import negotiated_codecs
+from rtcroom.aiortc_ext.vp9 import Vp9Encoder
+from serverutil import loopback_ice, running_server, wait_until  # noqa: F401
+from test_group_codecs import sent_codecs
+from test_group_room import join, pattern_frames, received
+
+pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
+
+
+def video_senders(room: rtcroom.Room) -> list[Any]:
+    """The transceivers that send ``room``'s participant's video, on every connection."""
+    return [t for _, pc in room._signaling.pcs.connections()  # type: ignore[union-attr]
+            for t in pc.getTransceivers()
+            if t.kind == "video" and t.sender.track is not None]
+
+
+async def test_p2p_a_participant_preferring_vp9_sends_it() -> None:
+    async with running_server() as server:
+        alice = await join(server, "alice", tracks=[rtcroom.LocalVideoTrack(PatternTrack())],
+                           preferred_video_codecs=["VP9"])
+        bob = await join(server, "bob", tracks=[])
+        try:
+            await wait_until(lambda: "video" in received(bob).get("alice", {}), 30)
+            frames = await asyncio.wait_for(
+                pattern_frames(received(bob)["alice"]["video"], 3), 30)
+            assert len(frames) == 3
+            [sender] = video_senders(alice)
+            assert negotiated_codecs(sender)[0].mimeType == "video/VP9"
+            assert isinstance(encoder_of(sender.sender), Vp9Encoder)
+        finally:
+            await bob.disconnect()
+            await alice.disconnect()
+
+
+async def test_group_vp9_is_forwarded_to_every_subscriber() -> None:
+    async with running_server(room_type="group") as server:
+        alice = await join(server, "alice", tracks=[rtcroom.LocalVideoTrack(PatternTrack())],
+                           preferred_video_codecs=["VP9"])
+        bob = await join(server, "bob", tracks=[rtcroom.LocalVideoTrack(PatternTrack())])
+        rooms = [alice, bob]
+        try:
+            await wait_until(lambda: "video" in received(bob).get("alice", {}), 30)
+            assert len(await asyncio.wait_for(
+                pattern_frames(received(bob)["alice"]["video"], 3), 30)) == 3
+            # Once alice has been sending a while, a new subscriber needs a keyframe to start.
+            carol = await join(server, "carol", tracks=[])
+            rooms.append(carol)
+            await wait_until(lambda: all("video" in received(carol).get(p, {})
+                                         for p in ("alice", "bob")), 30)
+            assert len(await asyncio.wait_for(
+                pattern_frames(received(carol)["alice"]["video"], 3), 30)) == 3
+            assert sent_codecs(server, alice) == {"video": "video/VP9"}
+            assert sent_codecs(server, bob) == {"video": "video/VP8"}
+            [sender] = video_senders(alice)
+            assert isinstance(encoder_of(sender.sender), Vp9Encoder)
+            group = server.service.media.rooms[alice.sid]
+            alice_track = next(iter(alice.local_participant.tracks.values())).track_sid
+            for subscriber in (bob, carol):
+                leg = group.peers[subscriber.local_participant.sid].legs[alice_track]
+                assert negotiated_codecs(leg.transceiver)[0].mimeType == "video/VP9"
+            # The VP8 publisher's track is still VP8 on carol's leg: one codec per track.
+            bob_track = next(iter(bob.local_participant.tracks.values())).track_sid
+            leg = group.peers[carol.local_participant.sid].legs[bob_track]
+            assert negotiated_codecs(leg.transceiver)[0].mimeType == "video/VP8"
+            assert len(await asyncio.wait_for(
+                pattern_frames(received(carol)["bob"]["video"], 3), 30)) == 3
+        finally:
+            for room in rooms:
+                await room.disconnect()
