@@ -1,0 +1,79 @@
+"""VP9 between an unmodified twilio-video.js page and a Python participant through the SFU:
+Chromium publishes VP9 (``preferredVideoCodecs: ['VP9']``) and the Python participant decodes
+it; the Python participant publishes VP9 (libvpx-vp9, RFC 9628 payloads) and Chromium decodes
+it. The SFU forwards both as received."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rtcroom
+from loopback_peers import PatternTrack, looks_like_pattern
+from roompage import join_page, open_page, page_server, page_wait, read_frames, received
+from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
+
+# The mime types of the page's video streams, by direction, from its own statistics.
+PAGE_CODECS = """async () => {
+  const out = { inbound: [], outbound: [] };
+  for (const pc of peerConnections) {
+    if (pc.connectionState !== 'connected') continue;
+    const stats = await pc.getStats();
+    stats.forEach(s => {
+      if ((s.type === 'inbound-rtp' || s.type === 'outbound-rtp') && s.kind === 'video'
+          && s.codecId && stats.get(s.codecId)) {
+        out[s.type === 'inbound-rtp' ? 'inbound' : 'outbound'].push(
+          stats.get(s.codecId).mimeType);
+      }
+    });
+  }
+  return out;
+}"""
+
+
+async def test_vp9_from_the_browser_and_to_the_browser(
+        browser: Any, twilio_video_dist: Path) -> None:
+    async with running_server(room_type="group") as server, \
+            page_server(twilio_video_dist) as url:
+        page = await open_page(browser, url)
+        codecs = await page.evaluate(
+            "RTCRtpSender.getCapabilities('video').codecs.map(c => c.mimeType)")
+        if "video/VP9" not in codecs:
+            pytest.skip(f"this Chromium sends {sorted(set(codecs))}")
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room",
+                                    tracks=[rtcroom.LocalVideoTrack(PatternTrack())],
+                                    preferred_video_codecs=["VP9"])
+        try:
+            joined = await join_page(page, "browser", server.url, audio=False,
+                                     preferredVideoCodecs=["VP9"])
+            assert "error" not in joined, joined
+            # Chromium -> SFU -> Python.
+            await wait_until(lambda: "video" in received(bot, "browser"), 30)
+            group = server.service.media.rooms[bot.sid]
+            browser_sid = joined["localTracks"][0]["sid"]
+            assert group.router.tracks[browser_sid].codecs[0].mimeType == "video/VP9"
+            frames = await read_frames(received(bot, "browser")["video"], 10)
+            assert frames[-1].width == 320
+            # Python -> SFU -> Chromium: the page decodes the bot's video.
+            bot_sid = next(iter(bot.local_participant.tracks.values())).track_sid
+            assert group.router.tracks[bot_sid].codecs[0].mimeType == "video/VP9"
+            await page_wait(page, "videos().then(v => v.length === 1 && v[0].frames >= 10)")
+            sent = await page.evaluate(PAGE_CODECS)
+            assert sent == {"inbound": ["video/VP9"], "outbound": ["video/VP9"]}, sent
+            # What the bot received is its own kind of picture from the fake camera; what
+            # the page decoded is checked by its count. The bot's pattern reaches a Python
+            # subscriber alike.
+            viewer = await rtcroom.connect(token("viewer"), server=server.url, name="room",
+                                           tracks=[])
+            try:
+                await wait_until(lambda: "video" in received(viewer, "bot"), 30)
+                patterns = [f for f in await read_frames(received(viewer, "bot")["video"], 10)
+                            if looks_like_pattern(f)]
+                assert patterns
+            finally:
+                await viewer.disconnect()
+        finally:
+            await bot.disconnect()
