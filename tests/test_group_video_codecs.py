@@ -13,6 +13,8 @@ import aiohttp
 import pytest
 import rtcroom
 from aiortc import RTCRtpSender
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from loopback_peers import PatternTrack, ToneTrack
 from rtcroom.aiortc_ext.rtp import negotiated_codecs
 from rtcroom.client import groupconnection
@@ -57,6 +59,20 @@ def test_restrict_keeps_the_listed_codecs_in_the_offers_order_with_their_rtx() -
     assert sdp == OFFER and refused == {}
     assert restrict_video_codecs(OFFER, ["VP8"])[0].split("\r\nm=")[2].startswith(
         "video 9 UDP/TLS/RTP/SAVPF 96 97\r\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 97", "m=audio 9 RTP/AVP 0", "m=video", "a=mid:1",
+    "a=mid:", "a=rtpmap:96 VP8/90000", "a=rtpmap:97 rtx/90000", "a=fmtp:97 apt=96",
+    "a=fmtp:98 apt=97", "a=rtpmap:96 H264", "a=rtcp-fb:96 nack", "a=rtpmap:x VP8/1", "\r",
+    ""]), max_size=12), st.sampled_from([("VP8",), ("H264",), ("H264", "VP8")]))
+def test_restrict_takes_any_text(lines: list[str], allowed: tuple[str, ...]) -> None:
+    """Hostile offers reach it before aiortc's parser: it never raises, and never adds."""
+    sdp = "v=0\r\n" + "\r\n".join(lines)
+    out, refused = restrict_video_codecs(sdp, allowed)
+    assert len(out) <= len(sdp) and set(out.split("\n")) <= set(sdp.split("\n")) | {
+        line for line in out.split("\n") if line.startswith(("m=video", "video "))}
 
 
 def test_names_are_the_forwarded_codecs_spelled_as_twilio() -> None:

@@ -71,7 +71,7 @@ def restrict_video_codecs(sdp: str, allowed: Sequence[str]) -> tuple[str, dict[s
         keep = {pt for pt, name in names.items() if name.lower() in wanted}
         keep |= {pt for pt, apt in _APT.findall(section) if apt in keep}
         offered = [name for name in dict.fromkeys(names.values()) if name.lower() != "rtx"]
-        if not any(names[pt].lower() != "rtx" for pt in keep):
+        if not any(names.get(pt, "rtx").lower() != "rtx" for pt in keep):
             mid = re.search(r"a=mid:(\S+)", section)
             if mid is not None:
                 refused[mid.group(1)] = offered
