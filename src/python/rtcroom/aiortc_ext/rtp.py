@@ -413,15 +413,25 @@ async def send_rtcp(transport: RTCDtlsTransport, packets: list[AnyRtcpPacket]) -
     return await send_rtp(transport, b"".join(bytes(p) for p in packets))
 
 
+async def _ignore_rtcp(packet: AnyRtcpPacket) -> None:
+    return None
+
+
+def _no_sender_reports() -> dict[int, RtcpSenderInfo]:
+    return {}
+
+
 def attach_sender(
     sender: RTCRtpSender, on_rtcp: RtcpHandler, sender_reports: SenderReportSource
-) -> None:
+) -> Callable[[], None]:
     """Make `sender` a carrier for packets written with `send_rtp` on `sender._ssrc`.
 
     RTCP the remote end addresses to the sender (RR, NACK, PLI, FIR, REMB) goes to `on_rtcp`
     (RR still feeds aiortc's stats too), and the sender's periodic reports are one SR per entry
     of `sender_reports()`, followed by SDES and, on stop, BYE.
-    Call before the sender is started by negotiation.
+    Call before the sender is started by negotiation. Returns a function that lets go of
+    `on_rtcp` and `sender_reports` (no more reports, RTCP ignored): a sender may outlive its
+    user, as on a retired m-line kept for reuse, and would otherwise keep it alive.
     """
     if sender._RTCRtpSender__started:  # type: ignore[attr-defined]
         raise RuntimeError("attach_sender must be called before the sender starts")
@@ -457,5 +467,10 @@ def attach_sender(
         await send_rtcp(sender.transport, [RtcpByePacket(sources=[ssrc])])
         exited.set()
 
+    def detach() -> None:
+        nonlocal on_rtcp, sender_reports
+        on_rtcp, sender_reports = _ignore_rtcp, _no_sender_reports
+
     sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
     sender._run_rtcp = run_rtcp  # type: ignore[method-assign]
+    return detach

@@ -450,7 +450,7 @@ class Subscription:
         self._sink: DirectSink | None = None
         self._pacer: SubscriberPacer | None = None
         """The subscriber connection's pacer, for a video leg of a paced connection."""
-        attach_sender(self.sender, self._on_rtcp, self._sender_reports)
+        self._detach_sender = attach_sender(self.sender, self._on_rtcp, self._sender_reports)
 
     @property
     def packets_sent(self) -> int:
@@ -683,6 +683,9 @@ class Subscription:
         if self.closed:
             return
         self.closed = True
+        # A retired m-line keeps its sender until reused: it must not keep the leg (and with it
+        # the track, its cache and statistics) alive.
+        self._detach_sender()
         forwarder = self.forwarder
         if forwarder is not None:
             self._check_sink()
@@ -765,12 +768,13 @@ class Router:
         pacer's ``target_bitrate`` from the subscriber's budget as it changes); see
         :mod:`rtcroom.server.sfu.pacing`. Call it before or after ``pc`` connects; it ends when
         ``pc`` closes."""
-        self._pacers = [p for p in self._pacers if not p.closed]
         pacer = SubscriberPacer(pc, target_bitrate, self._check_sinks)
         self._pacers.append(pacer)
         return pacer
 
     def _check_sinks(self) -> None:
+        # Also called as a pacer closes: a closed one must not keep its connection alive.
+        self._pacers = [p for p in self._pacers if not p.closed]
         for track in self.tracks.values():
             for sub in track.subscriptions:
                 sub._check_sink()
