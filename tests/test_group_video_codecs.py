@@ -171,23 +171,24 @@ async def create(server: Any, *codecs: str) -> None:
     assert status == 201, body
 
 
-async def test_a_publisher_preferring_vp8_sends_h264_in_an_h264_room() -> None:
+@pytest.mark.parametrize("codec", ["H264", "VP9"])
+async def test_a_publisher_preferring_vp8_sends_the_rooms_codec(codec: str) -> None:
     async with running_server(room_type="group") as server:
-        await create(server, "H264")
+        await create(server, codec)
         alice = await join(server, "alice", tracks=[rtcroom.LocalVideoTrack(PatternTrack())],
                            preferred_video_codecs=["VP8"])
         carol = await join(server, "carol", tracks=[])
         try:
             await wait_until(lambda: "video" in received(carol).get("alice", {}), 60)
-            assert sent_codecs(server, alice) == {"video": "video/H264"}
-            # The SFU's answer to alice kept H.264 only (and its RTX).
+            assert sent_codecs(server, alice) == {"video": f"video/{codec}"}
+            # The SFU's answer to alice kept the room's codec only (and its RTX).
             group = server.service.media.rooms[alice.sid]
             answer = group.peers[alice.local_participant.sid].pc.localDescription.sdp
             video = answer.split("\r\nm=video ")[1].split("\r\nm=")[0]
-            assert set(re.findall(r"a=rtpmap:\d+ ([\w-]+)/", video)) == {"H264", "rtx"}
+            assert set(re.findall(r"a=rtpmap:\d+ ([\w-]+)/", video)) == {codec, "rtx"}
             sid = next(iter(alice.local_participant.tracks))
             leg = group.peers[carol.local_participant.sid].legs[sid]
-            assert negotiated_codecs(leg.transceiver)[0].mimeType == "video/H264"
+            assert negotiated_codecs(leg.transceiver)[0].mimeType == f"video/{codec}"
             frames = await asyncio.wait_for(
                 pattern_frames(received(carol)["alice"]["video"], 3), 30)
             assert len(frames) == 3
