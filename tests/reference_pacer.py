@@ -132,6 +132,18 @@ class ReferencePacer:
         self.update_rate()
         return full
 
+    def send_now(self, size: int, now_us: int) -> bool:
+        """Nothing queued and the debt within the burst allowance: the packet counts as sent
+        now (True); else nothing is counted (False) and the caller queues it."""
+        _check_size(size)
+        if any(self.queues):
+            return False
+        self.advance(now_us)
+        if self.debt > self.pacing_rate * self.burst_us:
+            return False
+        self.debt += size * MICRO_BITS_PER_BYTE
+        return True
+
     def next_send_time(self) -> int | None:
         if not any(self.queues):
             return None

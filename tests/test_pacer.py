@@ -43,6 +43,8 @@ steps = st.one_of(
     st.tuples(st.just("pop_due_classes"), st.integers(0, 50_000)),
     st.tuples(st.just("bitrate"), st.integers(0, 10_000), bitrates),
     st.tuples(st.just("late_pop"), st.integers(-3_000, 0)),  # a caller whose clock lags
+    # The SFU's fast path: sent at once when nothing waits and it fits the budget.
+    st.tuples(st.just("send_now"), st.integers(0, 20_000), st.integers(0, 1500)),
 )
 
 
@@ -71,6 +73,9 @@ def run(p: Any, start: int, scenario: list[tuple[Any, ...]]) -> list[object]:
             result = p.pop_due_classes(now)
         elif op == "late_pop":
             result = p.pop(now + step[1])
+        elif op == "send_now":
+            now += step[1]
+            result = p.send_now(step[2], now)
         else:
             now += step[1]
             result = p.set_target_bitrate(step[2], now)

@@ -30,7 +30,7 @@ from loopback_peers import (
 from rtcroom import dscp
 from rtcroom.aiortc_ext.dscp import enable_dscp
 from rtcroom.aiortc_ext.peerconnection import bundled_peer_connection
-from rtcroom.aiortc_ext.rtp import negotiated_codecs, sender_ssrc
+from rtcroom.aiortc_ext.rtp import DirectSink, negotiated_codecs, sender_ssrc
 from rtcroom.server.sfu import ForwardedTrack, Router, rtx_ssrcs
 from sfu_room import add_publisher, add_subscriber, close_all, connect_all
 from wire import LoopbackCapture
@@ -388,14 +388,17 @@ async def test_forwarded_video_goes_through_the_pacer() -> None:
         pacer = router.pace(sub.server, 2_000_000)
         leg = sub.subscriptions[0]
         assert len(await _pattern_frames(sub.remote_tracks[sid], 5)) == 5
-        assert leg.forwarder is not None and not leg.forwarder.attached
+        # The forwarder sends through the connection's pacing sink.
+        assert leg.forwarder is not None and leg.forwarder.attached
+        assert pacer.sink is not None and leg._sink is pacer.sink
         sent, paced = leg.forwarder.sent_packets, pacer.sent_packets
         frames = await _pattern_frames(sub.remote_tracks[sid], 10)
         assert len(frames) == 10
         # Everything forwarded since the pacer was enabled left through it.
-        assert pacer.sent_packets > paced + 5 and leg.forwarder.sent_packets == sent
+        assert pacer.sent_packets > paced + 5 and leg.forwarder.sent_packets > sent + 5
         pacer.close()
-        assert leg.forwarder.attached  # sending by itself again
+        # Sending through an unpaced sink of its own again.
+        assert leg.forwarder.attached and isinstance(leg._sink, DirectSink)
     finally:
         await close_all(router, [pub], [sub])
 

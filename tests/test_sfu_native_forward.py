@@ -128,7 +128,7 @@ def test_forward_all_equals_each_reference(legs, stream) -> None:
         natives.append(n)
         references.append(r)
     for i, (data, keyframe) in enumerate(stream):
-        unsent, wanted = forward_all(data, keyframe, float(i), None, natives)
+        unsent, wanted, _ = forward_all(data, keyframe, float(i), None, natives)
         expected, expected_wanted = [], None
         for j, r in enumerate(references):
             out = r.rewrite(data, keyframe, float(i))
@@ -218,14 +218,14 @@ def test_native_sink_sends_what_pylibsrtp_protects() -> None:
         stream = [rtp(1, 7 + i, 3000 * i, payload=vp8_descriptor(i, True, i)) for i in range(5)]
         size = 0
         for i, data in enumerate(stream):
-            unsent, _ = forward_all(data, i == 0, i / 30, None, [sent, twin])
+            unsent, _, _ = forward_all(data, i == 0, i / 30, None, [sent, twin])
             assert len(unsent) == 1 and unsent[0][0] == 1
             assert rx.unprotect(receiver.recv(2048)) == unsent[0][1]
             size += len(unsent[0][1])
         assert (sent.sent_packets, sent.sent_bytes, sent.send_errors) == (5, size, 0)
         sent.detach()
         assert not sent.attached
-        unsent, _ = forward_all(rtp(1, 12, 15000), False, 1.0, None, [sent])
+        unsent, _, _ = forward_all(rtp(1, 12, 15000), False, 1.0, None, [sent])
         assert [i for i, _ in unsent] == [0]  # handed back once detached
         # A sink on its own, as the pacer of a connection sends through it.
         sink = Sink(protect, int(ffi.cast("uintptr_t", tx._srtp[0])), receiver.fileno(),

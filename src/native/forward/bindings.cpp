@@ -2,7 +2,9 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <array>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -161,9 +163,88 @@ PYBIND11_MODULE(forward, m) {
              [](Sink &sink, const py::bytes &data) {
                  Bytes d = View(data);
                  std::string packet(reinterpret_cast<const char *>(d.data), d.size);
-                 return sink.Send(packet);
+                 return sink.Transmit(packet);
              },
-             py::arg("data"), "Protects and sends one RTP packet; False if refused.");
+             py::arg("data"), "Protects and sends one RTP packet now, paced or not; False if "
+             "refused.")
+        .def("pace",
+             [](Sink &sink, std::int64_t target_bitrate, std::int64_t now_us,
+                double pacing_factor, std::int64_t burst_us, std::int64_t queue_time_limit_us,
+                std::array<std::size_t, rtcroom::pacer::kNumClasses> max_packets) {
+                 rtcroom::pacer::Config config;
+                 config.pacing_factor = pacing_factor;
+                 config.burst_us = burst_us;
+                 config.queue_time_limit_us = queue_time_limit_us;
+                 config.max_packets = max_packets;
+                 sink.Pace(target_bitrate, now_us, config);
+             },
+             py::arg("target_bitrate"), py::arg("now_us"), py::kw_only(),
+             py::arg("pacing_factor") = rtcroom::pacer::Config().pacing_factor,
+             py::arg("burst_us") = rtcroom::pacer::Config().burst_us,
+             py::arg("queue_time_limit_us") = rtcroom::pacer::Config().queue_time_limit_us,
+             py::arg("max_packets") = rtcroom::pacer::Config().max_packets,
+             "Paces what send_paced and the attached forwarders send from now on (the rules "
+             "of rtcroom.pacer.Pacer, whose arguments these are).")
+        .def("set_target_bitrate", &Sink::SetTargetBitrate, py::arg("target_bitrate"),
+             py::arg("now_us"))
+        .def_property_readonly("target_bitrate",
+                               [](const Sink &sink) -> std::optional<std::int64_t> {
+                                   if (!sink.pacer()) return std::nullopt;
+                                   return sink.pacer()->target_bitrate_bps();
+                               })
+        .def("send_paced",
+             [](Sink &sink, const py::bytes &data, int packet_class, std::int64_t now_us,
+                int abs_send_time_id) {
+                 if (packet_class < 0 || packet_class >= rtcroom::pacer::kNumClasses) {
+                     throw std::invalid_argument("packet class must be 0 (audio), 1 "
+                                                 "(retransmission) or 2 (video)");
+                 }
+                 Bytes d = View(data);
+                 std::string packet(reinterpret_cast<const char *>(d.data), d.size);
+                 return static_cast<int>(
+                     sink.Send(packet, static_cast<rtcroom::pacer::PacketClass>(packet_class),
+                               now_us, abs_send_time_id));
+             },
+             py::arg("data"), py::arg("packet_class"), py::arg("now_us"),
+             py::arg("abs_send_time_id") = -1,
+             "Sends one RTP packet, or queues it if the sink paces and it must wait: 0 sent, 1 "
+             "queued, 2 queued and the queue was empty (call drain at next_send_time), 3 "
+             "refused.")
+        .def("drain",
+             [](Sink &sink, std::int64_t now_us) -> std::optional<std::int64_t> {
+                 std::int64_t next = sink.Drain(now_us);
+                 if (next == rtcroom::pacer::kNever) return std::nullopt;
+                 return next;
+             },
+             py::arg("now_us"),
+             "Sends what is due by now_us; returns when the next queued packet is due (None: "
+             "nothing queued).")
+        .def("next_send_time",
+             [](const Sink &sink) -> std::optional<std::int64_t> {
+                 std::int64_t next =
+                     sink.pacer() ? sink.pacer()->NextSendTime() : rtcroom::pacer::kNever;
+                 if (next == rtcroom::pacer::kNever) return std::nullopt;
+                 return next;
+             })
+        .def_property_readonly("queued_packets",
+                               [](const Sink &sink) {
+                                   return sink.pacer() ? sink.pacer()->queued_packets() : 0;
+                               })
+        .def_property_readonly("dropped_packets",
+                               [](const Sink &sink) {
+                                   std::uint64_t n = 0;
+                                   for (int c = 0; sink.pacer() && c < rtcroom::pacer::kNumClasses;
+                                        ++c) {
+                                       n += sink.pacer()->dropped_packets(
+                                           static_cast<rtcroom::pacer::PacketClass>(c));
+                                   }
+                                   return n;
+                               })
+        .def_property_readonly("sent_packets", &Sink::sent_packets)
+        .def_property_readonly("delayed_packets", &Sink::delayed_packets)
+        .def_property_readonly("send_errors", &Sink::send_errors)
+        .def_property_readonly("closed", &Sink::closed)
+        .def("close", &Sink::Close);
     py::class_<Source>(m, "Source")
         .def(py::init<std::uintptr_t, std::uintptr_t>(), py::arg("unprotect"),
              py::arg("session"))
@@ -289,6 +370,7 @@ PYBIND11_MODULE(forward, m) {
                 legs.push_back(item.cast<Forwarder *>());
             }
             std::vector<std::pair<std::size_t, std::string>> unsent;
+            std::vector<std::shared_ptr<Sink>> started;
             std::optional<std::uint32_t> wanted;
             {
                 // The forwarders and their SRTP sessions belong to the event loop's thread,
@@ -300,8 +382,8 @@ PYBIND11_MODULE(forward, m) {
                     if (f.Rewrite(d.data, d.size, keyframe, now, level.data, level.size, out)) {
                         if (!f.attached()) {
                             unsent.emplace_back(i, out);
-                        } else {
-                            f.Send(out);
+                        } else if (f.Send(out, now) == Sink::kStarted) {
+                            started.push_back(f.sink());
                         }
                     } else if (f.WantsKeyframe()) {
                         wanted = f.target();
@@ -312,11 +394,17 @@ PYBIND11_MODULE(forward, m) {
             for (auto &[i, out] : unsent) {
                 back.append(py::make_tuple(i, py::bytes(out)));
             }
-            return py::make_tuple(back, wanted ? py::object(py::int_(*wanted)) : py::none());
+            py::list queued;
+            for (auto &sink : started) {
+                queued.append(py::cast(sink));
+            }
+            return py::make_tuple(back, wanted ? py::object(py::int_(*wanted)) : py::none(),
+                                  queued);
         },
         py::arg("data"), py::arg("keyframe"), py::arg("now"), py::arg("audio_level"),
         py::arg("forwarders"),
-        "Rewrites one incoming packet for every forwarder; those with a sink send it. Returns "
-        "(index, packet) for the others, and an SSRC a forwarder waits for a keyframe of (or "
-        "None).");
+        "Rewrites one incoming packet for every forwarder; those with a sink send it (or their "
+        "paced sink queues it). Returns (index, packet) for the others, an SSRC a forwarder "
+        "waits for a keyframe of (or None), and the paced sinks whose queue this call started "
+        "(drain them at their next_send_time; `now` in seconds is their clock x 1e-6).");
 }

@@ -47,6 +47,14 @@ bool SeqNewer(std::uint16_t a, std::uint16_t b) {
     return a != b && static_cast<std::uint16_t>(a - b) < 0x8000;
 }
 
+void PutAbsSendTime(std::uint8_t *at, double now) {
+    auto t = static_cast<std::uint32_t>(static_cast<std::int64_t>(now * kAbsSendTimeScale) &
+                                        0xFFFFFF);
+    at[0] = static_cast<std::uint8_t>(t >> 16);
+    at[1] = static_cast<std::uint8_t>(t >> 8);
+    at[2] = static_cast<std::uint8_t>(t);
+}
+
 // Where the picture id and TL0PICIDX of a VP8 payload descriptor (RFC 7741) are; 0 for absent.
 struct Vp8Fields {
     std::size_t picture_id = 0;  // offset of its first byte
@@ -133,11 +141,7 @@ void WriteExtensions(const Extensions &ext, const std::uint8_t *audio_level,
     }
     std::uint8_t abs[3];
     if (ext.abs_send_time_id >= 0) {
-        auto t = static_cast<std::uint32_t>(static_cast<std::int64_t>(now * kAbsSendTimeScale) &
-                                            0xFFFFFF);
-        abs[0] = static_cast<std::uint8_t>(t >> 16);
-        abs[1] = static_cast<std::uint8_t>(t >> 8);
-        abs[2] = static_cast<std::uint8_t>(t);
+        PutAbsSendTime(abs, now);
         elements[n++] = {ext.abs_send_time_id, abs, 3};
     }
     if (n == 0) {
@@ -192,7 +196,10 @@ Sink::~Sink() {
     }
 }
 
-bool Sink::Send(std::string &packet) {
+bool Sink::Transmit(std::string &packet) {
+    if (closed_) {
+        return false;
+    }
     std::size_t size = packet.size();
     packet.resize(size + kMaxTrailer);
     int length = static_cast<int>(size);
@@ -213,8 +220,128 @@ Sink::Sink(std::uintptr_t, std::uintptr_t, std::intptr_t, const std::string &) {
     throw std::invalid_argument("native sending is not available on Windows");
 }
 Sink::~Sink() = default;
-bool Sink::Send(std::string &) { return false; }
+bool Sink::Transmit(std::string &) { return false; }
 #endif
+
+std::size_t FindExtension(const std::uint8_t *data, std::size_t size, int id,
+                          std::size_t length) {
+    RtpView h;
+    if (!ParseRtp(data, size, h) || !(data[0] & 0x10)) {
+        return 0;
+    }
+    const std::size_t profile = Read16(data + h.csrc_end);
+    const bool one_byte = profile == 0xBEDE;
+    if (!one_byte && (profile & 0xFFF0) != 0x1000) {
+        return 0;
+    }
+    std::size_t p = h.csrc_end + 4;
+    const std::size_t end = h.payload_offset;
+    while (p < end) {
+        if (data[p] == 0) {  // padding
+            ++p;
+            continue;
+        }
+        std::size_t element_id, element_length, header;
+        if (one_byte) {
+            element_id = data[p] >> 4;
+            element_length = (data[p] & 0x0F) + 1u;
+            header = 1;
+            if (element_id == 15) {
+                return 0;
+            }
+        } else {
+            if (p + 1 >= end) {
+                return 0;
+            }
+            element_id = data[p];
+            element_length = data[p + 1];
+            header = 2;
+        }
+        if (p + header + element_length > end) {
+            return 0;
+        }
+        if (static_cast<int>(element_id) == id) {
+            return element_length == length ? p + header : 0;
+        }
+        p += header + element_length;
+    }
+    return 0;
+}
+
+void Sink::Pace(std::int64_t target_bitrate_bps, std::int64_t now_us, pacer::Config config) {
+    pacer_.emplace(target_bitrate_bps, now_us, config);
+    for (auto &queue : waiting_) {
+        queue.clear();
+    }
+}
+
+void Sink::SetTargetBitrate(std::int64_t target_bitrate_bps, std::int64_t now_us) {
+    if (closed_) {
+        return;
+    }
+    if (!pacer_) {
+        throw std::logic_error("the sink does not pace");
+    }
+    pacer_->SetTargetBitrate(target_bitrate_bps, now_us);
+}
+
+Sink::Outcome Sink::Send(std::string &packet, pacer::PacketClass packet_class,
+                         std::int64_t now_us, int abs_send_time_id) {
+    if (closed_) {
+        ++send_errors_;
+        return kFailed;
+    }
+    if (!pacer_ || packet_class == pacer::PacketClass::kAudio ||
+        pacer_->SendNow(packet.size(), now_us)) {
+        if (!Transmit(packet)) {
+            ++send_errors_;
+            return kFailed;
+        }
+        ++sent_packets_;
+        return kSent;
+    }
+    const bool was_empty = pacer_->queued_packets() == 0;
+    std::size_t at = abs_send_time_id > 0
+        ? FindExtension(reinterpret_cast<const std::uint8_t *>(packet.data()), packet.size(),
+                        abs_send_time_id, 3)
+        : 0;
+    auto &queue = waiting_[static_cast<std::size_t>(packet_class)];
+    if (pacer_->EnqueueSize(packet.size(), packet_class, now_us)) {
+        queue.pop_front();  // both drop the class's oldest
+    }
+    queue.push_back(Waiting{std::move(packet), at});
+    return was_empty ? kStarted : kQueued;
+}
+
+std::int64_t Sink::Drain(std::int64_t now_us) {
+    if (!pacer_) {
+        return pacer::kNever;
+    }
+    while (auto released = pacer_->Pop(now_us)) {
+        auto &queue = waiting_[static_cast<std::size_t>(released->packet_class)];
+        Waiting w = std::move(queue.front());
+        queue.pop_front();
+        if (w.abs_send_time_at) {
+            PutAbsSendTime(reinterpret_cast<std::uint8_t *>(w.packet.data()) + w.abs_send_time_at,
+                           static_cast<double>(now_us) / 1e6);
+        }
+        if (Transmit(w.packet)) {
+            ++sent_packets_;
+            ++delayed_packets_;
+        } else {
+            ++send_errors_;
+        }
+    }
+    return pacer_->NextSendTime();
+}
+
+void Sink::Close() {
+    closed_ = true;
+    for (auto &queue : waiting_) {
+        queue.clear();
+    }
+    pacer_.reset();
+}
 
 Source::Source(std::uintptr_t unprotect, std::uintptr_t session)
     : unprotect_(reinterpret_cast<UnprotectFunction>(unprotect)),
@@ -513,15 +640,19 @@ bool Forwarder::Write(const std::uint8_t *data, std::size_t size, const RtpView 
     return true;
 }
 
-bool Forwarder::Send(std::string &out) {
+Sink::Outcome Forwarder::Send(std::string &out, double now) {
     std::size_t size = out.size();  // counted as the Python side counts: before SRTP
-    if (sink_ && sink_->Send(out)) {
+    Sink::Outcome outcome = sink_
+        ? sink_->Send(out, pacer::PacketClass::kVideo, std::llround(now * 1e6),
+                      extensions_.abs_send_time_id)
+        : Sink::kFailed;
+    if (outcome == Sink::kFailed) {
+        ++send_errors_;
+    } else {
         ++sent_packets_;
         sent_bytes_ += size;
-        return true;
     }
-    ++send_errors_;
-    return false;
+    return outcome;
 }
 
 }  // namespace rtcroom::forward

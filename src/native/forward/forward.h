@@ -12,16 +12,27 @@
 // libsrtp of its own, and two copies of it must not share a session); the caller keeps the
 // session alive while attached. The socket is a duplicate of the leg's, so a socket closed on
 // the Python side cannot redirect these sends to a reused descriptor.
+//
+// A Sink may pace (Pace): then it holds the leaky bucket of rtcroom's pacer (src/native/pacer/)
+// for its connection, and a packet goes out inside the call that hands it over as long as
+// nothing waits and the packet fits the budget (the common case: one budget check); only what is
+// over it, a keyframe's burst, is queued here, in order, and leaves when the owner's timer calls
+// Drain. A queued packet is protected when it leaves, and its abs-send-time, if it has one, is
+// rewritten then, as libwebrtc's pacer does: the receiver's delay-based estimate sees when the
+// packet really left.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <memory>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "pacer/pacer.h"
 
 namespace rtcroom::forward {
 
@@ -53,23 +64,69 @@ void WriteExtensions(const Extensions &ext, const std::uint8_t *audio_level,
 // libsrtp 2's srtp_protect(srtp_t, void *rtp, int *len).
 using ProtectFunction = int (*)(void *session, void *packet, int *length);
 
+// Where the value of the header extension element `id` (one-byte or two-byte form) of an RTP
+// packet starts, if it is there and `length` bytes long; 0 otherwise.
+std::size_t FindExtension(const std::uint8_t *data, std::size_t size, int id, std::size_t length);
+
 class Sink {
 public:
+    // What became of a packet handed to Send.
+    enum Outcome {
+        kSent = 0,
+        kQueued = 1,   // paced: it waits for Drain
+        kStarted = 2,  // the same, and the queue was empty: the owner's timer must start
+        kFailed = 3,   // libsrtp or the kernel refused it, or the sink is closed
+    };
+
     // `fd` is duplicated; `address` is a sockaddr_in or sockaddr_in6 as bytes.
     Sink(std::uintptr_t protect, std::uintptr_t session, std::intptr_t fd,
          const std::string &address);
     ~Sink();
     Sink(const Sink &) = delete;
     Sink &operator=(const Sink &) = delete;
-    // Protects the packet (in `packet`, which grows by the SRTP trailer) and sends it; false
-    // when libsrtp or the kernel refuses it.
-    bool Send(std::string &packet);
+    // Protects the packet (in `packet`, which grows by the SRTP trailer) and sends it, paced or
+    // not; false when libsrtp or the kernel refuses it.
+    bool Transmit(std::string &packet);
+
+    // Paces what Send is given from now on (see the top of this file).
+    void Pace(std::int64_t target_bitrate_bps, std::int64_t now_us, pacer::Config config);
+    bool paced() const { return pacer_.has_value(); }
+    // The pacer, once Pace was called.
+    const pacer::Pacer *pacer() const { return pacer_ ? &*pacer_ : nullptr; }
+    void SetTargetBitrate(std::int64_t target_bitrate_bps, std::int64_t now_us);
+    // Sends `packet` (audio always at once), or queues it when paced and it must wait.
+    // `abs_send_time_id`: the packet's abs-send-time extension id (-1: none), rewritten if the
+    // packet waits. `now_us`: microseconds on the clock Drain is given.
+    Outcome Send(std::string &packet, pacer::PacketClass packet_class, std::int64_t now_us,
+                 int abs_send_time_id);
+    // Sends everything due by `now_us`; returns when the next queued packet is due
+    // (pacer::kNever when none is).
+    std::int64_t Drain(std::int64_t now_us);
+    // Sends nothing more from now on and drops what is queued (and the pacer): the caller is
+    // about to let the SRTP session go.
+    void Close();
+    bool closed() const { return closed_; }
+
+    std::uint64_t sent_packets() const { return sent_packets_; }
+    // Packets that waited in the queue before they left.
+    std::uint64_t delayed_packets() const { return delayed_packets_; }
+    std::uint64_t send_errors() const { return send_errors_; }
 
 private:
+    struct Waiting {
+        std::string packet;
+        std::size_t abs_send_time_at;  // 0: none
+    };
+
     ProtectFunction protect_;
     void *session_;
     int fd_;
     std::string address_;  // struct sockaddr_in or sockaddr_in6
+    bool closed_ = false;
+    std::optional<pacer::Pacer> pacer_;
+    // The packets the pacer queued by size, one FIFO per class as its own queues.
+    std::array<std::deque<Waiting>, pacer::kNumClasses> waiting_;
+    std::uint64_t sent_packets_ = 0, delayed_packets_ = 0, send_errors_ = 0;
 };
 
 // libsrtp 2's srtp_unprotect(srtp_t, void *srtp_hdr, int *len).
@@ -162,11 +219,13 @@ public:
     std::uint64_t octets() const { return octets_; }
 
     // Sends what this forwarder rewrites through `sink` from now on (nullptr: hand it back).
-    // A leg's forwarders share their connection's sink.
+    // A paced sink paces it as video: only video forwarders are attached to one.
     void Attach(std::shared_ptr<Sink> sink) { sink_ = std::move(sink); }
     bool attached() const { return sink_ != nullptr; }
-    // Protects and sends `out` through the sink; false if the sink refused it (counted).
-    bool Send(std::string &out);
+    const std::shared_ptr<Sink> &sink() const { return sink_; }
+    // Hands `out` to the sink (sent, or queued by its pacer; counted as sent either way);
+    // kFailed if the sink refused it (counted). `now` as given to Rewrite.
+    Sink::Outcome Send(std::string &out, double now);
     std::uint64_t sent_packets() const { return sent_packets_; }
     std::uint64_t sent_bytes() const { return sent_bytes_; }
     std::uint64_t send_errors() const { return send_errors_; }

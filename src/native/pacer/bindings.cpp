@@ -175,6 +175,13 @@ PYBIND11_MODULE(pacer, m) {
                  return out;
              },
              py::arg("now_us"))
+        .def("send_now",
+             [](Pacer &p, std::int64_t size, std::int64_t now_us) {
+                 return p.SendNow(CheckSize(size), now_us);
+             },
+             py::arg("size"), py::arg("now_us"),
+             "True when nothing is queued and a packet of `size` bytes fits the budget now: it "
+             "is counted as sent. False: nothing counted; queue it (or send it unpaced).")
         .def("next_send_time",
              [](const Pacer &p) -> std::optional<std::int64_t> {
                  std::int64_t t = p.NextSendTime();

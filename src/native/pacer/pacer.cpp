@@ -128,6 +128,15 @@ bool Pacer::Push(std::string data, std::size_t size, PacketClass packet_class) {
     return dropped;
 }
 
+bool Pacer::SendNow(std::size_t size, std::int64_t now_us) {
+    if (queued_packets_ != 0) return false;
+    Drain(now_us);
+    // With nothing queued the rate is the paced one: the same test as NextSendTime's.
+    if (debt_ > rate_bps_ * config_.burst_us) return false;
+    debt_ += static_cast<std::int64_t>(size) * kMicroBitsPerByte;
+    return true;
+}
+
 std::int64_t Pacer::NextSendTime() const {
     if (queued_packets_ == 0) return kNever;
     std::int64_t excess = debt_ - rate_bps_ * config_.burst_us;

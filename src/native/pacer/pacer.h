@@ -76,6 +76,13 @@ public:
     std::size_t EnqueueSizes(const std::size_t *sizes, std::size_t n, PacketClass packet_class,
                              std::int64_t now_us);
 
+    // The fast path of a caller that queues only what must wait: with nothing queued and the
+    // debt within the burst allowance at `now_us`, the packet counts as sent now (its bytes go
+    // on the debt) and this returns true; otherwise it returns false, nothing is counted, and
+    // the caller queues the packet (Enqueue/EnqueueSize) or sends it unpaced. So packets that
+    // fit the budget leave at once, and only a burst over it (a keyframe) waits, in order.
+    bool SendNow(std::size_t size, std::int64_t now_us);
+
     // When the next packet is due (possibly already past), or kNever when nothing is queued.
     std::int64_t NextSendTime() const;
 

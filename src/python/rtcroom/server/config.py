@@ -66,8 +66,9 @@ class ServerConfig:
     turn_secret: str | None = None
     turn_ttl: float = 86400.0
     dscp: bool = False
-    # Pace the video the SFU sends each subscriber with the native pacer (README: its cost).
-    pacing: bool = False
+    # Pace the video the SFU sends each subscriber with the native pacer (RTCROOM_PACING=0 or
+    # "pacing": false turns it off; README: its cost).
+    pacing: bool = True
     # The VideoCodecs of a group room created without them (ad-hoc, or by REST without the
     # parameter). None: every video codec the SFU can forward (Twilio's default is VP8 and
     # H264, the two it has; rtcroom adds the ones it forwards beyond those, such as VP9).

@@ -57,8 +57,8 @@ from rtcroom.aiortc_ext.rtp import (
 from rtcroom.media.keyframe import KEYFRAME_TESTS, KeyframeTest
 from rtcroom.server.sfu.audiolevel import DecodedAudioLevel
 from rtcroom.server.sfu.datarelay import PublishedDataTrack
-from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, forward_all, native_sink
-from rtcroom.server.sfu.pacing import SubscriberPacer, paced_by
+from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, Sink, forward_all, native_sink
+from rtcroom.server.sfu.pacing import SubscriberPacer, paced_by, release
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
 from rtcroom.server.sfu.resend import ResendTimes
@@ -268,11 +268,13 @@ class PublishedTrack:
                 sub.refresh()
         if self._starting:
             self._start_forwarders()
-        unsent, wanted = forward_all(data, keyframe, now, level, self._forwarders)
+        unsent, wanted, queued = forward_all(data, keyframe, now, level, self._forwarders)
         for i, out in unsent:
             self._forwarding[i].send(out)
         if wanted is not None:
             self.request_keyframe(wanted, now)
+        if queued:
+            release(queued)
 
     def _start_forwarders(self) -> None:
         for sub in self._starting:
@@ -447,7 +449,7 @@ class Subscription:
         self._packets_sent = 0
         self._bytes_sent = 0
         """Sent through :meth:`send`; the forwarder counts what it sends itself."""
-        self._sink: DirectSink | None = None
+        self._sink: DirectSink | Sink | None = None
         self._pacer: SubscriberPacer | None = None
         """The subscriber connection's pacer, for a video leg of a paced connection."""
         self._detach_sender = attach_sender(self.sender, self._on_rtcp, self._sender_reports)
@@ -512,26 +514,32 @@ class Subscription:
 
     def _check_sink(self) -> None:
         """Let the forwarder send by itself where ``write_rtp`` would go straight to the socket
-        (connected, not marked per packet, not relayed) and the leg is not paced, and take that
-        back as soon as it would not; also undone by replacing :meth:`send` on the instance (a
-        test's or an instrument's hook then sees every packet). Checked when the leg starts,
-        when its DTLS transport changes state, when its connection's pacing changes and with
-        each RTCP report."""
+        (connected, not marked per packet, not relayed), through its connection's pacing sink
+        if the leg is paced video, and take that back as soon as it would not (a paced leg then
+        goes through the pacer's Python driver); also undone by replacing :meth:`send` on the
+        instance (a test's or an instrument's hook then sees every packet). Checked when the
+        leg starts, when its DTLS transport changes state, when its connection's pacing changes
+        and with each RTCP report."""
         forwarder = self.forwarder
         if forwarder is None:
             return
         transport = self.sender.transport
         pacer = paced_by(transport) if self.track.kind == "video" else None
         self._pacer = pacer
-        sink = None if self.closed or pacer is not None or "send" in self.__dict__ else (
-            direct_sink(transport))
+        sink: DirectSink | Sink | None
+        if self.closed or "send" in self.__dict__:
+            sink = None
+        elif pacer is not None:
+            sink = pacer.sink  # the connection's, pacing; None where it cannot be native
+        else:
+            sink = direct_sink(transport)
         if sink == self._sink:
             return
         self._sink = sink
         if sink is None:
             forwarder.detach()
         else:
-            forwarder.attach(native_sink(sink))
+            forwarder.attach(native_sink(sink) if isinstance(sink, DirectSink) else sink)
 
     def refresh(self) -> None:
         """Point the forwarder at the stream that pause and layer choose."""
@@ -653,7 +661,8 @@ class Subscription:
                                sender_rtx_ssrc(self.sender))
                 self._rtx_sequence_number = (self._rtx_sequence_number + 1) & 0xFFFF
             if self._pacer is not None:
-                self._pacer.enqueue(out, retransmission=True)
+                self._pacer.enqueue(out, retransmission=True,
+                                    abs_send_time_id=forwarder.extensions.abs_send_time_id)
                 self.retransmitted += 1
             elif write_rtp(self.sender.transport, out):
                 self.retransmitted += 1
