@@ -396,7 +396,7 @@ class RoomConnection:
                 if str(publication.kind) == "data":
                     channel = self._remote_channels.get(receiver_id)
                     if channel is not None and channel.readyState == "open":
-                        track = participant._subscribe(sid)
+                        track = participant._subscribe(sid, channel=channel)
                         channel.on("message", track._receive)  # type: ignore[attr-defined]
                 else:
                     media = self._remote_media.get(receiver_id)

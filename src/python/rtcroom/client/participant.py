@@ -11,8 +11,9 @@ reference's order and with the reference's arguments:
 - ``_add_publication(track_sid, name, kind, enabled=True, priority="standard")``:
   ``track_published``.
 - ``_remove_publication(track_sid)``: unsubscribes first if needed, then ``track_unpublished``.
-- ``_subscribe(track_sid, media_stream_track=None)`` -> RemoteTrack: the aiortc track of the
-  receiver for audio/video (required), nothing for data (then feed messages with
+- ``_subscribe(track_sid, media_stream_track=None, channel=None)`` -> RemoteTrack: the aiortc
+  track of the receiver for audio/video (required); for data the RTCDataChannel it arrives on,
+  whose reliability settings the track reports (then feed messages with
   ``track._receive(data)``); ``subscribed`` / ``track_subscribed``.
 - ``_subscription_failed(track_sid, error)``: ``subscription_failed`` /
   ``track_subscription_failed``.
@@ -37,6 +38,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from aiortc import RTCDataChannel
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcroom.client.localtrack import (
@@ -247,7 +249,8 @@ class RemoteParticipant(Participant):
         self._emit("track_unpublished", publication)
 
     def _subscribe(
-        self, track_sid: str, media_stream_track: MediaStreamTrack | None = None
+        self, track_sid: str, media_stream_track: MediaStreamTrack | None = None,
+        channel: RTCDataChannel | None = None,
     ) -> RemoteTrack:
         publication = self._publication(track_sid)
         if publication.track is not None:
@@ -259,6 +262,8 @@ class RemoteParticipant(Participant):
             if media_stream_track is None:
                 raise ValueError(f"subscribing to {publication!r} needs its MediaStreamTrack")
             track._attach(media_stream_track)
+        elif isinstance(track, RemoteDataTrack) and channel is not None:
+            track._describe(channel)
         publication.track = track
         publication.emit("subscribed", track)
         self._emit("track_subscribed", track, publication)

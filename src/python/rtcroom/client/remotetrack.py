@@ -25,6 +25,7 @@ import collections
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from aiortc import RTCDataChannel
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcroom.constants import TrackKind, TrackPriority
@@ -225,7 +226,8 @@ class RemoteDataTrack(RemoteTrack):
     """Remote data. Event ``message(data, track)``; or ``async for data in track.messages()``.
 
     ``max_packet_life_time``, ``max_retransmits``, ``ordered`` and ``reliable`` describe the
-    channel it arrives on (set by the network layer when known).
+    channel it arrives on: the publisher's settings, which a group room's server keeps on
+    every subscriber's channel.
     """
 
     kind = TrackKind.DATA
@@ -239,6 +241,12 @@ class RemoteDataTrack(RemoteTrack):
         self.reliable = True
         self._readers: list[_MessageReader] = []
         self._ended = False
+
+    def _describe(self, channel: RTCDataChannel) -> None:
+        self.ordered = channel.ordered
+        self.max_retransmits = channel.maxRetransmits
+        self.max_packet_life_time = channel.maxPacketLifeTime
+        self.reliable = self.max_retransmits is None and self.max_packet_life_time is None
 
     def _receive(self, data: str | bytes) -> None:
         self.emit("message", data, self)
