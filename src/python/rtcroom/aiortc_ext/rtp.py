@@ -23,6 +23,9 @@ sender's SSRC. This module is the only place the SFU touches aiortc internals; w
   a `Session`'s `_srtp` (its `srtp_t *`), and the asyncio transport's `socket` extra info.
 - `RTCRtpReceiver._handle_rtcp_packet` / `RTCRtpSender._handle_rtcp_packet`: where the transport
   delivers RTCP (SR/BYE to receivers; RR, NACK, PLI, FIR, REMB to senders).
+- `RtpRouter.route_rtcp(packet)` returning the set of recipients, and its `senders` by SSRC: a
+  FIR names the streams it wants keyframes of in its FCI (RFC 5104 4.3.1; its media SSRC is 0),
+  which aiortc does not read, so carriers also get the FIRs naming them.
 - `RTCRtpSender._run_rtcp` (started by `send()`), and the name-mangled `__rtcp_started`,
   `__rtcp_exited` events `stop()` waits on and `__cname`: replaced so a forwarded stream's sender
   reports describe the forwarded packets instead of the (absent) encoder's.
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import random
 import struct
 import time
@@ -53,13 +57,15 @@ import pylibsrtp._binding  # type: ignore[import-not-found]  # cffi, no stubs
 from aioice.ice import StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
+    RTCP_PSFB_FIR,
     AnyRtcpPacket,
     RtcpByePacket,
+    RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpSdesPacket,
     RtcpSenderInfo,
@@ -413,6 +419,28 @@ async def send_rtcp(transport: RTCDtlsTransport, packets: list[AnyRtcpPacket]) -
     return await send_rtp(transport, b"".join(bytes(p) for p in packets))
 
 
+def _route_fir() -> None:
+    """Have aiortc's RTCP routing deliver a FIR to the senders its FCI entries name (each entry:
+    SSRC, sequence number, 3 reserved bytes), besides its media SSRC's (idempotent)."""
+    route = RtpRouter.route_rtcp
+    if getattr(route, "_rtcroom_fir", False):
+        return
+
+    @functools.wraps(route)
+    def route_rtcp(self: RtpRouter, packet: AnyRtcpPacket) -> set[Any]:
+        recipients = route(self, packet)
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_FIR:
+            fci = packet.fci
+            for i in range(0, len(fci) - 7, 8):
+                sender = self.senders.get(int.from_bytes(fci[i:i + 4], "big"))
+                if sender is not None:
+                    recipients.add(sender)
+        return recipients
+
+    route_rtcp._rtcroom_fir = True  # type: ignore[attr-defined]
+    RtpRouter.route_rtcp = route_rtcp  # type: ignore[method-assign]
+
+
 async def _ignore_rtcp(packet: AnyRtcpPacket) -> None:
     return None
 
@@ -435,6 +463,7 @@ def attach_sender(
     """
     if sender._RTCRtpSender__started:  # type: ignore[attr-defined]
         raise RuntimeError("attach_sender must be called before the sender starts")
+    _route_fir()
     original = type(sender)._handle_rtcp_packet.__get__(sender)
 
     async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
