@@ -84,6 +84,19 @@ __all__ = ["GroupMedia", "GroupPeer", "GroupRoom"]
 
 log = logging.getLogger(__name__)
 
+
+async def _every(interval: float, tick: Callable[[], None], what: str) -> None:
+    """Call ``tick`` every ``interval`` seconds until cancelled. An exception is logged and the
+    next tick runs: the room holds the task, so asyncio would never report it ending, and the
+    room would silently go without that signal for good."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            tick()
+        except Exception:
+            log.exception("a room's %s tick failed", what)
+
+
 # Queued when the participant's connection failed.
 _RESTART = ("restart", 0)
 # How long the server waits for the offer it asked for before it may ask again.
@@ -504,6 +517,8 @@ class GroupPeer:
     async def _next(self) -> None:
         if self.awaiting is not None or self.closed:
             return
+        if self.pc is not None and self.pc.connectionState == "closed":
+            return  # it closed by itself (ICE lost): its restart is queued
         if set(self.expected) != self.offered_ids:
             # It published or unpublished a track: its offer comes next.
             self.revision += 1
@@ -760,15 +775,14 @@ class GroupRoom:
 
     def speaker_listener_ready(self, peer: GroupPeer) -> None:
         if self._speaker_task is None:
-            self._speaker_task = asyncio.ensure_future(self._evaluate_speakers())
+            self._speaker_task = asyncio.ensure_future(_every(
+                SPEAKER_INTERVAL, self._evaluate_speakers, "dominant speaker"))
         if self.speakers.dominant_speaker is not None:
             peer.send_msp("active_speaker", {"type": "active_speaker",
                                              "participant": self.speakers.dominant_speaker})
 
-    async def _evaluate_speakers(self) -> None:
-        while True:
-            await asyncio.sleep(SPEAKER_INTERVAL)
-            self._announce(self.speakers.evaluate(time.monotonic()))
+    def _evaluate_speakers(self) -> None:
+        self._announce(self.speakers.evaluate(time.monotonic()))
 
     def _announce(self, change: DominantSpeakerChange[str] | None) -> None:
         if change is None:
@@ -782,14 +796,13 @@ class GroupRoom:
 
     def start_allocation(self) -> None:
         if self._allocation_task is None:
-            self._allocation_task = asyncio.ensure_future(self._allocate_every())
+            self._allocation_task = asyncio.ensure_future(_every(
+                ALLOCATION_INTERVAL, self._allocate_all, "bandwidth allocation"))
 
-    async def _allocate_every(self) -> None:
-        while True:
-            await asyncio.sleep(ALLOCATION_INTERVAL)
-            now = time.monotonic()
-            for peer in list(self.peers.values()):
-                self.allocate(peer, peer.downlink(now))
+    def _allocate_all(self) -> None:
+        now = time.monotonic()
+        for peer in list(self.peers.values()):
+            self.allocate(peer, peer.downlink(now))
 
     def allocate(self, peer: GroupPeer, downlink: tuple[int, bool] | None = None) -> None:
         """Run ``peer``'s bandwidth allocation (if it has a profile) and apply it; with the
@@ -833,12 +846,9 @@ class GroupRoom:
 
     def start_network_quality(self) -> None:
         if self._quality_task is None:
-            self._quality_task = asyncio.ensure_future(self._network_quality_every())
-
-    async def _network_quality_every(self) -> None:
-        while True:
-            await asyncio.sleep(NETWORK_QUALITY_INTERVAL)
-            self.network_quality(time.monotonic())
+            self._quality_task = asyncio.ensure_future(_every(
+                NETWORK_QUALITY_INTERVAL, lambda: self.network_quality(time.monotonic()),
+                "network quality"))
 
     def network_quality(self, now: float) -> None:
         """Every participant's levels from what the SFU measured since the last call, and each
