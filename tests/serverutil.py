@@ -140,13 +140,16 @@ async def joined(server: RunningServer, identity: str, room: str = "room",
     return client, connected, cm
 
 
-async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    """Poll ``predicate()`` until true; fail after ``timeout`` seconds."""
+async def wait_until(predicate: Any, timeout: float = 10.0,
+                     describe: Any = None) -> None:
+    """Poll ``predicate()`` until true; fail after ``timeout`` seconds, with ``describe()`` (the
+    state worth seeing when it fails) in the message when given."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not predicate():
         if loop.time() > end:
-            raise AssertionError("condition not met in time")
+            raise AssertionError("condition not met in time"
+                                 + (f": {describe()}" if describe is not None else ""))
         await asyncio.sleep(0.02)
 
 

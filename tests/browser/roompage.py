@@ -192,8 +192,10 @@ async def join_page(page: Any, identity: str, ws_url: str, data: bool = False,
         [token(identity), {"wsServer": ws_url, "name": "room", **MEDIA, **options}, data])
 
 
-async def page_wait(page: Any, expression: str, timeout: float = 30.0) -> Any:
-    """Poll a page expression until it is truthy; fail after ``timeout`` seconds."""
+async def page_wait(page: Any, expression: str, timeout: float = 30.0,
+                    describe: Any = None) -> Any:
+    """Poll a page expression until it is truthy; fail after ``timeout`` seconds, with
+    ``describe()`` (the state worth seeing when it fails) in the message when given."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while True:
@@ -201,7 +203,8 @@ async def page_wait(page: Any, expression: str, timeout: float = 30.0) -> Any:
         if value:
             return value
         if loop.time() > end:
-            raise AssertionError(f"page never satisfied {expression} (last: {value!r})")
+            raise AssertionError(f"page never satisfied {expression} (last: {value!r})"
+                                 + (f"; {describe()}" if describe is not None else ""))
         await asyncio.sleep(0.25)
 
 

@@ -119,11 +119,21 @@ async def test_two_browsers_and_two_bots_see_each_other_and_the_dominant_speaker
                     "room.localParticipant.audioTracks.forEach(p => p.track.disable())")
             voices["p0"].speaking = True
             p0_sid = bots["p0"].local_participant.sid
+            group = server.service.media.rooms[bots["p0"].sid]
+
+            def speaker_state() -> str:
+                ready = sorted(sid for sid, peer in group.peers.items()
+                               if "active_speaker" in peer.msp_ready)
+                return (f"p0 is {p0_sid}; the server's dominant speaker "
+                        f"{group.speakers.dominant_speaker} of {sorted(group.speakers)}; "
+                        f"active_speaker ready for {ready} of {sorted(group.peers)}")
+
             for page in pages.values():
                 # The detector's stated delay is 2.5 s from the first word; the wait is longer
                 # on a shared machine.
                 await page_wait(page, "room.dominantSpeaker"
-                                      " && room.dominantSpeaker.identity === 'p0'")
+                                      " && room.dominantSpeaker.identity === 'p0'",
+                                describe=speaker_state)
                 assert await page.evaluate("room.dominantSpeaker.sid") == p0_sid
                 assert {"event": "dominantSpeakerChanged", "identity": "p0"} in \
                     await page.evaluate("events")
@@ -190,7 +200,9 @@ async def test_media_signaling_channels_reach_the_page(
             channels = {"active_speaker", "network_quality", "track_priority",
                         "track_switch_off", "render_hints", "publisher_hints"}
             peer = group.peers[joined["localSid"]]
-            await wait_until(lambda: peer.msp_ready == channels, 30)
+            await wait_until(lambda: peer.msp_ready == channels, 30, describe=lambda: (
+                f"not ready: {sorted(channels - peer.msp_ready)}; the server's channels: "
+                f"{ {name: c.readyState for name, c in peer.msp.items()} }"))
             assert channels <= set(await page.evaluate("channelsOpened"))
 
             [low_sid] = low.local_participant.tracks
