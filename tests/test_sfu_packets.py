@@ -224,7 +224,7 @@ def test_forwarder_output_is_continuous_across_switches_and_pauses(
     streams = {s: [rng.randrange(1 << 16), rng.randrange(1 << 32)] for s in (1, 2, 3)}
     selected, now = 1, 0.0
     f.select(selected)
-    out: list[tuple[RtpPacket, bool]] = []
+    out: list[tuple[RtpPacket, bool, int]] = []
     for action, n in steps:
         if action == "switch":
             selected = selected % 3 + 1
@@ -242,11 +242,12 @@ def test_forwarder_output_is_continuous_across_switches_and_pauses(
                     keyframe = (i + ssrc) % 7 == 0
                     p = _send(f, _rtp(ssrc, state[0], state[1]), keyframe, now)
                     if p is not None:
-                        out.append((p, keyframe))
-    for (a, _), (b, _) in itertools.pairwise(out):
+                        out.append((p, keyframe, ssrc))
+    for (a, _, a_source), (b, b_keyframe, b_source) in itertools.pairwise(out):
         assert b.sequence_number == (a.sequence_number + 1) & 0xFFFF
         assert 0 <= (b.timestamp - a.timestamp) & 0xFFFFFFFF < 1 << 31
         assert b.ssrc == 0xABCD
+        assert b_source == a_source or b_keyframe  # a new layer starts at its keyframe
     if out:
         assert out[0][0].sequence_number == seq0 and out[0][0].timestamp == ts0 and out[0][1]
 
