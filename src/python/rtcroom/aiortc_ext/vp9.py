@@ -4,7 +4,12 @@ RTP payloader and depayloader (RFC 9628) and decoder, registered on import.
 A participant that prefers VP9 (``preferred_video_codecs=["VP9"]``) then offers it first and
 sends it; one that does not still offers it after VP8 and H.264, so aiortc's default stays VP8.
 The SFU's connections are aiortc too: with VP9 registered they negotiate it and forward it as
-received (:data:`rtcroom.media.keyframe.KEYFRAME_TESTS` has its keyframe test).
+received (:data:`rtcroom.media.keyframe.KEYFRAME_TESTS` has its keyframe test, which gates a
+leg's start). The SFU selects no VP9 layers: a stream with several spatial layers in one SSRC
+(SVC, as Chromium sends with ``scalabilityMode`` L2T1) is forwarded whole, and a Python
+subscriber decodes the top layer (tests/browser/test_browser_vp9.py). Chromium's own single
+layer VP9 is in flexible mode, without layer indices; the depayloader and the keyframe test
+read both modes.
 
 - Codec: ``video/VP9``, 90 kHz, ``profile-id=0`` (the profile browsers offer first and the
   one libvpx encodes from 8-bit 4:2:0), with RTX and the RTCP feedback of aiortc's own VP8
