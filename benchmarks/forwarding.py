@@ -9,6 +9,7 @@ packet latency (payload bytes identify a packet: the SFU forwards them unchanged
 
     .venv/bin/python benchmarks/forwarding.py [--publishers 2 --subscribers 3 --seconds 8]
         [--scale-subscribers 12] [--size 640x480] [--repeat 1] [--profile] [--no-unpaced]
+        [--keyframes 1.1]
 
 Roles: "forward" (the SFU as the server runs it by default: every subscriber's connection paced
 by the native pacer, `Router.pace`, at PACED_BITRATE), "unpaced" (the same without pacing,
@@ -55,11 +56,18 @@ PACED_BITRATE = 2_000_000
 benchmark sends, so the pacer spreads keyframes without holding the stream back)."""
 
 
+COMPARISON_BITRATE = 40_000
+"""Pacer target of each subscriber in the pacing comparison: about the rate of the two videos
+it receives (the test pattern encodes to some 36 kbit/s each, its keyframes to some 650 bytes),
+so the keyframes asked for go over the 40 ms burst allowance and wait: the comparison measures
+the pacer while it spreads bursts, not only its budget check."""
+
+
 def _description(d: RTCSessionDescription) -> dict[str, str]:
     return {"sdp": d.sdp, "type": d.type}
 
 
-async def _server(conn: Any, role: str) -> None:
+async def _server(conn: Any, role: str, paced_bitrate: int) -> None:
     """The SFU (role "forward" or "unpaced") or the MediaRelay (role "relay"), driven over a
     pipe."""
     loop = asyncio.get_running_loop()
@@ -95,12 +103,14 @@ async def _server(conn: Any, role: str) -> None:
                 else:
                     pc.addTransceiver(relay.subscribe(track), direction="sendonly")
             if role == "forward":
-                pacers.append(router.pace(pc, PACED_BITRATE))
+                pacers.append(router.pace(pc, paced_bitrate))
             await pc.setLocalDescription(await pc.createOffer())
             conn.send({"offer": _description(pc.localDescription)})
             await pc.setRemoteDescription(RTCSessionDescription(**(await request())["answer"]))
         elif msg["op"] == "measure":
             await wait_connected(*publishers, *subscribers)
+            keyframes = (asyncio.ensure_future(_request_keyframes(router, msg["keyframes"]))
+                         if msg["keyframes"] else None)
             # CPU time, not wall time: a send that wakes the receiver may be preempted by it.
             profile = cProfile.Profile(time.process_time) if msg["profile"] else None
             sent_before = await _packets_sent(role, subs, subscribers)
@@ -112,6 +122,8 @@ async def _server(conn: Any, role: str) -> None:
             if profile:
                 profile.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            if keyframes is not None:
+                keyframes.cancel()
             sent = await _packets_sent(role, subs, subscribers) - sent_before
             report = ""
             if profile:
@@ -127,6 +139,17 @@ async def _server(conn: Any, role: str) -> None:
             return
 
 
+async def _request_keyframes(router: Router, interval: float) -> None:
+    """A keyframe from every publisher's video every `interval` seconds, as subscribers joining
+    or recovering from loss ask for them: bursts for the pacer to spread."""
+    while True:
+        await asyncio.sleep(interval)
+        for track in router.tracks.values():
+            if track.kind == "video":
+                for ssrc in track.ssrcs:
+                    track.request_keyframe(ssrc, time.monotonic())
+
+
 async def _packets_sent(role: str, subs: list, pcs: list) -> int:
     if role != "relay":
         return sum(s.packets_sent for s in subs)
@@ -138,9 +161,9 @@ async def _packets_sent(role: str, subs: list, pcs: list) -> int:
     return total
 
 
-def _server_main(conn: Any, role: str) -> None:
+def _server_main(conn: Any, role: str, paced_bitrate: int) -> None:
     with loopback_only():
-        asyncio.run(_server(conn, role))
+        asyncio.run(_server(conn, role, paced_bitrate))
 
 
 def _key(data: bytes) -> bytes:
@@ -149,7 +172,7 @@ def _key(data: bytes) -> bytes:
 
 
 async def _client(conn: Any, role: str, publishers: int, subscribers: int, seconds: float,
-                  profile: bool, size: tuple[int, int]) -> dict:
+                  profile: bool, size: tuple[int, int], keyframes: float) -> dict:
     loop = asyncio.get_running_loop()
 
     async def call(msg: dict) -> dict:
@@ -203,7 +226,8 @@ async def _client(conn: Any, role: str, publishers: int, subscribers: int, secon
         for t in pc.getTransceivers():
             tap_receiver(t.receiver, on_rtp, on_rtcp)
     latencies.clear()
-    result = await call({"op": "measure", "seconds": seconds, "profile": profile})
+    result = await call({"op": "measure", "seconds": seconds, "profile": profile,
+                         "keyframes": keyframes})
     result["received"] = received[0]
     result["latencies"] = latencies[:] if role != "relay" else []
     # The same connections without media: what the server spends on ICE, DTLS and RTCP alone,
@@ -218,7 +242,7 @@ async def _client(conn: Any, role: str, publishers: int, subscribers: int, secon
         for t in pc.getTransceivers():
             t.sender.replaceTrack(None)
     await asyncio.sleep(1)
-    idle = await call({"op": "measure", "seconds": seconds, "profile": False})
+    idle = await call({"op": "measure", "seconds": seconds, "profile": False, "keyframes": 0})
     result["idle_cpu"] = idle["cpu"] * result["wall"] / idle["wall"]
     await call({"op": "close"})
     await asyncio.gather(*(pc.close() for pc in pubs + subs))
@@ -226,15 +250,16 @@ async def _client(conn: Any, role: str, publishers: int, subscribers: int, secon
 
 
 def run(role: str, publishers: int, subscribers: int, seconds: float, profile: bool,
-        size: tuple[int, int]) -> dict:
+        size: tuple[int, int], keyframes: float = 0, paced_bitrate: int = PACED_BITRATE) -> dict:
     ctx = multiprocessing.get_context("spawn")
     here, there = ctx.Pipe()
-    server = ctx.Process(target=_server_main, args=(there, role), daemon=True)
+    server = ctx.Process(target=_server_main, args=(there, role, paced_bitrate), daemon=True)
     server.start()
     try:
         with loopback_only():
             return asyncio.run(asyncio.wait_for(
-                _client(here, role, publishers, subscribers, seconds, profile, size), 120))
+                _client(here, role, publishers, subscribers, seconds, profile, size, keyframes),
+                120))
     finally:
         server.join(10)
         if server.is_alive():
@@ -313,10 +338,12 @@ def send_floor(count: int = 2000, gap: float = 0.0005) -> float:
 
 
 def best_of(repeat: int, role: str, publishers: int, subscribers: int, seconds: float,
-            profile: bool, size: tuple[int, int]) -> dict:
+            profile: bool, size: tuple[int, int], keyframes: float = 0,
+            paced_bitrate: int = PACED_BITRATE) -> dict:
     """The run with the most packets sent per server CPU-second: other load on the machine
     only ever costs CPU (a run that sent less, as an overloaded relay does, is not better)."""
-    runs = [run(role, publishers, subscribers, seconds, profile, size) for _ in range(repeat)]
+    runs = [run(role, publishers, subscribers, seconds, profile, size, keyframes, paced_bitrate)
+            for _ in range(repeat)]
     return max(runs, key=lambda r: r["sent"] / r["cpu"] if r["cpu"] else float("inf"))
 
 
@@ -333,7 +360,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="print the server's hottest functions for the forward role")
     parser.add_argument("--no-unpaced", action="store_true",
-                        help="skip the run with pacing off")
+                        help="skip the pacing comparison (paced vs unpaced at the scaled size)")
+    parser.add_argument("--keyframes", type=float, default=1.1, metavar="S",
+                        help="in the pacing comparison, ask every publisher for a keyframe "
+                        "every S seconds, so the pacer has bursts to spread (0: none)")
+    parser.add_argument("--paced-bitrate", type=int, default=COMPARISON_BITRATE, metavar="BPS",
+                        help="each subscriber's pacer target in the pacing comparison (the "
+                        f"other runs: {PACED_BITRATE})")
     args = parser.parse_args()
     size = tuple(int(x) for x in args.size.split("x"))
     rows = {}
@@ -350,8 +383,15 @@ def main() -> None:
         if r["profile"]:
             print(r["profile"])
         if not args.no_unpaced:
+            if args.keyframes or args.paced_bitrate != PACED_BITRATE:
+                # The paced run of its own: the comparison's keyframes and pacer target.
+                print(f"pacing comparison, a keyframe from each publisher every "
+                      f"{args.keyframes} s, pacer target {args.paced_bitrate} bit/s:")
+                r = best_of(args.repeat, "forward", args.publishers, args.scale_subscribers,
+                            args.seconds, False, size, args.keyframes, args.paced_bitrate)
+                scaled = describe("forward", args.publishers, args.scale_subscribers, r)
             r = best_of(args.repeat, "unpaced", args.publishers, args.scale_subscribers,
-                        args.seconds, False, size)
+                        args.seconds, False, size, args.keyframes)
             unpaced = describe("unpaced", args.publishers, args.scale_subscribers, r)
     print(f"kernel floor: {send_floor():.1f} us of sender CPU per loopback datagram to "
           "another process")

@@ -6,7 +6,9 @@ real loopback socket."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from collections.abc import Iterator
 
 import pylibsrtp
@@ -16,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rtcroom.pacer import Pacer, PacketClass
 from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions, Sink, forward_all
-from rtcroom.server.sfu.pacing import BURST
+from rtcroom.server.sfu.pacing import BURST, release
 from rtcroom.server.sfu.rtpheader import parse_header, unwrap_rtx, wrap_rtx
 from test_sfu_native_forward import rtp, vp8_descriptor
 
@@ -133,6 +135,23 @@ def test_keyframe_burst_is_spread_at_the_pacing_rate(leg) -> None:
         assert abs_send_time(data) == int(at / 1e6 * (1 << 18)) & 0xFFFFFF
     assert all(abs_send_time(p) == int(t0 / 1e6 * (1 << 18)) & 0xFFFFFF for p in first)
     assert (sink.sent_packets, sink.delayed_packets, sink.dropped_packets) == (42, 29, 0)
+
+
+async def test_release_drains_waiting_packets_on_the_event_loop(leg) -> None:
+    """On the real clock: what a keyframe left waiting leaves from the event loop's timer."""
+    forwarder, sink, receiver, rx = leg
+    started = []
+    for data in frame(0, 40, keyframe=True):
+        started += forward_all(data, True, time.monotonic(), None, [forwarder])[2]
+    assert started == [sink] and sink.queued_packets > 0
+    release(started)
+    for _ in range(500):  # bounded: 2.5 Mbit/s drains the 27 packets in about 90 ms
+        if sink.queued_packets == 0:
+            break
+        await asyncio.sleep(0.01)
+    out = arrived(receiver, rx)
+    assert [parse_header(p).sequence_number for p in out] == list(range(1000, 1040))
+    assert sink.delayed_packets == 27
 
 
 def test_retransmissions_go_before_waiting_video(leg) -> None:
