@@ -12,6 +12,7 @@ import pytest
 import rtcroom
 from loopback_peers import PatternTrack
 from rtcroom.aiortc_ext.encoder import encoder_of
+from rtcroom.aiortc_ext.repair import RepairingJitterBuffer
 from rtcroom.aiortc_ext.rtp import negotiated_codecs
 from rtcroom.aiortc_ext.vp9 import Vp9Encoder
 from serverutil import loopback_ice, running_server, wait_until  # noqa: F401
@@ -46,7 +47,30 @@ async def test_p2p_a_participant_preferring_vp9_sends_it() -> None:
             await alice.disconnect()
 
 
-async def test_group_vp9_is_forwarded_to_every_subscriber() -> None:
+async def test_group_vp9_is_forwarded_to_every_subscriber(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every VP9 payload the publisher's encoder made, and every one the subscribers' jitter
+    # buffers took in: the SFU rewrites headers only, so the second are among the first (VP8's
+    # picture id rewriting must not touch VP9's descriptor, whose first bits look alike).
+    sent: set[bytes] = set()
+    taken: list[bytes] = []
+    packetize = Vp9Encoder._packetize
+
+    def recording_packetize(self: Vp9Encoder, data: bytes) -> list[bytes]:
+        payloads = packetize(self, data)
+        sent.update(payloads)
+        return payloads
+
+    add = RepairingJitterBuffer.add
+
+    def recording_add(self: RepairingJitterBuffer, packet: Any) -> Any:
+        codec = self.codecs.get(packet.payload_type)
+        if codec is not None and codec.mimeType == "video/VP9":
+            taken.append(packet.payload)
+        return add(self, packet)
+
+    monkeypatch.setattr(Vp9Encoder, "_packetize", recording_packetize)
+    monkeypatch.setattr(RepairingJitterBuffer, "add", recording_add)
     async with running_server(room_type="group") as server:
         alice = await join(server, "alice", tracks=[rtcroom.LocalVideoTrack(PatternTrack())],
                            preferred_video_codecs=["VP9"])
@@ -78,6 +102,19 @@ async def test_group_vp9_is_forwarded_to_every_subscriber() -> None:
             assert negotiated_codecs(leg.transceiver)[0].mimeType == "video/VP8"
             assert len(await asyncio.wait_for(
                 pattern_frames(received(carol)["bob"]["video"], 3), 30)) == 3
+            # A pause and a resume: the leg starts again at a keyframe, its sequence numbers
+            # and timestamps continuing; VP8 picture ids would be shifted here, VP9's are not.
+            subscription = group.peers[carol.local_participant.sid].legs[
+                alice_track].subscription
+            published = group.router.tracks[alice_track]
+            subscription.pause()
+            paused_at = published.packets_received
+            await wait_until(lambda: published.packets_received > paused_at + 30, 30)
+            subscription.resume()
+            resumed_at = len(taken)
+            assert len(await asyncio.wait_for(
+                pattern_frames(received(carol)["alice"]["video"], 3), 30)) == 3
+            assert len(taken) > resumed_at and all(payload in sent for payload in taken)
         finally:
             for room in rooms:
                 await room.disconnect()
