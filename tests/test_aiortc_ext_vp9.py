@@ -171,6 +171,21 @@ def test_a_truncated_descriptor_is_an_error_never_a_keyframe(
         assert not is_vp9_keyframe(head[:cut] + bytes([0x82]) * 64, 0, cut)
 
 
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=40))
+def test_any_bytes_parse_or_raise_value_error_and_never_break_the_keyframe_test(
+        payload: bytes) -> None:
+    keyframe = is_vp9_keyframe(payload, 0, len(payload))  # the SFU calls it on every packet
+    try:
+        descriptor, data = Vp9PayloadDescriptor.parse(payload)
+    except ValueError:
+        assert not keyframe
+        return
+    if keyframe:
+        assert descriptor.start_of_frame and not descriptor.inter_picture_predicted
+        assert descriptor.sid == 0 and data
+
+
 def keyframe_bytes(width: int, height: int, tail: bytes) -> bytes:
     """The start of a profile 0 VP9 keyframe of that size (BT.601, studio range)."""
     bits = "10" "0" "0" "0" "0" "1" "0"  # marker, profile 0, not existing, key, shown, not ER
