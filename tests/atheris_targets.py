@@ -17,8 +17,9 @@ from types import ModuleType
 import atheris
 from aiortc.sdp import SessionDescription
 from rtcroom.accesstoken import verify_token
+from rtcroom.aiortc_ext.vp9 import Vp9PayloadDescriptor
 from rtcroom.errors import TwilioError
-from rtcroom.media.keyframe import is_h264_keyframe, is_vp8_keyframe
+from rtcroom.media.keyframe import is_h264_keyframe, is_vp8_keyframe, is_vp9_keyframe
 from rtcroom.server.sfu.rtpheader import parse_header, unwrap_rtx, wrap_rtx
 from rtcroom.server.sfu.simulcast import rtx_ssrcs, simulcast_ssrcs
 from rtcroom.signaling.fields import MessageFormatError
@@ -47,6 +48,11 @@ def rtp(data: bytes) -> None:
         return
     is_vp8_keyframe(data, h.payload_offset, h.payload_end)
     is_h264_keyframe(data, h.payload_offset, h.payload_end)
+    is_vp9_keyframe(data, h.payload_offset, h.payload_end)
+    try:
+        Vp9PayloadDescriptor.parse(data[h.payload_offset:h.payload_end])
+    except ValueError:
+        pass
     wrapped = wrap_rtx(data, h, 97, 1, 2)
     try:
         unwrap_rtx(wrapped, parse_header(wrapped), h.payload_type, h.ssrc)
@@ -109,9 +115,13 @@ def seeds() -> dict[str, list[bytes]]:
               {"type": "hello", "id": "h", "timeout": 3000, "version": 2}]
     ext = write_extensions([(1, b"\x80"), (3, b"abc")])
     vp8_key = bytes([0x90, 0x80, 0x01, 0x10, 0x00, 0x00, 0x9D, 0x01, 0x2A])
+    # I, L, B, E, V; picture id, layers, TL0PICIDX; SS of 320x240 and one picture; key frame.
+    vp9_key = bytes([0xAE, 0x80, 0x01, 0x00, 0x05, 0x18, 0x01, 0x40, 0x00, 0xF0, 0x01, 0x04,
+                     0x01, 0x82, 0x49, 0x83, 0x42, 0x00])
     rtp = [write_header(0, 1, 96, 7, 1234, 1) + vp8_key,
            write_header(0x10, 0, 111, 8, 1234, 2) + ext + b"opus",
-           write_header(0x20, 0, 102, 9, 1, 3) + bytes([0x65, 1, 2, 0, 0, 3])]
+           write_header(0x20, 0, 102, 9, 1, 3) + bytes([0x65, 1, 2, 0, 0, 3]),
+           write_header(0, 1, 98, 10, 1234, 4) + vp9_key]
     tok = AccessToken("AC" + "0" * 32, "SK" + "1" * 32, SECRET, identity="alice",
                       grants=[VideoGrant(room="r")]).to_jwt()
     return {"signaling": [json.dumps(f).encode() for f in frames], "rtp": rtp,
@@ -137,6 +147,7 @@ def main() -> None:
     target = TARGETS[sys.argv[1]]
     instrument(sys.modules[name] for name in list(sys.modules)
                if name.startswith(("rtcroom.signaling", "rtcroom.server.sfu", "rtcroom.accesstoken",
+                                   "rtcroom.media.keyframe", "rtcroom.aiortc_ext.vp9",
                                    "aiortc.sdp", "jwt.")))
     atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
     atheris.Fuzz()

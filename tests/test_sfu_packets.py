@@ -25,7 +25,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback_peers import pattern
 from rtcroom._native.forward import ReceiveStream
-from rtcroom.media.keyframe import is_h264_keyframe, is_vp8_keyframe
+from rtcroom.aiortc_ext.vp9 import Vp9Encoder
+from rtcroom.media.keyframe import is_h264_keyframe, is_vp8_keyframe, is_vp9_keyframe
 from rtcroom.server.sfu.forwarder import Forwarder, LegExtensions
 from rtcroom.server.sfu.packetcache import PacketCache
 from rtcroom.server.sfu.ratelimit import RateLimit
@@ -143,7 +144,8 @@ def _video_frames(n: int, width: int = 320, height: int = 240):
 
 
 @pytest.mark.parametrize("encoder_class,test", [(Vp8Encoder, is_vp8_keyframe),
-                                                (H264Encoder, is_h264_keyframe)])
+                                                (H264Encoder, is_h264_keyframe),
+                                                (Vp9Encoder, is_vp9_keyframe)])
 def test_keyframe_detection_on_real_encoder_output(encoder_class, test) -> None:
     encoder = encoder_class()
     seen = []
