@@ -39,7 +39,8 @@ moves one fails there first):
   ``depayload`` in ``aiortc.rtcrtpreceiver`` (the receiver's decoder thread and receive path
   look them up at call time), and ``is_codec_compatible`` in ``aiortc.rtcpeerconnection``
   (``find_common_codecs`` calls it for every pair of codecs): each is wrapped to handle VP9
-  and defer to aiortc's for the rest;
+  and defer to aiortc's for the rest (the three factories in ``aiortc.codecs`` too, for code
+  that imports them from there later);
 - the ``Encoder`` / ``Decoder`` base classes and ``JitterFrame`` (``data``, ``timestamp``),
   ``aiortc.mediastreams.VIDEO_TIME_BASE`` / ``convert_timebase``, and
   ``aiortc.codecs.vpx.number_of_threads`` (the VP8 encoder's thread count, used alike).
