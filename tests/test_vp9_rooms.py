@@ -1,7 +1,8 @@
 """VP9 between Python participants: in a peer-to-peer room the participant that prefers it sends
 it; in a group room the SFU receives it and forwards it as received, to a subscriber that was
 there from the start and to one that joins later (its leg starts at a keyframe the SFU asks
-the publisher for). Each receiver decodes the test pattern."""
+the publisher for). Each receiver decodes the test pattern. ``max_video_bitrate`` and
+``set_parameters`` cap a VP9 publisher's encoder as they do VP8's."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rtcroom.aiortc_ext.rtp import negotiated_codecs
 from rtcroom.aiortc_ext.vp9 import Vp9Encoder
 from serverutil import loopback_ice, running_server, wait_until  # noqa: F401
 from test_group_codecs import sent_codecs
+from test_group_encoding import GrainTrack, HissTrack, received_bitrates
 from test_group_room import join, pattern_frames, received
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
@@ -118,3 +120,25 @@ async def test_group_vp9_is_forwarded_to_every_subscriber(
         finally:
             for room in rooms:
                 await room.disconnect()
+
+
+async def test_group_a_vp9_publishers_bitrate_cap_holds_and_changes() -> None:
+    async with running_server(room_type="group") as server:
+        publisher = await join(server, "publisher", tracks=[
+            rtcroom.LocalAudioTrack(HissTrack()), rtcroom.LocalVideoTrack(GrainTrack())],
+            preferred_video_codecs=["VP9"], max_video_bitrate=150_000)
+        try:
+            group = server.service.media.rooms[publisher.sid]
+            await wait_until(lambda: len(group.router.tracks) == 2 and all(
+                t.rates.rates for t in group.router.tracks.values()), 30)
+            assert sent_codecs(server, publisher)["video"] == "video/VP9"
+            await asyncio.sleep(2)  # past the first keyframe and the rate control's start
+            capped = (await received_bitrates(group))["video"]
+            publisher.local_participant.set_parameters({"max_video_bitrate": 600_000})
+            await asyncio.sleep(2)
+            raised = (await received_bitrates(group))["video"]
+            print(f"\nVP9 received bits/s: capped at 150k {capped:.0f}, at 600k {raised:.0f}")
+            assert capped < 1.5 * 150_000  # RTP headers and keyframes on top of the target
+            assert raised > 2 * capped
+        finally:
+            await publisher.disconnect()
