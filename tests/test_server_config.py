@@ -31,12 +31,12 @@ def test_file_then_env_then_overrides(tmp_path: Path) -> None:
     assert (config.port, config.room_type, config.max_participants) == (9000, "group", 4)
     assert config.ice_servers[0].urls == ["turn:127.0.0.1:3478"]
     env = {"RTCROOM_PORT": "9001", "RTCROOM_ROOM_TYPE": "peer-to-peer", "RTCROOM_DSCP": "on",
-           "RTCROOM_PACING": "yes",
+           "RTCROOM_PACING": "no",
            "RTCROOM_ACCOUNT_SID": "AC1", "RTCROOM_API_KEY_SID": "SK1",
            "RTCROOM_API_KEY_SECRET": "s", "RTCROOM_SESSION_TIMEOUT": "2.5"}
     config = load_config(path, env=env, port=0)
     assert (config.port, config.room_type, config.dscp) == (0, "peer-to-peer", True)
-    assert config.pacing and not load_config(path, env={}).pacing
+    assert not config.pacing and load_config(path, env={}).pacing  # on unless turned off
     assert config.session_timeout == 2.5 and config.max_participants == 4
     assert config.credentials is not None and config.credentials.api_key_sid == "SK1"
 
