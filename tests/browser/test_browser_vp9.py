@@ -1,7 +1,8 @@
-"""VP9 between an unmodified twilio-video.js page and a Python participant through the SFU:
-Chromium publishes VP9 (``preferredVideoCodecs: ['VP9']``) and the Python participant decodes
-it; the Python participant publishes VP9 (libvpx-vp9, RFC 9628 payloads) and Chromium decodes
-it. The SFU forwards both as received: with two spatial layers in one stream (VP9 SVC), both."""
+"""VP9 between an unmodified twilio-video.js page and a Python participant, through the SFU
+and peer to peer: Chromium publishes VP9 (``preferredVideoCodecs: ['VP9']``) and the Python
+participant decodes it; the Python participant publishes VP9 (libvpx-vp9, RFC 9628 payloads)
+and Chromium decodes it. The SFU forwards both as received: with two spatial layers in one
+stream (VP9 SVC), both."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import rtcroom
 from loopback_peers import PatternTrack, looks_like_pattern
 from roompage import join_page, open_page, page_server, page_wait, read_frames, received
 from rtcroom.aiortc_ext.repair import RepairingJitterBuffer
+from rtcroom.aiortc_ext.rtp import negotiated_codecs
 from rtcroom.aiortc_ext.vp9 import Vp9PayloadDescriptor
 from serverutil import loopback_ice, running_server, token, wait_until  # noqa: F401 (fixture)
+from test_vp9_rooms import video_senders
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(240)]
 
@@ -75,6 +78,32 @@ async def test_vp9_from_the_browser_and_to_the_browser(
                 assert patterns
             finally:
                 await viewer.disconnect()
+        finally:
+            await bot.disconnect()
+
+
+async def test_vp9_both_ways_peer_to_peer(browser: Any, twilio_video_dist: Path) -> None:
+    async with running_server(room_type="peer-to-peer") as server, \
+            page_server(twilio_video_dist) as url:
+        page = await open_page(browser, url)
+        bot = await rtcroom.connect(token("bot"), server=server.url, name="room",
+                                    tracks=[rtcroom.LocalVideoTrack(PatternTrack())],
+                                    preferred_video_codecs=["VP9"])
+        try:
+            joined = await join_page(page, "browser", server.url, audio=False,
+                                     preferredVideoCodecs=["VP9"])
+            assert "error" not in joined, joined
+            await wait_until(lambda: "video" in received(bot, "browser"), 30)
+            frames = await read_frames(received(bot, "browser")["video"], 10)
+            assert frames[-1].width == 320
+            await page_wait(page, "videos().then(v => v.length === 1 && v[0].frames >= 10)")
+            sent = await page.evaluate(PAGE_CODECS)
+            # Peer to peer, the page has a connection per direction; the one answering the
+            # bot's offer lists an outbound stream too, negotiated in VP9, that sends nothing.
+            assert {k: set(v) for k, v in sent.items()} == {
+                "inbound": {"video/VP9"}, "outbound": {"video/VP9"}}, sent
+            [sender] = video_senders(bot)
+            assert negotiated_codecs(sender)[0].mimeType == "video/VP9"
         finally:
             await bot.disconnect()
 
