@@ -78,6 +78,7 @@ def test_aiortc_internals_vp9_relies_on() -> None:
 
 
 def test_vp9_follows_the_other_video_codecs_with_its_rtx() -> None:
+    assert vp9.libvpx_vp9()  # this PyAV has it, so VP9 is registered
     video = aiortc.codecs.CODECS["video"]
     [entry] = [c for c in video if c.mimeType == "video/VP9"]
     vp8 = next(c for c in video if c.mimeType == "video/VP8")

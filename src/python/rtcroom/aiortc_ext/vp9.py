@@ -1,5 +1,6 @@
 """VP9 for aiortc, which (1.16) has only VP8 and H.264 for video: a codec entry, encoder,
-RTP payloader and depayloader (RFC 9628) and decoder, registered on import.
+RTP payloader and depayloader (RFC 9628) and decoder, registered on import where PyAV has
+libvpx-vp9 (its wheels do).
 
 A participant that prefers VP9 (``preferred_video_codecs=["VP9"]``) then offers it first and
 sends it; one that does not still offers it after VP8 and H.264, so aiortc's default stays VP8.
@@ -71,7 +72,8 @@ from av.video.codeccontext import VideoCodecContext
 
 __all__ = [
     "MIME_TYPE", "GroupPicture", "ScalabilityStructure", "Vp9Decoder", "Vp9Encoder",
-    "Vp9PayloadDescriptor", "install", "keyframe_size", "vp9_depayload", "vp9_packetize",
+    "Vp9PayloadDescriptor", "install", "keyframe_size", "libvpx_vp9", "vp9_depayload",
+    "vp9_packetize",
 ]
 
 MIME_TYPE = "video/VP9"
@@ -449,10 +451,21 @@ def _profile(codec: Any) -> str:
     return str(codec.parameters.get("profile-id", "0"))
 
 
+def libvpx_vp9() -> bool:
+    """Whether PyAV's FFmpeg has libvpx's VP9 encoder and decoder (PyAV's wheels do)."""
+    try:
+        av.Codec("libvpx-vp9", "w")
+        av.Codec("libvpx-vp9", "r")
+    except av.codec.codec.UnknownCodecError:
+        return False
+    return True
+
+
 def install() -> None:
-    """Register VP9 with aiortc (idempotent)."""
+    """Register VP9 with aiortc (idempotent); not where PyAV lacks libvpx-vp9, so that VP9 is
+    never offered without an encoder and decoder behind it."""
     compatible: Callable[..., bool] = aiortc.rtcpeerconnection.is_codec_compatible
-    if getattr(compatible, _PATCHED, False):
+    if getattr(compatible, _PATCHED, False) or not libvpx_vp9():
         return
     video = aiortc.codecs.CODECS["video"]
     video += _codec_entry(video)
