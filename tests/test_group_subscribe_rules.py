@@ -145,6 +145,16 @@ async def test_rest_subscribe_rules_change_what_a_participant_receives() -> None
             before = counters[0].frames
             await wait_until(lambda: counters[0].frames > before + 25, 20)
             assert received(carol)["alice"]["audio"] is alice_audio
+            # The SFU forwards carol the audios only: the video legs are gone, their m-lines
+            # inactive (kept for reuse).
+            peer = server.service.media.rooms[carol.sid].peers[carol.local_participant.sid]
+            audio_sids = {pub.track_sid for room in (alice, bob)
+                          for pub in room.local_participant.audio_tracks.values()}
+            assert set(peer.legs) == audio_sids
+            assert peer.pc is not None
+            assert sorted((t.kind, t.currentDirection) for t in peer.pc.getTransceivers()) == [
+                ("audio", "sendonly"), ("audio", "sendonly"),
+                ("video", "inactive"), ("video", "inactive")]
 
             # A malformed set changes nothing.
             status, body = await call(http, "POST", url, data={"Rules": "[]"})
