@@ -15,8 +15,9 @@ import rtcroom
 from aiortc import RTCRtpSender
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loopback_peers import PatternTrack, ToneTrack
+from loopback_peers import HEIGHT, WIDTH, PatternTrack, ToneTrack
 from rtcroom.aiortc_ext.rtp import negotiated_codecs
+from rtcroom.aiortc_ext.simulcast import simulcast_of
 from rtcroom.client import groupconnection
 from rtcroom.errors import MediaNoSupportedCodecError
 from rtcroom.server.config import ConfigError, load_config
@@ -234,6 +235,38 @@ async def test_a_publisher_without_the_rooms_codecs_fails_that_track_only(
                                           "Participants/alice/PublishedTracks")
             assert status == 200 and [t["kind"] for t in body["published_tracks"]] == ["audio"]
             assert len(failures) == 1
+        finally:
+            for room in (alice, carol):
+                await room.disconnect()
+
+
+@pytest.mark.parametrize(("preferred", "room_codecs", "sent"), [
+    (["VP9", {"codec": "VP8", "simulcast": True}], (), "VP9"),
+    ([{"codec": "VP8", "simulcast": True}], ("H264",), "H264"),
+])
+async def test_simulcast_falls_back_to_one_stream_when_vp8_is_not_answered(
+        preferred: list[Any], room_codecs: tuple[str, ...], sent: str) -> None:
+    # As twilio-video.js reverts simulcast where the answer's codec is not VP8: the publisher
+    # sends one full-size stream in the answered codec, not VP8 layers under another's name.
+    async with running_server(room_type="group") as server:
+        if room_codecs:
+            await create(server, *room_codecs)
+        alice = await join(server, "alice", tracks=[rtcroom.LocalVideoTrack(PatternTrack())],
+                           preferred_video_codecs=preferred)
+        carol = await join(server, "carol", tracks=[])
+        try:
+            await wait_until(lambda: "video" in received(carol).get("alice", {}), 60)
+            assert sent_codecs(server, alice) == {"video": f"video/{sent}"}
+            frames = await asyncio.wait_for(
+                pattern_frames(received(carol)["alice"]["video"], 3), 30)
+            assert [(f.width, f.height) for f in frames] == [(WIDTH, HEIGHT)] * 3
+            [layered] = [simulcast_of(s) for _, pc in alice._signaling.pcs.connections()
+                         for s in pc.getSenders() if simulcast_of(s) is not None]
+            assert layered is not None and layered.active == 1
+            assert layered.frames_encoded[0] > 0 and layered.frames_encoded[1:] == [0, 0]
+            group = server.service.media.rooms[alice.sid]
+            [track] = group.router.tracks.values()
+            assert len(track.statistics) == 1  # one SSRC arrived, not three
         finally:
             for room in (alice, carol):
                 await room.disconnect()

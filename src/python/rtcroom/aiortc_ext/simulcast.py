@@ -32,10 +32,13 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCStatsReport,
     clock,
+    rtcrtpsender,
 )
+from aiortc.codecs import is_rtx
+from aiortc.codecs.base import Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtcrtpparameters import RTCRtpParameters
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpParameters
 from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
@@ -114,13 +117,14 @@ class SimulcastSender:
         self.ssrcs = [sender_ssrc(transceiver.sender)] + [
             random.randrange(1, 1 << 32) for _ in scales[1:]]
         self.bitrates = list(bitrates)
-        self.encoders = []
+        self.encoders: list[Encoder] = []
         for bitrate in bitrates:
             encoder = Vp8Encoder()
             encoder.target_bitrate = bitrate
             self.encoders.append(encoder)
         self.active = len(scales)
         """How many layers are sent (the lowest ones): fewer under a tight cap."""
+        self._cap: int | None = None
         self.dimensions: list[tuple[int, int] | None] = [None] * len(scales)
         """Each layer's last encoded picture size."""
         self.frames_encoded = [0] * len(scales)
@@ -147,6 +151,7 @@ class SimulcastSender:
     def set_max_bitrate(self, cap: int | None) -> None:
         """Keep the layers' sum at or below `cap` bits/s (None or 0: each layer at its default),
         dropping top layers as `layer_bitrates` says; a layer sent again starts at a keyframe."""
+        self._cap = cap
         wanted = layer_bitrates(self.bitrates, cap)
         for layer, bitrate in enumerate(wanted):
             cap_encoder(self.encoders[layer], bitrate if cap else None)
@@ -258,14 +263,12 @@ class SimulcastSender:
         loop = asyncio.get_running_loop()
         sender = self.transceiver.sender
         claim_sender_ssrcs(sender, self.ssrcs[1:])
-        payload_type = next((c.payloadType for c in negotiated_codecs(self.transceiver)
-                             if c.mimeType.lower() == "video/vp8" and c.payloadType is not None),
-                            None)
-        if payload_type is None:
-            logger.warning("VP8 simulcast: the other end did not accept VP8 (it answered %s); "
-                           "this video is not sent",
-                           ", ".join(c.mimeType for c in negotiated_codecs(self.transceiver)))
-            return
+        codec = next((c for c in negotiated_codecs(self.transceiver) if not is_rtx(c)), None)
+        if codec is None or codec.payloadType is None:
+            return  # not negotiated (the m-line was refused): nothing to send
+        if codec.mimeType.lower() != "video/vp8":
+            self._single_stream(codec)
+        payload_type = codec.payloadType
         extensions = HeaderExtensionsMap()
         extensions.configure(RTCRtpParameters(
             headerExtensions=negotiated_header_extensions(self.transceiver)))
@@ -286,6 +289,20 @@ class SimulcastSender:
                                (self._timestamp_base + timestamp) & 0xFFFFFFFF, extensions)
         except MediaStreamError:
             pass
+
+    def _single_stream(self, codec: RTCRtpCodecParameters) -> None:
+        """Send the source at full size in `codec`, on layer 0's SSRC only: the other end
+        answered another codec first (a VP9 preference ahead of VP8, a room without VP8), and,
+        as twilio-video.js reverts simulcast where the answer's codec is not VP8, there is
+        no simulcast of it."""
+        logger.info("VP8 simulcast: the other end answered %s; one stream is sent",
+                    codec.mimeType)
+        encoder = rtcrtpsender.get_encoder(codec)
+        self.scales = [1]
+        self.bitrates = [self.bitrates[-1]]
+        self.encoders = [encoder]
+        self.active = 1
+        self.set_max_bitrate(self._cap)
 
     def _send(self, sender: Any, payload_type: int, layer: int, payloads: list[bytes],
               timestamp: int, extensions: HeaderExtensionsMap) -> None:
