@@ -10,7 +10,8 @@ so the two ends' offers never collide (aiortc cannot roll one back).
 With ``simulcast`` (VP8 simulcast among the preferred video codecs), each video track goes out
 as three VP8 layers (a quarter, half and the full size of the source) on one m-line
 (:class:`rtcroom.aiortc_ext.simulcast.SimulcastSender`), announced in every offer this end sends
-and started once the connection is up. Only here: a group room's SFU forwards each subscriber
+and started once the connection is up (one full-size stream instead where the server answers
+another codec first). Only here: a group room's SFU forwards each subscriber
 the layer that fits it, while in a peer-to-peer room the receiving end would get every layer.
 
 Same interface as :class:`rtcroom.client.peerconnections.PeerConnections`, which the room
