@@ -124,9 +124,13 @@ async def test_two_browsers_and_two_bots_see_each_other_and_the_dominant_speaker
             def speaker_state() -> str:
                 ready = sorted(sid for sid, peer in group.peers.items()
                                if "active_speaker" in peer.msp_ready)
+                channels = {sid: {name: (c.readyState, name in peer.msp_ready)
+                                  for name, c in peer.msp.items()}
+                            for sid, peer in group.peers.items() if sid not in ready}
                 return (f"p0 is {p0_sid}; the server's dominant speaker "
                         f"{group.speakers.dominant_speaker} of {sorted(group.speakers)}; "
-                        f"active_speaker ready for {ready} of {sorted(group.peers)}")
+                        f"active_speaker ready for {ready} of {sorted(group.peers)}; the "
+                        f"others' channels (state, ready): {channels}")
 
             for page in pages.values():
                 # The detector's stated delay is 2.5 s from the first word; the wait is longer
