@@ -67,6 +67,10 @@ class GroupPeerConnection(MediaConnections):
         self._channels: dict[LocalTrack, RTCDataChannel] = {}
         self._layered: dict[LocalTrack, SimulcastSender] = {}
         self.pc_id: str | None = None
+        """The wire id of the connection to the server; a fresh connection gets a fresh one."""
+        self._state_id: str | None = None
+        """The id its states are reported under: the first one, so that a fresh connection's
+        "connected" ends the reconnecting its predecessor's failure started."""
         self.pc: RTCPeerConnection | None = None
         self._offered_revision = 0
         self._answer: SessionDescription | None = None
@@ -116,6 +120,7 @@ class GroupPeerConnection(MediaConnections):
         if self.pc_id is None and description is not None and description.type in (
                 "create-offer", "offer"):
             self.pc_id = state.id
+            self._state_id = self._state_id or state.id
         if state.id != self.pc_id or description is None:
             return  # aiortc's descriptions carry their candidates: no trickle to apply
         async with self._lock:
@@ -127,8 +132,9 @@ class GroupPeerConnection(MediaConnections):
                 elif description.type == "answer":
                     await self._apply_answer(description)
                 elif description.type == "close" and self.pc is not None:
-                    # The server's end failed: start over (its create-offer or offer follows).
-                    self._on_state(self.pc_id or "", "failed")
+                    # The server's end failed: start over (its create-offer or offer follows,
+                    # for a connection of a new id).
+                    self._on_state(self._state_id or "", "failed")
                     await self._drop(self.pc)
             except Exception:
                 logger.exception("negotiating %s with the server failed", description.type)
@@ -140,7 +146,7 @@ class GroupPeerConnection(MediaConnections):
                 enable_dscp(pc)
             pc.on("track", self._new_tracks.append)
             pc.on("datachannel", self._on_channel)
-            pc_id = self.pc_id or ""
+            pc_id = self._state_id or ""
             pc.on("connectionstatechange", self._start_layers)
 
             @pc.on("connectionstatechange")
@@ -225,17 +231,20 @@ class GroupPeerConnection(MediaConnections):
 
     async def _failed(self, pc: RTCPeerConnection) -> None:
         """Our connection failed (ICE or DTLS) and aiortc cannot restart ICE: drop it and tell
-        the server, which starts over on a fresh one under the same id."""
+        the server, which starts over on a fresh one."""
         async with self._lock:
             if self.pc is not pc:
                 return  # the server's close came first
+            closed = self.pc_id
             await self._drop(pc)
-        self._send(PeerConnectionState(id=self.pc_id or "", description=SessionDescription(
+        self._send(PeerConnectionState(id=closed or "", description=SessionDescription(
             type="close", revision=0)))
 
     async def _drop(self, pc: RTCPeerConnection) -> None:
-        """Forget ``pc`` and what ran on it; the tracks stay, for the next connection."""
+        """Forget ``pc`` and what ran on it; the tracks stay, for the next connection (the
+        server's next create-offer or offer names its id)."""
         self.pc = None
+        self.pc_id = None
         for layered in self._layered.values():
             layered.close()
         self._layered.clear()

@@ -164,6 +164,9 @@ class GroupPeer:
         self.group = group
         self.sid = sid
         self.pc_id = str(uuid.uuid4())
+        self.closed_ids: set[str] = set()
+        """Ids of its connections that ended: twilio-video.js never opens one again, so a fresh
+        connection gets a fresh id, and what still comes for an old one is ignored."""
         self.pc: RTCPeerConnection | None = None
         self.revision = 0
         self.expected: dict[str, Track] = {}
@@ -282,7 +285,17 @@ class GroupPeer:
         delivery = self.group.deliveries(self.sid)
         if delivery is not None:
             state = PeerConnectionState(id=self.pc_id, description=description)
-            delivery.send_body(RoomState(type="update", peer_connections=[state]).to_wire())
+            # Named again with each description: twilio-video.js sets a media signaling
+            # channel up only from a room update naming it, and a fresh connection (after a
+            # failed one) brings fresh channels.
+            delivery.send_body(RoomState(type="update", peer_connections=[state],
+                                         media_signaling=self.media_signaling_transports())
+                               .to_wire())
+
+    def media_signaling_transports(self) -> dict[str, Any] | None:
+        """The ``media_signaling`` of a room message: the channels the server opens for it."""
+        return {name: {"transport": {"type": "data-channel", "label": name}}
+                for name in self.media_signaling} or None
 
     def _ensure_pc(self) -> RTCPeerConnection:
         if self.pc is None:
@@ -328,6 +341,8 @@ class GroupPeer:
         old, self.pc = self.pc, None
         if old is None:
             return
+        log.warning("participant %s's connection to the SFU %s; starting it over", self.sid,
+                    old.connectionState)
         self._drop_legs()
         for track in self.expected.values():
             self.group.router.unpublish(track.sid)
@@ -340,11 +355,15 @@ class GroupPeer:
         self._remote_candidates.clear()
         self._reset_link()
         self._send(SessionDescription(type="close", revision=self.revision))
+        self.closed_ids.add(self.pc_id)
+        self.pc_id = str(uuid.uuid4())
         await old.close()
         self.group.changed()
 
     async def _remote(self, state: PeerConnectionState) -> None:
         description = state.description
+        if state.id in self.closed_ids:
+            return
         if state.id != self.pc_id:
             if self.pc is not None or description is None or description.type != "offer":
                 return  # not this participant's connection to the SFU
@@ -1009,9 +1028,7 @@ class GroupMedia:
         group = self.rooms.get(room.sid)
         peer = group.peers.get(participant_sid) if group is not None else None
         if peer is not None and peer.media_signaling:
-            message.media_signaling = {
-                name: {"transport": {"type": "data-channel", "label": name}}
-                for name in peer.media_signaling}
+            message.media_signaling = peer.media_signaling_transports()
         if message.type != "synced" or peer is None or peer.pc is None:
             return
         message.peer_connections = (message.peer_connections or []) + [
