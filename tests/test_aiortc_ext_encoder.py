@@ -32,7 +32,7 @@ async def test_what_the_cap_relies_on_is_still_in_aiortc() -> None:
     sender = _sender("video")
     assert encoder_of(sender) is None  # the private slot exists, empty before the first frame
     assert callable(RTCRtpSender._next_encoded_frame)
-    assert getattr(RTCRtpSender._next_encoded_frame, "_rtcroom_capped_frames", False)
+    assert getattr(RTCRtpSender._next_encoded_frame, "_rtcroom_configured_frames", False)
     for cls, slot in ((Vp8Encoder, "_Vp8Encoder__target_bitrate"),
                       (H264Encoder, "_H264Encoder__target_bitrate"),
                       (Vp9Encoder, "_Vp9Encoder__target_bitrate")):

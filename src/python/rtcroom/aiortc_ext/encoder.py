@@ -17,6 +17,10 @@ sender's next frame when it has none yet:
   (the packet timestamps continue: both contexts count from the frames' own pts).
 - G.711 runs at its fixed 64 kbps: a cap changes nothing.
 
+:func:`configure` is the way to the encoder for such settings (the cap, and Opus DTX in
+:mod:`.dtx`): it applies a setting to the sender's encoder, or keeps it for the frame that creates
+the encoder.
+
 Relies on: ``RTCRtpSender._RTCRtpSender__encoder`` and ``_next_encoded_frame(codec)`` (wrapped
 here), ``aiortc.rtcrtpsender.get_encoder`` (looked up there at call time, as the sender does,
 so VP9 from :mod:`.vp9` is included), ``Vp8Encoder`` / ``H264Encoder``'s ``target_bitrate``
@@ -36,11 +40,11 @@ from aiortc.codecs.opus import OpusEncoder
 from av.audio.codeccontext import AudioCodecContext
 from av.codec import CodecContext
 
-__all__ = ["cap_bitrate", "cap_encoder", "encoder_of", "install"]
+__all__ = ["cap_bitrate", "cap_encoder", "configure", "encoder_of", "install"]
 
 _CAP = "_rtcroom_max_bitrate"
-_PENDING = "_rtcroom_cap_pending"
-_PATCHED = "_rtcroom_capped_frames"
+_PENDING = "_rtcroom_encoder_pending"
+_PATCHED = "_rtcroom_configured_frames"
 
 
 def encoder_of(sender: RTCRtpSender) -> Encoder | None:
@@ -49,17 +53,23 @@ def encoder_of(sender: RTCRtpSender) -> Encoder | None:
     return encoder
 
 
+def configure(sender: RTCRtpSender, setting: str, apply: Callable[[Encoder], None]) -> None:
+    """Run ``apply`` on ``sender``'s encoder, now or on the frame that creates it (then only the
+    last ``apply`` given per ``setting`` runs)."""
+    encoder = encoder_of(sender)
+    if encoder is None:
+        sender.__dict__.setdefault(_PENDING, {})[setting] = apply
+    else:
+        apply(encoder)
+
+
 def cap_bitrate(sender: RTCRtpSender, bitrate: int | None) -> None:
     """Keep ``sender``'s encoder at or below ``bitrate`` bits/s (None or 0: no cap)."""
     bitrate = bitrate or None
-    if sender.__dict__.get(_CAP) == bitrate and not sender.__dict__.get(_PENDING):
+    if sender.__dict__.get(_CAP) == bitrate:
         return
     setattr(sender, _CAP, bitrate)
-    encoder = encoder_of(sender)
-    if encoder is None:
-        setattr(sender, _PENDING, True)  # applied to the encoder its next frame creates
-    else:
-        cap_encoder(encoder, bitrate)
+    configure(sender, "max_bitrate", functools.partial(cap_encoder, bitrate=bitrate))
 
 
 def cap_encoder(encoder: Encoder, bitrate: int | None) -> None:
@@ -111,20 +121,22 @@ def _cap_opus(encoder: OpusEncoder, bitrate: int | None) -> None:
 
 
 def install() -> None:
-    """Apply a cap set before the encoder existed on the frame that creates it (idempotent)."""
+    """Apply settings made before the encoder existed on the frame that creates it
+    (idempotent)."""
     original: Callable[..., Awaitable[Any]] = RTCRtpSender._next_encoded_frame
     if getattr(original, _PATCHED, False):
         return
 
     @functools.wraps(original)
     async def next_encoded_frame(self: RTCRtpSender, codec: Any) -> Any:
-        if self.__dict__.get(_PENDING):
-            del self.__dict__[_PENDING]
+        pending: dict[str, Callable[[Encoder], None]] = self.__dict__.pop(_PENDING, {})
+        if pending:
             encoder = encoder_of(self)
             if encoder is None:
                 encoder = rtcrtpsender.get_encoder(codec)
                 self._RTCRtpSender__encoder = encoder  # type: ignore[attr-defined]
-            cap_encoder(encoder, self.__dict__.get(_CAP))
+            for apply in pending.values():
+                apply(encoder)
         return await original(self, codec)
 
     setattr(next_encoded_frame, _PATCHED, True)
