@@ -39,6 +39,19 @@ PAGE_CODECS = """async () => {
 }"""
 
 
+async def exchange_vp9(page: Any, server: Any, bot: rtcroom.Room) -> tuple[dict, dict]:
+    """The page joins preferring VP9; the bot decodes its video and the page the bot's. The
+    page's join result and the codecs of its RTP streams."""
+    joined = await join_page(page, "browser", server.url, audio=False,
+                             preferredVideoCodecs=["VP9"])
+    assert "error" not in joined, joined
+    await wait_until(lambda: "video" in received(bot, "browser"), 30)
+    frames = await read_frames(received(bot, "browser")["video"], 10)
+    assert frames[-1].width == 320
+    await page_wait(page, "videos().then(v => v.length === 1 && v[0].frames >= 10)")
+    return joined, await page.evaluate(PAGE_CODECS)
+
+
 async def test_vp9_from_the_browser_and_to_the_browser(
         browser: Any, twilio_video_dist: Path) -> None:
     async with running_server(room_type="group") as server, \
@@ -52,21 +65,13 @@ async def test_vp9_from_the_browser_and_to_the_browser(
                                     tracks=[rtcroom.LocalVideoTrack(PatternTrack())],
                                     preferred_video_codecs=["VP9"])
         try:
-            joined = await join_page(page, "browser", server.url, audio=False,
-                                     preferredVideoCodecs=["VP9"])
-            assert "error" not in joined, joined
-            # Chromium -> SFU -> Python.
-            await wait_until(lambda: "video" in received(bot, "browser"), 30)
+            # Chromium -> SFU -> Python, and Python -> SFU -> Chromium.
+            joined, sent = await exchange_vp9(page, server, bot)
             group = server.service.media.rooms[bot.sid]
             browser_sid = joined["localTracks"][0]["sid"]
             assert group.router.tracks[browser_sid].codecs[0].mimeType == "video/VP9"
-            frames = await read_frames(received(bot, "browser")["video"], 10)
-            assert frames[-1].width == 320
-            # Python -> SFU -> Chromium: the page decodes the bot's video.
             bot_sid = next(iter(bot.local_participant.tracks.values())).track_sid
             assert group.router.tracks[bot_sid].codecs[0].mimeType == "video/VP9"
-            await page_wait(page, "videos().then(v => v.length === 1 && v[0].frames >= 10)")
-            sent = await page.evaluate(PAGE_CODECS)
             assert sent == {"inbound": ["video/VP9"], "outbound": ["video/VP9"]}, sent
             # The bot's own pattern, through the SFU to a Python subscriber.
             viewer = await rtcroom.connect(token("viewer"), server=server.url, name="room",
@@ -90,14 +95,7 @@ async def test_vp9_both_ways_peer_to_peer(browser: Any, twilio_video_dist: Path)
                                     tracks=[rtcroom.LocalVideoTrack(PatternTrack())],
                                     preferred_video_codecs=["VP9"])
         try:
-            joined = await join_page(page, "browser", server.url, audio=False,
-                                     preferredVideoCodecs=["VP9"])
-            assert "error" not in joined, joined
-            await wait_until(lambda: "video" in received(bot, "browser"), 30)
-            frames = await read_frames(received(bot, "browser")["video"], 10)
-            assert frames[-1].width == 320
-            await page_wait(page, "videos().then(v => v.length === 1 && v[0].frames >= 10)")
-            sent = await page.evaluate(PAGE_CODECS)
+            _, sent = await exchange_vp9(page, server, bot)
             # Peer to peer, the page has a connection per direction; the one answering the
             # bot's offer lists an outbound stream too, negotiated in VP9, that sends nothing.
             assert {k: set(v) for k, v in sent.items()} == {
