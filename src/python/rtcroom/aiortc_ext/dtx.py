@@ -1,7 +1,7 @@
 """Opus DTX (discontinuous transmission) for an aiortc sender: no packets during silence.
 
-FFmpeg's libopus encoder, which aiortc uses, has no working DTX switch (with ``dtx=1`` it still
-returns a packet for every 20 ms of silence), so the gating is done here, as libopus's own DTX
+FFmpeg's libopus encoder, which aiortc uses, offers no DTX switch that works (``dtx=1`` in its
+options changes nothing: a packet still comes for every 20 ms of silence), so the gating is done here, as libopus's own DTX
 does it: after a hangover of silent audio still sent (:data:`HANGOVER`, so a word's decaying end
 is not cut), the encoder's packets are dropped, except one every :data:`KEEPALIVE` (the update
 that keeps a receiver's comfort noise going); the first frame that is not silent is sent at once.
@@ -30,7 +30,8 @@ from av.frame import Frame
 from rtcroom.aiortc_ext.encoder import configure
 from rtcroom.audiolevel import audio_level
 
-__all__ = ["HANGOVER", "KEEPALIVE", "SILENCE_LEVEL", "DtxGate", "OpusDtxEncoder", "use_dtx"]
+__all__ = ["HANGOVER", "KEEPALIVE", "SILENCE_LEVEL", "DtxGate", "OpusDtxEncoder", "set_encoder_dtx",
+           "use_dtx"]
 
 SILENCE_LEVEL = 100
 """A frame whose peak sample (AudioLevel, 0..32767) is below this is silence: about -50 dBFS.

@@ -24,9 +24,10 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer
 from aiortc.mediastreams import MediaStreamTrack
 
+from rtcroom.aiortc_ext.dtx import use_dtx
 from rtcroom.aiortc_ext.encoder import cap_bitrate
 from rtcroom.aiortc_ext.simulcast import simulcast_of
-from rtcroom.client.codecs import preferred_codec_names, simulcast_preferred
+from rtcroom.client.codecs import opus_dtx, preferred_codec_names, simulcast_preferred
 from rtcroom.client.create import create_local_audio_track, create_local_video_track
 from rtcroom.client.groupconnection import GroupPeerConnection
 from rtcroom.client.localtrack import (
@@ -513,7 +514,7 @@ class RoomConnection:
                                 peer_connections=peer_connections).to_wire())
 
     def _send_pc(self, state: PeerConnectionState) -> None:
-        self._cap_encoders()  # a description goes out when a sender was added
+        self._configure_encoders()  # a description goes out when a sender was added
         self._send_update([state], participant=False)
 
     def _state_changed(self) -> None:
@@ -580,17 +581,21 @@ class RoomConnection:
                                else parameters.max_audio_bitrate),
             max_video_bitrate=(current.max_video_bitrate if parameters.max_video_bitrate is KEEP
                                else parameters.max_video_bitrate))
-        self._cap_encoders()
+        self._configure_encoders()
 
-    def _cap_encoders(self) -> None:
-        """Hold every sender's encoder to the caps of its kind (0: none)."""
+    def _configure_encoders(self) -> None:
+        """Hold every sender's encoder to the caps of its kind (0: none), audio to Opus DTX as
+        the preferred codecs set it."""
         caps = {"audio": self.encoding_parameters.max_audio_bitrate,
                 "video": self.encoding_parameters.max_video_bitrate}
+        dtx = opus_dtx(self.options)
         for _, pc in self.pcs.connections():
             for sender in pc.getSenders():
                 cap = caps.get(sender.kind)
                 if not isinstance(cap, int) or sender.track is None:
                     continue
+                if sender.kind == "audio":
+                    use_dtx(sender, dtx)
                 # A simulcast sender (its track a ForwardedTrack) runs encoders of its own.
                 layered = simulcast_of(sender)
                 if layered is not None:
