@@ -18,14 +18,15 @@ Modules: :mod:`.ice` (sockets and candidates), :mod:`.ssrc` (which sender a pack
 (packet-level receive and send for the SFU; lists what it relies on, tested by
 tests/test_aiortc_ext_rtp.py), :mod:`.peerconnection` (max-bundle connections),
 :mod:`.simulcast` (VP8 simulcast sending), :mod:`.transportcc` (negotiating transport-wide
-congestion control, which aiortc drops from its answers), :mod:`.transceiver` (reusing an m-line for a new
-stream; lists what it relies on, tested by tests/test_aiortc_ext_transceiver.py),
+congestion control, which aiortc drops from its answers), :mod:`.transceiver` (reusing an m-line
+for a new stream; lists what it relies on, tested by tests/test_aiortc_ext_transceiver.py),
 :mod:`.encoder` (bitrate caps on a sender's private encoder, installed on import; tested by
 tests/test_aiortc_ext_encoder.py), :mod:`.dtx` (Opus DTX on a sender, through :mod:`.encoder`;
-lists what it relies on, tested by tests/test_aiortc_ext_dtx.py), :mod:`.repair` (retransmissions routed to their receiver and
-video jitter-buffer stalls bounded, installed on import; tested by
-tests/test_aiortc_ext_repair.py), :mod:`.vp9` (VP9 codec, encoder, RTP payload format and
-decoder, registered on import; lists what it relies on, tested by tests/test_aiortc_ext_vp9.py).
+lists what it relies on, tested by tests/test_aiortc_ext_dtx.py), :mod:`.repair`
+(retransmissions routed to their receiver and video jitter-buffer stalls bounded, installed on
+import; tested by tests/test_aiortc_ext_repair.py), :mod:`.vp9` (VP9 codec, encoder, RTP payload
+format and decoder, registered on import; lists what it relies on, tested by
+tests/test_aiortc_ext_vp9.py).
 """
 
 from rtcroom.aiortc_ext import repair, vp9  # noqa: F401 (install on import)

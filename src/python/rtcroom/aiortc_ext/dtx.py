@@ -1,10 +1,11 @@
 """Opus DTX (discontinuous transmission) for an aiortc sender: no packets during silence.
 
 FFmpeg's libopus encoder, which aiortc uses, offers no DTX switch that works (``dtx=1`` in its
-options changes nothing: a packet still comes for every 20 ms of silence), so the gating is done here, as libopus's own DTX
-does it: after a hangover of silent audio still sent (:data:`HANGOVER`, so a word's decaying end
-is not cut), the encoder's packets are dropped, except one every :data:`KEEPALIVE` (the update
-that keeps a receiver's comfort noise going); the first frame that is not silent is sent at once.
+options changes nothing: a packet still comes for every 20 ms of silence), so the gating is done
+here, as libopus's own DTX does it: after a hangover of silent audio still sent
+(:data:`HANGOVER`, so a word's decaying end is not cut), the encoder's packets are dropped,
+except one every :data:`KEEPALIVE` (the update that keeps a receiver's comfort noise going); the
+first frame that is not silent is sent at once.
 
 The encoder still encodes every frame, so its state and its packets' timestamps run on through
 the silence: the next packet sent is timestamped for when it was captured, and the sender's

@@ -4,8 +4,9 @@ participant offers for what it publishes.
 As in twilio-video.js, a preference reorders and does not restrict: the preferred codecs come
 first, in the order given, then the others this end supports (so a peer or SFU without the
 preferred one still gets media); a preferred codec this end cannot encode (iSAC) is passed over
-(VP9 is registered with aiortc by :mod:`rtcroom.aiortc_ext.vp9`). The answering side keeps the offer's order, and the sender sends the first
-codec of the answer, so the first preferred codec both ends have is the one sent.
+(VP9 is registered with aiortc by :mod:`rtcroom.aiortc_ext.vp9`). The answering side keeps the
+offer's order, and the sender sends the first codec of the answer, so the first preferred codec
+both ends have is the one sent.
 
 Opus DTX is the sender's own choice (twilio-video.js keeps ``usedtx=1`` out of the descriptions
 it sends), made here from the preferences as twilio-video.js makes it.

@@ -343,8 +343,9 @@ class Room:
         """Bring ``p.tracks`` to ``state``; True when others must be told."""
         p.client_revision = state.revision
         wanted = {t.id: t for t in state.tracks if t.id not in p.failed_publications}
+        listed = {t.id for t in state.tracks}
         p.failed_publications = {track_id: e for track_id, e in p.failed_publications.items()
-                                 if any(t.id == track_id for t in state.tracks)}
+                                 if track_id in listed}
         changed = False
         for track_id in list(p.tracks):
             if track_id not in wanted:
